@@ -1,0 +1,15 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
+  },
+  moduleNameMapper: {
+    '^sessionware$': '<rootDir>/lib/index.ts',
+    '^sessionware/redis$': '<rootDir>/lib/redis.ts',
+  },
+  // Real servers, real files and child processes: give slow machines room.
+  testTimeout: 30000,
+};

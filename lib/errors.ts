@@ -1,0 +1,131 @@
+/**
+ * The `SessionError` hierarchy: every error sessionware throws or reports is one of these, with a
+ * stable `code` to branch on and the underlying failure in `cause`. Messages never contain
+ * session data or whole session ids.
+ * @module
+ */
+
+/** Stable error codes, one per error class. */
+export type SessionErrorCode =
+  | 'ERR_SESSION_OPTIONS'
+  | 'ERR_SESSION_STATE'
+  | 'ERR_SESSION_VALUE'
+  | 'ERR_SESSION_STORAGE'
+  | 'ERR_SESSION_LOCK_TIMEOUT'
+  | 'ERR_SESSION_CORRUPT';
+
+/**
+ * Base class of every sessionware error; use it as an `instanceof` target.
+ *
+ * @example
+ * ```ts
+ * app.use((err, req, res, next) => {
+ *   if (err instanceof SessionError && err.code === 'ERR_SESSION_STORAGE') res.status(503).end();
+ *   else next(err);
+ * });
+ * ```
+ */
+export class SessionError extends Error {
+  /** Stable, machine-readable code of this error. */
+  readonly code: SessionErrorCode;
+
+  constructor(code: SessionErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** A bad option was given to `session()`, `Manager` or a storage constructor. Thrown synchronously. */
+export class SessionOptionsError extends SessionError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SESSION_OPTIONS', message, options);
+  }
+}
+
+/** An operation is not allowed in the session's current state (e.g. `setId()` after it started). */
+export class SessionStateError extends SessionError {
+  constructor(message: string) {
+    super('ERR_SESSION_STATE', message);
+  }
+}
+
+/** A value given to `set()`/`setMap()` cannot be stored as JSON without losing it. */
+export class SessionValueError extends SessionError {
+  /** The session key whose value was rejected. */
+  readonly key: string;
+
+  constructor(key: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_SESSION_VALUE', message, options);
+    this.key = key;
+  }
+}
+
+/** A storage backend failed. `operation` names the storage method, `cause` holds the backend error. */
+export class StorageError extends SessionError {
+  /** Name of the storage class, e.g. `'RedisStorage'`. */
+  readonly storage: string;
+  /** The storage method that failed, e.g. `'getSession'`. */
+  readonly operation: string;
+
+  constructor(
+    storage: string,
+    operation: string,
+    message: string,
+    options?: { cause?: unknown; code?: 'ERR_SESSION_STORAGE' | 'ERR_SESSION_LOCK_TIMEOUT' | 'ERR_SESSION_CORRUPT' },
+  ) {
+    super(options?.code ?? 'ERR_SESSION_STORAGE', `${storage}.${operation}: ${message}`, options);
+    this.storage = storage;
+    this.operation = operation;
+  }
+}
+
+/** A file lock could not be acquired in time (another process holds it or left it stale). */
+export class LockTimeoutError extends StorageError {
+  constructor(storage: string, operation: string, message: string, options?: { cause?: unknown }) {
+    super(storage, operation, message, { ...options, code: 'ERR_SESSION_LOCK_TIMEOUT' });
+  }
+}
+
+/**
+ * Stored session data could not be read back (truncated, corrupt or undecryptable). Storages treat
+ * such a session as missing and report this error through their `onError` hook; it never fails a
+ * request.
+ */
+export class CorruptSessionError extends StorageError {
+  constructor(storage: string, operation: string, message: string, options?: { cause?: unknown }) {
+    super(storage, operation, message, { ...options, code: 'ERR_SESSION_CORRUPT' });
+  }
+}
+
+/**
+ * Shortens a session id for messages and logs: enough to correlate, never enough to hijack.
+ * @internal
+ */
+export function redactId(id: string): string {
+  return id.length <= 6 ? '…' : `${id.slice(0, 6)}…`;
+}
+
+/**
+ * Wraps any backend failure in a `StorageError` (keeping `StorageError`s as they are).
+ * @internal
+ */
+export function toStorageError(storage: string, operation: string, err: unknown): StorageError {
+  if (err instanceof StorageError) return err;
+  return new StorageError(storage, operation, describeCause(err), { cause: err });
+}
+
+/**
+ * A one-line reason for a backend failure that is safe to log. File-system errors carry the file
+ * path (which contains the session id) in their message, so only their code and syscall are used.
+ * @internal
+ */
+export function describeCause(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  if (typeof code === 'string' && typeof syscall === 'string') return `${code} during ${syscall}`;
+  return err.message;
+}

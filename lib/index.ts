@@ -1,0 +1,38 @@
+/**
+ * sessionware: lazy, concurrency-safe sessions for Express and Connect, after GoFrame's gsession.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { session } from 'sessionware';
+ *
+ * const app = express();
+ * app.use(session()); // FileStorage in the OS temp dir, 24 h TTL, cookie or header `sessionid`
+ * app.get('/', async (req, res) => {
+ *   const views = ((await req.session.get<number>('views')) ?? 0) + 1;
+ *   await req.session.set('views', views);
+ *   res.send(`views: ${views}`);
+ * });
+ * ```
+ * @module
+ */
+export { session } from './middleware';
+export type { SessionOptions, CookieOptions } from './options';
+export { Manager, DEFAULT_TTL, type ManagerOptions } from './manager';
+export { Session, type IdFunc } from './session';
+export type { SessionData, SessionKey } from './types';
+export { MemoryStorage, type MemoryStorageOptions } from './storage/memory';
+export type { Storage, SessionRecord, SessionChanges, WriteOptions } from './storage/storage';
+export { encodeRecord, decodeRecord, applyChanges } from './storage/record-codec';
+export { generateId, isValidId, ID_PATTERN } from './id';
+export { Signer } from './signer';
+export {
+  SessionError,
+  SessionOptionsError,
+  SessionStateError,
+  SessionValueError,
+  StorageError,
+  LockTimeoutError,
+  CorruptSessionError,
+  type SessionErrorCode,
+} from './errors';

@@ -1,0 +1,97 @@
+/**
+ * `Manager`: the storage and TTL shared by sessions, and the way to open a session outside an HTTP
+ * request (jobs, WebSockets, tests). `session()` creates one for you.
+ * @module
+ */
+import { SessionOptionsError } from './errors';
+import { isValidId } from './id';
+import { Session, type IdFunc } from './session';
+import { defaultStorage } from './storage/default-storage';
+import type { Storage } from './storage/storage';
+
+/** The default session TTL: 24 hours, as in gsession. */
+export const DEFAULT_TTL = 24 * 60 * 60 * 1000;
+
+/** Options of {@link Manager}. */
+export interface ManagerOptions {
+  /**
+   * Where sessions live.
+   * @default a `FileStorage` in `<os temp dir>/sessionware`
+   */
+  readonly storage?: Storage;
+  /**
+   * How long a session lives after its last use, in milliseconds. Every request that uses a session
+   * extends it by this much.
+   * @default 86_400_000 (24 hours)
+   */
+  readonly ttl?: number;
+  /**
+   * Creates session ids. Must return 8 to 128 characters of `[A-Za-z0-9_-]` and be unguessable.
+   * @default 24 random bytes from `crypto`, base64url-encoded (192 bits)
+   */
+  readonly idFunc?: IdFunc;
+}
+
+/**
+ * Holds the storage and the TTL, and opens sessions.
+ *
+ * @example
+ * ```ts
+ * const manager = new Manager({ storage: new MemoryStorage(), ttl: 60 * 60 * 1000 });
+ * const s = manager.new(idFromWebSocketCookie); // unknown ids get a fresh session
+ * await s.set('seen', Date.now());
+ * await s.close();
+ * ```
+ */
+export class Manager {
+  #storage: Storage;
+  #ttl: number;
+  /** The `idFunc` option, used by sessions that have no `setIdFunc()` of their own. @internal */
+  readonly idFunc: IdFunc | undefined;
+
+  /** @throws {SessionOptionsError} on a non-positive or non-finite `ttl`. */
+  constructor(options: ManagerOptions = {}) {
+    this.#ttl = checkTTL(options.ttl ?? DEFAULT_TTL);
+    this.#storage = options.storage ?? defaultStorage();
+    this.idFunc = options.idFunc;
+  }
+
+  /**
+   * Opens the session with `id` (from a cookie, a token, a WebSocket handshake...). Nothing is read
+   * yet. An id that is malformed, unknown or expired is never adopted: the session then starts
+   * empty and gets a fresh id when it first stores something. Without `id`, a new session.
+   */
+  new(id?: string): Session {
+    return new Session(this, isValidId(id) ? id : undefined, 'client');
+  }
+
+  /** The storage sessions are kept in. */
+  getStorage(): Storage {
+    return this.#storage;
+  }
+
+  /** Replaces the storage; sessions opened afterwards use the new one. */
+  setStorage(storage: Storage): void {
+    this.#storage = storage;
+  }
+
+  /** The session TTL in milliseconds. */
+  getTTL(): number {
+    return this.#ttl;
+  }
+
+  /**
+   * Changes the session TTL (milliseconds); applies to every later write and refresh.
+   * @throws {SessionOptionsError} on a non-positive or non-finite value.
+   */
+  setTTL(ttl: number): void {
+    this.#ttl = checkTTL(ttl);
+  }
+}
+
+function checkTTL(ttl: number): number {
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 1) {
+    throw new SessionOptionsError(`ttl must be a positive number of milliseconds (got ${String(ttl)}); e.g. 30 * 60 * 1000 for 30 minutes.`);
+  }
+  return Math.floor(ttl);
+}

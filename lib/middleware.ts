@@ -1,0 +1,188 @@
+/**
+ * `session()`: the Express/Connect middleware. It attaches a lazy `req.session` and closes it when
+ * the response ends: a dirty session is written *before* the end of the response is released to
+ * the client; a clean one has its TTL refreshed after it.
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SessionError, SessionStateError, StorageError } from './errors';
+import { Manager } from './manager';
+import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options';
+import { Session } from './session';
+import type { Storage } from './storage/storage';
+import { addVary, clearId, readClientId, sendId, type ClientId } from './transport';
+
+/** A Connect/Express-style `next`. */
+export type NextFunction = (err?: unknown) => void;
+
+/** The middleware `session()` returns; works with Express 4 and 5, Connect and `node:http`. */
+export type SessionMiddleware = (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void;
+
+/** Per-request state, kept on the request under a symbol. */
+interface RequestState {
+  readonly options: ResolvedOptions;
+  readonly manager: Manager;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly next: NextFunction;
+  session: Session | undefined;
+  client: ClientId | undefined;
+  /** What was written to the response headers about the id (see `decide`), once they went out. */
+  applied: string | undefined;
+  /** `res.end()` was called and the session is being committed. */
+  ending: boolean;
+  /** Committing failed: the response must not advertise the session. */
+  failed: boolean;
+}
+
+const kState = Symbol('sessionware.state');
+type StatefulRequest = IncomingMessage & { [kState]?: RequestState };
+
+/**
+ * Creates the session middleware.
+ *
+ * @param storage where sessions live; default: a `FileStorage` in `<os temp dir>/sessionware`.
+ * @param options see {@link SessionOptions}; every option has a default.
+ * @throws {SessionOptionsError} at once, on an invalid option.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { session, MemoryStorage } from 'sessionware';
+ *
+ * const app = express();
+ * app.use(session(new MemoryStorage(), { ttl: 30 * 60 * 1000, cookie: { sameSite: 'strict' } }));
+ * app.post('/cart', async (req, res) => {
+ *   const cart = (await req.session.get<string[]>('cart')) ?? [];
+ *   await req.session.set('cart', [...cart, String(req.query.item)]);
+ *   res.json(cart);
+ * });
+ * ```
+ */
+export function session(storage?: Storage, options: SessionOptions = {}): SessionMiddleware {
+  const resolved = resolveOptions(options);
+  const manager = new Manager({
+    ...(storage && { storage }),
+    ...(resolved.ttl !== undefined && { ttl: resolved.ttl }),
+    ...(resolved.idFunc && { idFunc: resolved.idFunc }),
+  });
+  return function sessionMiddleware(req, res, next) {
+    const r = req as StatefulRequest;
+    if (r[kState]) return next(); // mounted twice: the first one serves
+    r[kState] = { options: resolved, manager, req, res, next, session: undefined, client: undefined, applied: undefined, ending: false, failed: false };
+    Object.defineProperty(req, 'session', SESSION_PROPERTY);
+    next();
+  };
+}
+
+/** `req.session`: one shared accessor, so requests keep one hidden class. */
+const SESSION_PROPERTY: PropertyDescriptor = {
+  configurable: true,
+  enumerable: false,
+  get(this: StatefulRequest): Session | undefined {
+    const state = this[kState];
+    return state && (state.session ?? open(state));
+  },
+  set() {
+    throw new SessionStateError('req.session is managed by sessionware and cannot be replaced; use req.session.removeAll() to log out.');
+  },
+};
+
+/** First touch of `req.session`: read the id (no I/O) and hook the response. */
+function open(state: RequestState): Session {
+  state.client = readClientId(state.req, state.options);
+  const session = new Session(state.manager, state.client.id, 'client');
+  state.session = session;
+  hookResponse(state);
+  return session;
+}
+
+function hookResponse(state: RequestState): void {
+  const { res } = state;
+  const writeHead = res.writeHead;
+  const end = res.end;
+  res.writeHead = function sessionWriteHead(this: ServerResponse, ...args: unknown[]) {
+    if (!state.failed) applyTransport(state);
+    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as ServerResponse['writeHead'];
+  res.end = function sessionEnd(this: ServerResponse, ...args: unknown[]) {
+    res.end = end; // a second end() behaves exactly as Node's own
+    state.ending = true;
+    void finish(state, () => (end as (...a: unknown[]) => ServerResponse).apply(res, args));
+    return res;
+  } as ServerResponse['end'];
+  // A request that never reaches end() (aborted, hung handler) still has its session closed.
+  res.once('close', () => {
+    if (!state.ending) state.session?.close().catch((err: unknown) => report(state, err));
+  });
+}
+
+/**
+ * Commits the session, then releases the end of the response: a write of a dirty session lands
+ * before the client can see the response complete (read-your-writes). A clean session's TTL is
+ * refreshed after the response.
+ */
+async function finish(state: RequestState, release: () => void): Promise<void> {
+  const session = state.session as Session;
+  let refresh: boolean;
+  try {
+    refresh = await session.commit();
+  } catch (err) {
+    state.failed = true;
+    if (!state.res.headersSent) {
+      // The response has not started: Express's error handler can still answer with the error.
+      state.next(err);
+      return;
+    }
+    report(state, err);
+    release();
+    return;
+  }
+  if (state.res.headersSent) {
+    const wanted = decide(state);
+    if (wanted !== state.applied && wanted !== 'none') {
+      report(state, new SessionStateError('the session id changed after the response headers were sent, so the client did not receive it; finish session work before writing the response.'));
+    }
+  } else {
+    applyTransport(state);
+  }
+  release();
+  if (refresh) session.refreshTTL().catch((err: unknown) => report(state, err));
+}
+
+/**
+ * What the response must tell the client about its id: `send:<id>` (a new, regenerated or
+ * app-chosen id; or the same id again to slide a persistent cookie), `clear` (the client holds an
+ * id that is gone: logout, unknown or expired), or `none`.
+ */
+function decide(state: RequestState): string {
+  const { session, client, options } = state;
+  if (!session || !client) return 'none';
+  const { used, id, stored, known } = session.transportState;
+  if (!used) return 'none';
+  if (stored && id !== undefined) {
+    const rolling = options.cookie?.maxAge !== undefined && client.via === 'cookie';
+    return id !== client.id || rolling ? `send:${id}` : 'none';
+  }
+  return known && client.via !== undefined ? 'clear' : 'none';
+}
+
+/** Writes the id (or its removal) into the response headers, once. */
+function applyTransport(state: RequestState): void {
+  const { session, client, options, req, res } = state;
+  if (state.applied !== undefined || !session?.transportState.used || !client) return;
+  const decision = decide(state);
+  state.applied = decision;
+  addVary(res, options);
+  if (decision === 'clear') clearId(req, res, options, client);
+  else if (decision !== 'none') sendId(req, res, options, client, decision.slice('send:'.length));
+}
+
+function report(state: RequestState, err: unknown): void {
+  const error = err instanceof SessionError ? err : new StorageError('session', 'close', 'unexpected failure', { cause: err });
+  try {
+    state.options.onError(error, state.req);
+  } catch (hookErr) {
+    console.error('[sessionware] options.onError threw:', hookErr);
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * `SessionOptions`: every option of `session()`, its default, and the one-time validation that
+ * turns them into a resolved configuration (bad options throw at start-up, never per request).
+ * @module
+ */
+import type { IncomingMessage } from 'node:http';
+import { SessionOptionsError, type SessionError } from './errors';
+import type { IdFunc } from './session';
+import { Signer } from './signer';
+
+/** Attributes of the session cookie. */
+export interface CookieOptions {
+  /**
+   * `Path` attribute.
+   * @default '/'
+   */
+  readonly path?: string;
+  /**
+   * `Domain` attribute; leave it out to keep the cookie on the exact host.
+   * @default undefined
+   */
+  readonly domain?: string;
+  /**
+   * `HttpOnly` attribute: scripts cannot read the id. While it is on, the id is never echoed in a
+   * response header to a cookie client either.
+   * @default true
+   */
+  readonly httpOnly?: boolean;
+  /**
+   * `Secure` attribute. `'auto'` sets it when the request came over HTTPS (`req.secure` under
+   * Express's `trust proxy`, otherwise a TLS socket).
+   * @default 'auto'
+   */
+  readonly secure?: boolean | 'auto';
+  /**
+   * `SameSite` attribute. `'none'` requires `secure` not to be `false`.
+   * @default 'lax'
+   */
+  readonly sameSite?: 'lax' | 'strict' | 'none' | false;
+  /**
+   * Lifetime of the cookie in milliseconds, sent as `Max-Age` and `Expires`. Left out, the cookie
+   * lasts until the browser closes. When set, the cookie is re-sent whenever the session is used,
+   * so it slides along with the session's TTL.
+   * @default undefined
+   */
+  readonly maxAge?: number;
+  /**
+   * `Partitioned` attribute (CHIPS). Requires `secure` not to be `false`.
+   * @default false
+   */
+  readonly partitioned?: boolean;
+  /**
+   * `Priority` attribute.
+   * @default undefined
+   */
+  readonly priority?: 'low' | 'medium' | 'high';
+}
+
+/** Options of `session()`. Durations are milliseconds. */
+export interface SessionOptions {
+  /**
+   * How long a session lives after its last use, in milliseconds.
+   * @default 86_400_000 (24 hours)
+   */
+  readonly ttl?: number;
+  /**
+   * Name of the cookie that carries the session id.
+   * @default 'sessionid'
+   */
+  readonly name?: string;
+  /**
+   * Name of the request header the id is read from when there is no cookie, and of the response
+   * header a new id is sent back in to clients that use it. `false` reads no header.
+   * @default the cookie `name`
+   */
+  readonly header?: string | false;
+  /**
+   * Cookie attributes, or `false` for header-only APIs (ids then always travel in the header).
+   * @default { path: '/', httpOnly: true, secure: 'auto', sameSite: 'lax' }
+   */
+  readonly cookie?: CookieOptions | false;
+  /**
+   * Signs the id the client holds (`<id>.<HMAC-SHA256>`), so forged ids are rejected before any
+   * storage access. Several secrets rotate: the first signs, all verify. At least 32 characters each.
+   * @default undefined (ids are unsigned: 192 random bits and strict mode already stop guessing)
+   */
+  readonly secret?: string | readonly string[];
+  /**
+   * Creates session ids. Must return 8 to 128 characters of `[A-Za-z0-9_-]`, unguessable.
+   * @default 24 bytes from `crypto`, base64url-encoded
+   */
+  readonly idFunc?: IdFunc;
+  /**
+   * Receives session errors that can no longer reach Express's error handler (the response had
+   * already started, or a TTL refresh after the response failed).
+   * @default logs the error's name, code and message with `console.error`
+   */
+  readonly onError?: (err: SessionError, req: IncomingMessage) => void;
+}
+
+/** The cookie attributes after defaults. @internal */
+export interface ResolvedCookie {
+  readonly path: string;
+  readonly domain: string | undefined;
+  readonly httpOnly: boolean;
+  readonly secure: boolean | 'auto';
+  readonly sameSite: 'lax' | 'strict' | 'none' | false;
+  readonly maxAge: number | undefined;
+  readonly partitioned: boolean;
+  readonly priority: 'low' | 'medium' | 'high' | undefined;
+}
+
+/** `SessionOptions` after defaults and validation. @internal */
+export interface ResolvedOptions {
+  readonly ttl: number | undefined;
+  readonly name: string;
+  /** Lower-cased header name, or `undefined` when headers are off. */
+  readonly header: string | undefined;
+  readonly cookie: ResolvedCookie | undefined;
+  readonly signer: Signer | undefined;
+  readonly idFunc: IdFunc | undefined;
+  readonly onError: (err: SessionError, req: IncomingMessage) => void;
+}
+
+/** RFC 7230 `token`: the syntax of cookie and header names. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * Applies defaults and checks every option once.
+ * @throws {SessionOptionsError} naming the option and what to do.
+ * @internal
+ */
+export function resolveOptions(options: SessionOptions): ResolvedOptions {
+  const name = options.name ?? 'sessionid';
+  if (typeof name !== 'string' || !TOKEN.test(name)) {
+    throw new SessionOptionsError(`options.name "${String(name)}" is not a valid cookie name: use letters, digits and !#$%&'*+.^_\`|~-.`);
+  }
+  const header = options.header === undefined ? name : options.header;
+  if (header !== false && (typeof header !== 'string' || !TOKEN.test(header))) {
+    throw new SessionOptionsError(`options.header "${String(header)}" is not a valid header name; pass a token such as "x-session-id", or false.`);
+  }
+  const cookie = options.cookie === false ? undefined : resolveCookie(name, options.cookie ?? {});
+  if (!cookie && header === false) {
+    throw new SessionOptionsError('options.cookie and options.header are both false: the session id would have no way to travel. Enable one of them.');
+  }
+  return {
+    ttl: options.ttl,
+    name,
+    header: header === false ? undefined : header.toLowerCase(),
+    cookie,
+    signer: options.secret === undefined ? undefined : new Signer(options.secret),
+    idFunc: options.idFunc,
+    onError: options.onError ?? logError,
+  };
+}
+
+function resolveCookie(name: string, c: CookieOptions): ResolvedCookie {
+  const resolved: ResolvedCookie = {
+    path: c.path ?? '/',
+    domain: c.domain,
+    httpOnly: c.httpOnly ?? true,
+    secure: c.secure ?? 'auto',
+    sameSite: c.sameSite ?? 'lax',
+    maxAge: c.maxAge,
+    partitioned: c.partitioned ?? false,
+    priority: c.priority,
+  };
+  if (!resolved.path.startsWith('/') || /[;\s]/.test(resolved.path)) {
+    throw new SessionOptionsError(`options.cookie.path "${resolved.path}" must start with "/" and contain no ";" or spaces.`);
+  }
+  if (resolved.domain !== undefined && !/^\.?[A-Za-z0-9.-]+$/.test(resolved.domain)) {
+    throw new SessionOptionsError(`options.cookie.domain "${resolved.domain}" is not a host name.`);
+  }
+  if (resolved.maxAge !== undefined && !(Number.isFinite(resolved.maxAge) && resolved.maxAge > 0)) {
+    throw new SessionOptionsError('options.cookie.maxAge must be a positive number of milliseconds, or left out for a browser-session cookie.');
+  }
+  if (![true, false, 'auto'].includes(resolved.secure)) {
+    throw new SessionOptionsError('options.cookie.secure must be true, false or "auto".');
+  }
+  if (!['lax', 'strict', 'none', false].includes(resolved.sameSite)) {
+    throw new SessionOptionsError('options.cookie.sameSite must be "lax", "strict", "none" or false.');
+  }
+  if ((resolved.sameSite === 'none' || resolved.partitioned) && resolved.secure === false) {
+    throw new SessionOptionsError('options.cookie: sameSite "none" and partitioned cookies need Secure; set secure to true or "auto".');
+  }
+  if (name.startsWith('__Secure-') && resolved.secure !== true) {
+    throw new SessionOptionsError('a "__Secure-" cookie name requires options.cookie.secure: true.');
+  }
+  if (name.startsWith('__Host-') && (resolved.secure !== true || resolved.path !== '/' || resolved.domain !== undefined)) {
+    throw new SessionOptionsError('a "__Host-" cookie name requires options.cookie.secure: true, path "/" and no domain.');
+  }
+  return resolved;
+}
+
+function logError(err: SessionError): void {
+  console.error(`[sessionware] ${err.name} (${err.code}): ${err.message}`);
+}

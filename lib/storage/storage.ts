@@ -1,0 +1,146 @@
+/**
+ * The `Storage` contract: what a session backend must do, and *when* the library calls each
+ * method. Ported from gsession's `Storage` interface, with two changes that make sessions safe
+ * under concurrency: a dirty session hands the storage only what changed, and no write may bring
+ * back a session that was removed.
+ * @module
+ */
+
+/**
+ * A session as stored: each key maps to the **JSON text** of its value.
+ *
+ * Storages never serialise values themselves: they keep these strings verbatim and return them
+ * verbatim. Because strings are immutable, a map handed out is an isolated copy as long as the
+ * storage does not mutate it afterwards (replace it instead).
+ */
+export type SessionRecord = ReadonlyMap<string, string>;
+
+/** What a request changed in a session, handed to {@link Storage.setSession} when it closes. */
+export interface SessionChanges {
+  /** Keys written in this request, each with the JSON text of its new value. */
+  readonly set: ReadonlyMap<string, string>;
+  /** Keys removed in this request. Never overlaps `set`. */
+  readonly removed: ReadonlySet<string>;
+}
+
+/** How a write may treat a session that is not in the storage. */
+export interface WriteOptions {
+  /**
+   * `true` when the session was created in this request and has never been stored: the storage
+   * creates it. `false` when it was stored before: if it is gone now (removed by a concurrent
+   * logout, or expired) the storage must **drop the write and resolve `false`**, never re-create
+   * it. This is what keeps a logout a logout.
+   */
+  readonly create: boolean;
+}
+
+/**
+ * A session backend. Implement the required methods; the per-key methods (`get`, `getSize`,
+ * `data`, `set`, `setMap`, `remove`) are optional capabilities. Where a storage lacks one, the
+ * session works on its in-memory copy, marks itself dirty and hands the changes to `setSession`
+ * when it closes (gsession's `ErrorDisabled` fallback, expressed as an optional method).
+ *
+ * Every method rejects with a `StorageError` (or a subclass) when the backend fails. Durations are
+ * milliseconds. Ids reach a storage only after the library validated them: 8 to 128 characters
+ * of `[A-Za-z0-9_-]`.
+ *
+ * @example A minimal custom storage over a `Map` (not concurrency-safe across processes)
+ * ```ts
+ * import type { Storage, SessionChanges, WriteOptions } from 'sessionware';
+ *
+ * class MapStorage implements Storage {
+ *   #sessions = new Map<string, { data: Map<string, string>; expires: number }>();
+ *   async getSession(id: string) {
+ *     const s = this.#sessions.get(id);
+ *     return s && s.expires > Date.now() ? s.data : undefined;
+ *   }
+ *   async setSession(id: string, changes: SessionChanges, ttl: number, { create }: WriteOptions) {
+ *     const old = this.#sessions.get(id);
+ *     if (!old && !create) return false;
+ *     const data = new Map(old?.data);
+ *     for (const [k, v] of changes.set) data.set(k, v);
+ *     for (const k of changes.removed) data.delete(k);
+ *     this.#sessions.set(id, { data, expires: Date.now() + ttl });
+ *     return true;
+ *   }
+ *   async updateTTL(id: string, ttl: number) {
+ *     const s = this.#sessions.get(id);
+ *     if (s) s.expires = Date.now() + ttl;
+ *   }
+ *   async removeAll(id: string) { this.#sessions.delete(id); }
+ *   async close() {}
+ * }
+ * ```
+ */
+export interface Storage {
+  /**
+   * Optional: creates a new session id. Called when a session needs an id and neither
+   * `setIdFunc()` nor the `idFunc` option supplied one. Without it the library generates 192 random
+   * bits, base64url-encoded. The result must match `[A-Za-z0-9_-]{8,128}` and be unguessable.
+   */
+  new?(ttl: number): string | Promise<string>;
+
+  /**
+   * Optional: reads one key. Called by `session.get()`/`contains()` once the session is known to
+   * exist. Resolves the stored JSON text, or `undefined` when the key is absent.
+   */
+  get?(id: string, key: string): Promise<string | undefined>;
+
+  /** Optional: counts the keys of a session. Called by `session.size()`. */
+  getSize?(id: string): Promise<number>;
+
+  /** Optional: reads every key of a session. Called by `session.data()`. */
+  data?(id: string): Promise<SessionRecord>;
+
+  /**
+   * Optional: writes one key straight through, refreshing the session's TTL in the same atomic
+   * step. Called by `session.set()`. See {@link WriteOptions} for `create`; resolves `false` when
+   * the write was dropped because the session no longer exists.
+   */
+  set?(id: string, key: string, value: string, ttl: number, options: WriteOptions): Promise<boolean>;
+
+  /** Optional: like {@link Storage.set} for several keys at once, atomically. Called by `session.setMap()`. */
+  setMap?(id: string, values: SessionRecord, ttl: number, options: WriteOptions): Promise<boolean>;
+
+  /** Optional: removes keys straight through. Called by `session.remove()`. Never creates a session. */
+  remove?(id: string, keys: readonly string[]): Promise<void>;
+
+  /**
+   * Required: deletes the whole session **now**. Called by `session.removeAll()` (logout) and by
+   * `session.regenerate()` for the old id. After it resolves, no write of any overlapping request
+   * may bring the session back. Removing a missing session is not an error: resolve `false`
+   * ("nothing was there"), `true` when a session was deleted.
+   */
+  removeAll(id: string): Promise<boolean>;
+
+  /**
+   * Required: loads a session. Called once per request, on the first session operation that needs
+   * data, when the request carried an id. Resolves `undefined` when the session does not exist or
+   * its TTL has passed (the client then gets a fresh id: an unknown id is never adopted). Storages
+   * that implement the per-key reads may resolve an empty map that only means "it exists".
+   * `ttl` is the manager's TTL, for storages that check expiry on read.
+   */
+  getSession(id: string, ttl: number): Promise<SessionRecord | undefined>;
+
+  /**
+   * Required: applies a dirty session's changes atomically and resets its TTL. Called when a session
+   * that has local changes closes, and by `session.regenerate()` to create the new id. Apply
+   * `changes` onto what is stored **now** (keys written by overlapping requests must survive);
+   * honour `options.create` (never re-create a removed session). Resolves `false` when the write
+   * was dropped for that reason. It completes before the client receives the end of the response.
+   */
+  setSession(id: string, changes: SessionChanges, ttl: number, options: WriteOptions): Promise<boolean>;
+
+  /**
+   * Required: extends the TTL of a session that closed clean (read, not changed). May be batched
+   * or done after the response; must never create a session that does not exist.
+   */
+  updateTTL(id: string, ttl: number): Promise<void>;
+
+  /**
+   * Required: stops timers, flushes pending TTL updates and closes connections the storage opened
+   * itself. Called by the application on shutdown (never by the middleware).
+   */
+  close(): Promise<void>;
+}
+

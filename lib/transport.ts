@@ -1,0 +1,114 @@
+/**
+ * How the session id travels: read from the cookie first, then the header; written back the way
+ * the client uses (a `Set-Cookie`, or the response header), and cleared on logout.
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse, serialize, type SerializeOptions } from 'cookie';
+import { isValidId } from './id';
+import type { ResolvedCookie, ResolvedOptions } from './options';
+
+/** What the client sent. @internal */
+export interface ClientId {
+  /** The verified id, or `undefined` when none was sent or it failed validation. */
+  readonly id: string | undefined;
+  /** Where the client keeps its id; `undefined` when it sent none. */
+  readonly via: 'cookie' | 'header' | undefined;
+}
+
+const NONE: ClientId = { id: undefined, via: undefined };
+const EPOCH = new Date(0);
+
+/**
+ * Reads the id from the cookie, then from the header. Untrusted input is checked (signature, when
+ * a secret is set, then syntax) before it can reach a storage; what fails is treated as no id.
+ * @internal
+ */
+export function readClientId(req: IncomingMessage, options: ResolvedOptions): ClientId {
+  let token: string | undefined;
+  let via: ClientId['via'];
+  const cookieHeader = options.cookie && req.headers.cookie;
+  if (cookieHeader && cookieHeader.includes(options.name)) {
+    token = parse(cookieHeader)[options.name];
+    if (token) via = 'cookie';
+  }
+  if (!token && options.header) {
+    const value = req.headers[options.header];
+    if (typeof value === 'string' && value !== '') {
+      token = value;
+      via = 'header';
+    }
+  }
+  if (!token) return NONE;
+  const id = options.signer ? options.signer.unsign(token) : token;
+  return { id: isValidId(id) ? id : undefined, via };
+}
+
+/**
+ * Sends `id` to the client: as a cookie to cookie clients and new clients, in the response header
+ * to header clients (and to everyone when cookies are off). A new client also gets the header when
+ * the cookie is readable by scripts anyway (`httpOnly: false`); next to an HttpOnly cookie the id is
+ * never put in a header.
+ * @internal
+ */
+export function sendId(req: IncomingMessage, res: ServerResponse, options: ResolvedOptions, client: ClientId, id: string): void {
+  const token = options.signer ? options.signer.sign(id) : id;
+  const { cookie, header } = options;
+  const viaCookie = cookie !== undefined && client.via !== 'header';
+  if (viaCookie) {
+    const expires = cookie.maxAge === undefined ? undefined : new Date(Date.now() + cookie.maxAge);
+    appendSetCookie(res, serialize(options.name, token, cookieAttributes(req, cookie, expires)));
+  }
+  if (header && (!viaCookie || (client.via === undefined && cookie?.httpOnly === false))) {
+    res.setHeader(header, token);
+  }
+}
+
+/** Tells the client to forget its id: an expired cookie, or an empty response header. @internal */
+export function clearId(req: IncomingMessage, res: ServerResponse, options: ResolvedOptions, client: ClientId): void {
+  if (client.via === 'cookie' && options.cookie) {
+    appendSetCookie(res, serialize(options.name, '', cookieAttributes(req, options.cookie, EPOCH)));
+  } else if (client.via === 'header' && options.header) {
+    res.setHeader(options.header, '');
+  }
+}
+
+/** Adds the request headers the session depends on to `Vary`, for shared caches. @internal */
+export function addVary(res: ServerResponse, options: ResolvedOptions): void {
+  const current = res.getHeader('vary');
+  const existing = (Array.isArray(current) ? current.join(',') : String(current ?? '')).toLowerCase();
+  if (existing.includes('*')) return;
+  const names = [options.cookie ? 'cookie' : undefined, options.header].filter((n): n is string => n !== undefined);
+  const missing = names.filter((n) => !existing.split(',').some((v) => v.trim() === n));
+  if (missing.length > 0) res.setHeader('Vary', existing ? `${String(current)}, ${missing.join(', ')}` : missing.join(', '));
+}
+
+function cookieAttributes(req: IncomingMessage, c: ResolvedCookie, expires: Date | undefined): SerializeOptions {
+  const attributes: SerializeOptions = {
+    path: c.path,
+    httpOnly: c.httpOnly,
+    secure: c.secure === 'auto' ? isSecure(req) : c.secure,
+    sameSite: c.sameSite,
+    partitioned: c.partitioned,
+  };
+  if (c.domain !== undefined) attributes.domain = c.domain;
+  if (c.priority !== undefined) attributes.priority = c.priority;
+  if (expires) {
+    attributes.expires = expires;
+    attributes.maxAge = Math.max(0, Math.floor((expires.getTime() - Date.now()) / 1000));
+  }
+  return attributes;
+}
+
+/** HTTPS as Express sees it (`req.secure`, honouring `trust proxy`), else a TLS socket. */
+function isSecure(req: IncomingMessage): boolean {
+  const secure = (req as IncomingMessage & { secure?: unknown }).secure;
+  if (typeof secure === 'boolean') return secure;
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
+}
+
+function appendSetCookie(res: ServerResponse, value: string): void {
+  const current = res.getHeader('set-cookie');
+  if (current === undefined) res.setHeader('Set-Cookie', value);
+  else res.setHeader('Set-Cookie', [...(Array.isArray(current) ? current : [String(current)]), value]);
+}

@@ -1,0 +1,59 @@
+/**
+ * Runs TypeScript in a child Node process (through tsx), for tests that need a real second
+ * process: timers that must not keep a process alive, SIGKILL mid-write, several writers.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(__dirname, '../..');
+const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+
+/** Absolute path of a module under `lib/`, for `require()` inside child scripts. */
+export function libPath(relative: string): string {
+  return join(ROOT, 'lib', relative);
+}
+
+/** Writes `source` to a temp `.ts` file and starts it under tsx; `args` reach `process.argv`. */
+export function startScript(source: string, args: string[] = []): ChildProcess {
+  const dir = mkdtempSync(join(tmpdir(), 'sessionware-child-'));
+  const file = join(dir, 'script.ts');
+  writeFileSync(file, source);
+  return spawn(process.execPath, [TSX, file, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** What a finished child reported. */
+export interface ScriptResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** The child was killed because it outlived `timeoutMs`. */
+  readonly timedOut: boolean;
+}
+
+/** Runs `source` to completion (killing it after `timeoutMs`). */
+export function runScript(source: string, { args = [], timeoutMs = 20_000 }: { args?: string[]; timeoutMs?: number } = {}): Promise<ScriptResult> {
+  const child = startScript(source, args);
+  return waitFor(child, timeoutMs);
+}
+
+/** Collects a child's output until it exits (killing it after `timeoutMs`). */
+export function waitFor(child: ChildProcess, timeoutMs = 20_000): Promise<ScriptResult> {
+  let stdout = '';
+  let stderr = '';
+  let timedOut = false;
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  return new Promise((resolvePromise) => {
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr, timedOut });
+    });
+  });
+}

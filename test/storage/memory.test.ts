@@ -1,0 +1,57 @@
+import { generateId, MemoryStorage, SessionOptionsError } from 'sessionware';
+import { TestClock } from '../helpers/clock';
+import { libPath, runScript } from '../helpers/child';
+import { describeStorage } from '../helpers/storage-contract';
+
+describeStorage('MemoryStorage', async () => {
+  const clock = new TestClock();
+  return { storage: new MemoryStorage({ now: clock.now }), advance: async (ms) => clock.advance(ms) };
+});
+
+const ONE = { set: new Map([['a', '1']]), removed: new Set<string>() };
+
+describe('MemoryStorage', () => {
+  it('should reject bad options with a SessionOptionsError', () => {
+    expect(() => new MemoryStorage({ pruneInterval: 0 })).toThrow(SessionOptionsError);
+    expect(() => new MemoryStorage({ maxSessions: 0 })).toThrow(SessionOptionsError);
+  });
+
+  it('should prune expired sessions so the map shrinks back', async () => {
+    const clock = new TestClock();
+    const storage = new MemoryStorage({ now: clock.now });
+    for (let i = 0; i < 1000; i++) await storage.setSession(generateId(), ONE, 1000, { create: true });
+    const keep = generateId();
+    await storage.setSession(keep, ONE, 5000, { create: true });
+    expect(storage.size).toBe(1001);
+    clock.advance(2000);
+    storage.prune();
+    expect(storage.size).toBe(1);
+    await expect(storage.getSession(keep, 5000)).resolves.toBeDefined();
+    await storage.close();
+  });
+
+  it('should evict the least recently written session beyond maxSessions', async () => {
+    const storage = new MemoryStorage({ maxSessions: 2 });
+    const [a, b, c] = [generateId(), generateId(), generateId()];
+    await storage.setSession(a, ONE, 60_000, { create: true });
+    await storage.setSession(b, ONE, 60_000, { create: true });
+    await storage.updateTTL(a, 60_000); // a is now more recent than b
+    await storage.setSession(c, ONE, 60_000, { create: true });
+    expect(storage.size).toBe(2);
+    await expect(storage.getSession(b, 60_000)).resolves.toBeUndefined();
+    await expect(storage.getSession(a, 60_000)).resolves.toBeDefined();
+    await storage.close();
+  });
+
+  it('should not keep the process alive with its prune timer', async () => {
+    const result = await runScript(`
+      const { MemoryStorage } = require(${JSON.stringify(libPath('storage/memory.ts'))});
+      const storage = new MemoryStorage({ pruneInterval: 60_000 });
+      storage.setSession('abcdefgh', { set: new Map([['a', '1']]), removed: new Set() }, 60_000, { create: true })
+        .then(() => console.log('stored'));
+    `, { timeoutMs: 15_000 });
+    expect(result.timedOut).toBe(false);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('stored');
+  });
+});
