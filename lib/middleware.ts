@@ -36,6 +36,8 @@ interface RequestState {
 }
 
 const kState = Symbol('sessionware.state');
+/** Headers that describe a response body; removed when a failed write replaces that body with an error. */
+const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'etag', 'last-modified'];
 type StatefulRequest = IncomingMessage & { [kState]?: RequestState };
 
 /**
@@ -131,6 +133,8 @@ async function finish(state: RequestState, release: () => void): Promise<void> {
     state.failed = true;
     if (!state.res.headersSent) {
       // The response has not started: Express's error handler can still answer with the error.
+      // Drop what described the body that will now not be sent, so the handler starts clean.
+      for (const name of BODY_HEADERS) state.res.removeHeader(name);
       state.next(err);
       return;
     }

@@ -18,6 +18,9 @@ export type IdOrigin = 'client' | 'app';
 
 const EMPTY: SessionRecord = new Map();
 
+/** `unknown` for keys not declared in `SessionData`, `never` for declared ones (they take their declared type). */
+type UndeclaredKey<K extends string> = K extends SessionKey ? never : unknown;
+
 /**
  * A session, as `req.session` or from `manager.new()`. All data methods are async and run in the
  * order they were called. Values are stored as JSON: `set` rejects what JSON would lose, and every
@@ -88,7 +91,7 @@ export class Session {
    * (functions, BigInt, cycles, Map/Set, non-finite numbers, `undefined`).
    */
   set<K extends SessionKey>(key: K, value: SessionData[K]): Promise<void>;
-  set(key: string, value: unknown): Promise<void>;
+  set<K extends string>(key: K & UndeclaredKey<K>, value: unknown): Promise<void>;
   set(key: string, value: unknown): Promise<void> {
     return this.setMap({ [key]: value });
   }

@@ -77,7 +77,7 @@ export class MemoryStorage implements Storage {
     return this.#sessions.size;
   }
 
-  async getSession(id: string): Promise<SessionRecord | undefined> {
+  async getSession(id: string, _ttl?: number): Promise<SessionRecord | undefined> {
     const entry = this.#live(id);
     return entry && decodeRecord(entry.json);
   }
