@@ -10,6 +10,7 @@ module.exports = {
     '^sessionware$': '<rootDir>/lib/index.ts',
     '^sessionware/redis$': '<rootDir>/lib/redis.ts',
   },
+  reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
   // Real servers, real files and child processes: give slow machines room.
   testTimeout: 30000,
 };

@@ -16,11 +16,11 @@ export function libPath(relative: string): string {
 }
 
 /** Writes `source` to a temp `.ts` file and starts it under tsx; `args` reach `process.argv`. */
-export function startScript(source: string, args: string[] = []): ChildProcess {
+export function startScript(source: string, args: string[] = [], nodeArgs: string[] = []): ChildProcess {
   const dir = mkdtempSync(join(tmpdir(), 'sessionware-child-'));
   const file = join(dir, 'script.ts');
   writeFileSync(file, source);
-  return spawn(process.execPath, [TSX, file, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [...nodeArgs, TSX, file, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** What a finished child reported. */
@@ -34,8 +34,11 @@ export interface ScriptResult {
 }
 
 /** Runs `source` to completion (killing it after `timeoutMs`). */
-export function runScript(source: string, { args = [], timeoutMs = 20_000 }: { args?: string[]; timeoutMs?: number } = {}): Promise<ScriptResult> {
-  const child = startScript(source, args);
+export function runScript(
+  source: string,
+  { args = [], nodeArgs = [], timeoutMs = 20_000 }: { args?: string[]; nodeArgs?: string[]; timeoutMs?: number } = {},
+): Promise<ScriptResult> {
+  const child = startScript(source, args, nodeArgs);
   return waitFor(child, timeoutMs);
 }
 

@@ -54,4 +54,30 @@ describe('MemoryStorage', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('stored');
   });
+
+  it('should return memory to its baseline after sessions expire', async () => {
+    const result = await runScript(`
+      const { MemoryStorage } = require(${JSON.stringify(libPath('storage/memory.ts'))});
+      const { generateId } = require(${JSON.stringify(libPath('id.ts'))});
+      let now = 0;
+      const storage = new MemoryStorage({ now: () => now });
+      const heap = () => { global.gc(); global.gc(); return process.memoryUsage().heapUsed; };
+      (async () => {
+        const before = heap();
+        const changes = { set: new Map([['user', '{"id":1,"name":"alice"}']]), removed: new Set() };
+        for (let i = 0; i < 100000; i++) await storage.setSession(generateId(), changes, 1000, { create: true });
+        const full = heap();
+        now += 2000;
+        storage.prune();
+        const after = heap();
+        console.log(JSON.stringify({ before, full, after, size: storage.size }));
+        await storage.close();
+      })();
+    `, { nodeArgs: ['--expose-gc'], timeoutMs: 60_000 });
+    expect(result.code).toBe(0);
+    const { before, full, after, size } = JSON.parse(result.stdout.trim().split('\n').pop() as string) as Record<string, number>;
+    expect(size).toBe(0);
+    expect(full - before).toBeGreaterThan(5_000_000); // 100k sessions really took room
+    expect(after - before).toBeLessThan((full - before) * 0.1); // and it came back
+  });
 });
