@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '../..');
-const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
 /** Absolute path of a module under `lib/`, for `require()` inside child scripts. */
 export function libPath(relative: string): string {
@@ -20,7 +19,7 @@ export function startScript(source: string, args: string[] = [], nodeArgs: strin
   const dir = mkdtempSync(join(tmpdir(), 'sessionware-child-'));
   const file = join(dir, 'script.ts');
   writeFileSync(file, source);
-  return spawn(process.execPath, [...nodeArgs, TSX, file, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [...nodeArgs, '--import', 'tsx', file, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** What a finished child reported. */
