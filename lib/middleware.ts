@@ -95,7 +95,9 @@ function open(state: RequestState): Session {
   state.client = readClientId(state.req, state.options);
   const session = new Session(state.manager, state.client.id, 'client');
   state.session = session;
-  hookResponse(state);
+  // First touched after the response ended: nothing could store it any more, so say so at once.
+  if (state.res.writableEnded) void session.commit();
+  else hookResponse(state);
   return session;
 }
 

@@ -3,7 +3,7 @@
  * strict mode, close semantics, read-your-writes, concurrency and error routing.
  */
 import request from 'supertest';
-import { MemoryStorage, Signer, StorageError, generateId } from 'sessionware';
+import { MemoryStorage, SessionStateError, Signer, StorageError, generateId, session } from 'sessionware';
 import { FRAMEWORKS, buildApp, cookieOf, cookieValue, recordCalls } from '../helpers/app';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -315,5 +315,25 @@ describe.each(Object.entries(FRAMEWORKS))('session() on %s', (_name, express) =>
       expect(errors).toHaveLength(1);
       expect((errors[0] as StorageError).code).toBe('ERR_SESSION_STORAGE');
     });
+  });
+});
+
+describe('session() used after the response ended', () => {
+  it('should reject session calls instead of losing them silently', async () => {
+    const express = FRAMEWORKS['Express 5'];
+    const memory = new MemoryStorage();
+    const app = express();
+    app.use(session(memory));
+    let late: unknown;
+    app.get('/', (req, res) => {
+      res.send('done');
+      setImmediate(() => {
+        req.session.set('a', 1).catch((err: unknown) => (late = err));
+      });
+    });
+    await request(app).get('/').expect(200, 'done');
+    await sleep(20);
+    expect(late).toBeInstanceOf(SessionStateError);
+    await memory.close();
   });
 });
