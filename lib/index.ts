@@ -22,6 +22,8 @@ export { Manager, DEFAULT_TTL, type ManagerOptions } from './manager';
 export { Session, type IdFunc } from './session';
 export type { SessionData, SessionKey } from './types';
 export { MemoryStorage, type MemoryStorageOptions } from './storage/memory';
+export { FileStorage, type FileStorageOptions } from './storage/file';
+export type { EncryptionKey } from './storage/file-crypto';
 export type { Storage, SessionRecord, SessionChanges, WriteOptions } from './storage/storage';
 export { encodeRecord, decodeRecord, applyChanges } from './storage/record-codec';
 export { generateId, isValidId, ID_PATTERN } from './id';

@@ -75,7 +75,7 @@ describe('MemoryStorage', () => {
       })();
     `, { nodeArgs: ['--expose-gc'], timeoutMs: 60_000 });
     expect(result.code).toBe(0);
-    const { before, full, after, size } = JSON.parse(result.stdout.trim().split('\n').pop() as string) as Record<string, number>;
+    const { before, full, after, size } = JSON.parse(result.stdout.trim().split('\n').pop() as string) as { before: number; full: number; after: number; size: number };
     expect(size).toBe(0);
     expect(full - before).toBeGreaterThan(5_000_000); // 100k sessions really took room
     expect(after - before).toBeLessThan((full - before) * 0.1); // and it came back
