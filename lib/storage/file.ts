@@ -366,8 +366,9 @@ export class FileStorage implements Storage {
   #report(error: StorageError): void {
     try {
       this.#onError(error);
-    } catch {
+    } catch (hookErr) {
       // a throwing onError must not turn a reported problem into a failed request
+      console.error('[sessionware] FileStorage options.onError threw:', hookErr);
     }
   }
 }
