@@ -53,6 +53,8 @@ export class Session {
   #closed = false;
   #closing: Promise<boolean> | undefined;
   #refreshed = false;
+  /** A write-through write already reset the TTL in this request. */
+  #ttlFresh = false;
   #base: SessionRecord = EMPTY;
   /** This request's changes, visible to its own reads; `null` marks a removed key. */
   readonly #overlay = new Map<string, string | null>();
@@ -235,7 +237,7 @@ export class Session {
     this.#closing ??= this.#run(async () => {
       this.#closed = true;
       if (!this.#started || this.#gone || this.#id === undefined) return false;
-      if (this.#pending.size === 0) return this.#exists;
+      if (this.#pending.size === 0) return this.#exists && !this.#ttlFresh;
       const id = this.#id;
       const set = new Map<string, string>();
       const removed = new Set<string>();
@@ -359,7 +361,7 @@ export class Session {
     const ok = await this.#call(setMap ? 'setMap' : 'set', () =>
       setMap ? setMap.call(storage, id, texts, ttl, options) : (set as NonNullable<Storage['set']>).call(storage, id, ...(single as [string, string]), ttl, options),
     );
-    if (ok) this.#exists = true;
+    if (ok) this.#exists = this.#ttlFresh = true;
     else this.#lose();
     return true;
   }
@@ -368,10 +370,12 @@ export class Session {
     await this.#start();
     const local = this.#overlay.get(key);
     if (local !== undefined) return local ?? undefined;
+    const loaded = this.#base.get(key);
+    if (loaded !== undefined) return loaded; // getSession already brought it: no second round trip
     const { get } = this.#storage;
     const id = this.#id;
     if (get && this.#exists && id !== undefined && !this.#gone) return this.#call('get', () => get.call(this.#storage, id, key));
-    return this.#base.get(key);
+    return undefined;
   }
 
   /** The whole session as this request sees it: stored data with this request's changes on top. */

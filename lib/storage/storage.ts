@@ -117,7 +117,8 @@ export interface Storage {
    * Required: loads a session. Called once per request, on the first session operation that needs
    * data, when the request carried an id. Resolves `undefined` when the session does not exist or
    * its TTL has passed (the client then gets a fresh id: an unknown id is never adopted). Storages
-   * that implement the per-key reads may resolve an empty map that only means "it exists".
+   * that implement `get` may resolve only some keys (or an empty map that only means "it exists"):
+   * the session reads keys from this record first and asks `get` for the others.
    * `ttl` is the manager's TTL, for storages that check expiry on read.
    */
   getSession(id: string, ttl: number): Promise<SessionRecord | undefined>;

@@ -1,0 +1,172 @@
+/**
+ * `RedisClient`: the one place the Redis storages talk to ioredis. It owns (or borrows) the client,
+ * bounds every call with a timeout so no request waits forever on ioredis's offline queue, runs Lua
+ * scripts with `EVALSHA` (falling back to `EVAL` after `NOSCRIPT`, e.g. after a restart or on a new
+ * Cluster node) and sends batched `PEXPIRE`s in the way the topology allows.
+ * @internal
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { StorageError, describeCause } from '../errors';
+
+/**
+ * What a Redis storage connects with: an ioredis `Redis` client (standalone or Sentinel), an ioredis
+ * `Cluster` client, ioredis connection options, or a `redis://` URL. For options and URLs the
+ * storage creates the client, owns it and closes it in `close()`; a client you pass stays yours.
+ *
+ * A client the storage creates gets `maxRetriesPerRequest: 1`, a reconnect delay capped at 1 s,
+ * ioredis's `commandTimeout` set to the storage's `commandTimeout`, and an `error` listener (its
+ * connection errors surface as rejected calls); your options override the first three. On a client
+ * you pass, the storage adds no listener: handle its `error` events as usual.
+ *
+ * @example `new RedisStorage(new Redis(process.env.REDIS_URL))`, `new RedisStorage({ host: 'redis', port: 6379 })`,
+ *   `new RedisStorage(new Cluster([{ host: 'redis-1', port: 6379 }]))`
+ */
+export type RedisConnection = RedisClientLike | RedisOptions | string;
+
+/** An ioredis client, in either reply mapping. */
+export type RedisClientLike = Redis | Redis<'resp3'> | Cluster | Cluster<'resp3'>;
+
+/** A Lua script with its SHA1, run through {@link RedisClient.script}. */
+export class LuaScript {
+  /** The SHA1 of `source`, as `EVALSHA` wants it. */
+  readonly sha: string;
+
+  constructor(readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+}
+
+/** Defaults applied to clients the storage creates (your options override them). */
+const OWNED_DEFAULTS: RedisOptions = {
+  // Fail queued commands after one reconnect attempt instead of 20: requests fail fast while Redis is down.
+  maxRetriesPerRequest: 1,
+  // Reconnect quickly once Redis is back (ioredis's default backs off up to 5 s).
+  retryStrategy: (times: number) => Math.min(100 * times, 1000),
+};
+
+type Arg = string | number;
+
+/** Wraps one ioredis client for a storage. @internal */
+export class RedisClient {
+  /** The ioredis client (created by the storage when {@link RedisClient.owned}). */
+  readonly client: RedisClientLike;
+  /** `true` when the storage created the client and must close it. */
+  readonly owned: boolean;
+  /** `true` for an ioredis `Cluster`: no pipelines across slots. */
+  readonly isCluster: boolean;
+  readonly #storage: string;
+  readonly #timeout: number;
+
+  constructor(storage: string, connection: RedisConnection, commandTimeout: number) {
+    this.#storage = storage;
+    this.#timeout = commandTimeout;
+    if (isClient(connection)) {
+      this.client = connection;
+      this.owned = false;
+    } else {
+      // The cast only narrows `replyMapping` for the overloads; whatever mode you pass is kept.
+      const options = { ...OWNED_DEFAULTS, commandTimeout, ...(typeof connection === 'string' ? {} : connection) } as RedisOptions & { replyMapping?: 'legacy' };
+      const client = typeof connection === 'string' ? new Redis(connection, options) : new Redis(options);
+      // Connection errors surface as rejected commands (StorageError); never as an unhandled 'error' event.
+      client.on('error', () => undefined);
+      this.client = client;
+      this.owned = true;
+    }
+    this.isCluster = (this.client as { isCluster?: unknown }).isCluster === true;
+  }
+
+  /** Sends one command; rejects with a `StorageError` naming `operation` on failure or timeout. */
+  call(operation: string, command: string, ...args: Arg[]): Promise<unknown> {
+    return this.#bounded(operation, () => this.client.call(command, ...args));
+  }
+
+  /** Runs `script` on one key with `EVALSHA`, loading it with `EVAL` when the server lacks it. */
+  script(operation: string, script: LuaScript, key: string, args: readonly Arg[]): Promise<unknown> {
+    return this.#bounded(operation, async () => {
+      try {
+        return await this.client.call('EVALSHA', script.sha, 1, key, ...args);
+      } catch (err) {
+        if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+        return this.client.call('EVAL', script.source, 1, key, ...args);
+      }
+    });
+  }
+
+  /**
+   * Sends `PEXPIRE key ttl` for every entry: one pipeline on a standalone client, single-key commands
+   * on a Cluster (ioredis routes each to its node; a pipeline would need every key in one slot).
+   * `PEXPIRE` never creates a key. Resolves the number of commands that failed and the first error.
+   */
+  async pexpireMany(operation: string, entries: ReadonlyArray<readonly [string, number]>): Promise<{ failed: number; first: unknown }> {
+    let failed = 0;
+    let first: unknown;
+    const fail = (err: unknown) => {
+      if (failed++ === 0) first = err;
+    };
+    if (this.isCluster) {
+      await Promise.all(entries.map(([key, ttl]) => this.call(operation, 'PEXPIRE', key, ttl).catch(fail)));
+      return { failed, first };
+    }
+    const redis = this.client as Redis;
+    try {
+      const results = await this.#bounded(operation, () => {
+        const pipeline = redis.pipeline();
+        for (const [key, ttl] of entries) pipeline.pexpire(key, ttl);
+        return pipeline.exec();
+      });
+      for (const [err] of results ?? []) if (err) fail(err);
+    } catch (err) {
+      failed = entries.length;
+      first = err;
+    }
+    return { failed, first };
+  }
+
+  /** Closes the client if the storage created it; a borrowed client is left open. */
+  async close(): Promise<void> {
+    if (!this.owned) return;
+    const client = this.client;
+    const ended = new Promise<void>((resolve) => (client.status === 'end' ? resolve() : (client as Redis).once('end', () => resolve())));
+    try {
+      await this.#bounded('close', () => client.quit());
+    } catch {
+      // Redis is unreachable: drop the connection below.
+    }
+    client.disconnect();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#timeout)))]);
+    clearTimeout(timer);
+  }
+
+  /** Runs `fn` with the command timeout; every failure becomes a `StorageError` naming `operation`. */
+  #bounded<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new StorageError(this.#storage, operation, `Redis did not answer within ${this.#timeout} ms (commandTimeout); is it reachable?`));
+      }, this.#timeout);
+      let promise: Promise<T>;
+      try {
+        promise = fn();
+      } catch (err) {
+        promise = Promise.reject(err);
+      }
+      promise.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err instanceof StorageError ? err : new StorageError(this.#storage, operation, describeCause(err), { cause: err }));
+        },
+      );
+    });
+  }
+}
+
+/** Tells an ioredis client (of any installed copy of ioredis) from connection options. */
+function isClient(connection: RedisConnection): connection is RedisClientLike {
+  return typeof connection === 'object' && connection !== null && typeof (connection as { call?: unknown }).call === 'function' && typeof (connection as { pipeline?: unknown }).pipeline === 'function';
+}
