@@ -1,0 +1,131 @@
+// One benchmark server: the same Express 5 app and routes for every setup.
+//   node bench/server.mjs <setup-name>     (context in env BENCH_CTX as JSON)
+// Reports { ready, port } to the parent over IPC; stops on { stop: true } or when the parent goes.
+//
+// Routes: GET /bare is mounted before the session middleware, so it never sees it.
+//   /read   existing session, read `n`        /write  existing session, increment `n`
+//   /new    no cookie, create a session       /dump   the session's data as JSON
+//   /slow-write?key=K  reads the session, waits ~100 ms, writes K
+//   /fast-write?key=K  writes K               /logout destroys the session
+import express from 'express';
+import { getSetup } from './setups.mjs';
+
+const setup = getSetup(process.argv[2]);
+const ctx = JSON.parse(process.env.BENCH_CTX || '{}');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const delayOf = (req) => Number(req.query.ms ?? 100);
+
+const HANDLERS = {
+  sessionware: {
+    async read(req) {
+      return { n: await req.session.get('n') };
+    },
+    async write(req) {
+      const n = ((await req.session.get('n')) ?? 0) + 1;
+      await req.session.set('n', n);
+      return { n };
+    },
+    async new(req) {
+      await req.session.set('n', 1);
+      return { n: 1 };
+    },
+    async slowWrite(req, key) {
+      await req.session.get(key);
+      await sleep(delayOf(req));
+      await req.session.set(key, true);
+      return { ok: true };
+    },
+    async fastWrite(req, key) {
+      await req.session.set(key, true);
+      return { ok: true };
+    },
+    async logout(req) {
+      await req.session.removeAll();
+      return { ok: true };
+    },
+    async dump(req) {
+      return await req.session.data();
+    },
+  },
+  'express-session': {
+    read: (req) => ({ n: req.session.n }),
+    write(req) {
+      req.session.n = (req.session.n || 0) + 1;
+      return { n: req.session.n };
+    },
+    new(req) {
+      req.session.n = 1;
+      return { n: 1 };
+    },
+    async slowWrite(req, key) {
+      void req.session[key]; // loaded by the middleware before the handler runs
+      await sleep(delayOf(req));
+      req.session[key] = true;
+      return { ok: true };
+    },
+    fastWrite(req, key) {
+      req.session[key] = true;
+      return { ok: true };
+    },
+    logout: (req) => new Promise((resolve, reject) => req.session.destroy((err) => (err ? reject(err) : resolve({ ok: true })))),
+    dump(req) {
+      if (!req.session) return {};
+      const { cookie: _cookie, ...data } = req.session;
+      return data;
+    },
+  },
+};
+
+const h = HANDLERS[setup.flavor];
+const route = (fn) => async (req, res, next) => {
+  try {
+    res.json(await fn(req, String(req.query.key ?? 'k')));
+  } catch (err) {
+    next(err);
+  }
+};
+
+const instance = await setup.create(ctx);
+const app = express();
+app.disable('x-powered-by');
+app.disable('etag');
+app.get('/bare', (_req, res) => {
+  res.json({ n: 1 });
+});
+app.use(instance.middleware);
+app.get('/read', route(h.read));
+app.get('/write', route(h.write));
+app.get('/new', route(h.new));
+app.get('/slow-write', route(h.slowWrite));
+app.get('/fast-write', route(h.fastWrite));
+app.get('/logout', route(h.logout));
+app.get('/dump', route(h.dump));
+let errors = 0;
+app.use((err, req, res, _next) => {
+  // A load generator that stops mid-request aborts it; the session then closes under the handler.
+  // Not worth a log line; anything else is.
+  if (!req.socket.destroyed && errors++ < 5) console.error(`[server ${setup.name}] ${req.url}:`, err);
+  if (!res.headersSent) res.status(500).json({ error: String(err?.message ?? err) });
+});
+
+const server = app.listen(0, '127.0.0.1', () => {
+  process.send?.({ ready: true, port: server.address().port, pid: process.pid });
+});
+server.keepAliveTimeout = 60_000;
+
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  server.closeAllConnections?.();
+  server.close();
+  try {
+    await instance.close?.();
+  } catch (err) {
+    console.error(`[server ${setup.name}] close:`, err);
+  }
+  process.exit(0);
+}
+process.on('message', (m) => m?.stop && stop());
+process.on('disconnect', stop);
+process.on('SIGTERM', stop);
