@@ -18,27 +18,33 @@ export type NextFunction = (err?: unknown) => void;
 /** The middleware `session()` returns; works with Express 4 and 5, Connect and `node:http`. */
 export type SessionMiddleware = (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void;
 
-/** Per-request state, kept on the request under a symbol. */
-interface RequestState {
-  readonly options: ResolvedOptions;
-  readonly manager: Manager;
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly next: NextFunction;
-  session: Session | undefined;
-  client: ClientId | undefined;
+/** Per-request state, kept on the request (and, once hooked, the response) under a symbol. */
+class RequestState {
+  session: Session | undefined = undefined;
+  client: ClientId | undefined = undefined;
   /** What was written to the response headers about the id (see `decide`), once they went out. */
-  applied: string | undefined;
-  /** `res.end()` was called and the session is being committed. */
-  ending: boolean;
+  applied: string | undefined = undefined;
   /** Committing failed: the response must not advertise the session. */
-  failed: boolean;
+  failed = false;
+  /** The response's own `writeHead`/`end`, and the arguments `end()` was called with. */
+  writeHead: ServerResponse['writeHead'] | undefined = undefined;
+  end: ServerResponse['end'] | undefined = undefined;
+  endArgs: IArguments | undefined = undefined;
+
+  constructor(
+    readonly options: ResolvedOptions,
+    readonly manager: Manager,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly next: NextFunction,
+  ) {}
 }
 
 const kState = Symbol('sessionware.state');
 /** Headers that describe a response body; removed when a failed write replaces that body with an error. */
 const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'etag', 'last-modified'];
 type StatefulRequest = IncomingMessage & { [kState]?: RequestState };
+type HookedResponse = ServerResponse & { [kState]?: RequestState };
 
 /**
  * Creates the session middleware.
@@ -71,7 +77,7 @@ export function session(storage?: Storage, options: SessionOptions = {}): Sessio
   return function sessionMiddleware(req, res, next) {
     const r = req as StatefulRequest;
     if (r[kState]) return next(); // mounted twice: the first one serves
-    r[kState] = { options: resolved, manager, req, res, next, session: undefined, client: undefined, applied: undefined, ending: false, failed: false };
+    r[kState] = new RequestState(resolved, manager, req, res, next);
     Object.defineProperty(req, 'session', SESSION_PROPERTY);
     next();
   };
@@ -101,24 +107,32 @@ function open(state: RequestState): Session {
   return session;
 }
 
+/**
+ * Hooks `writeHead` (the id goes into the headers as they leave) and `end` (the session commits
+ * before the end is released). Shared functions, the state hangs off the response: nothing is
+ * allocated per request but the state itself.
+ */
 function hookResponse(state: RequestState): void {
-  const { res } = state;
-  const writeHead = res.writeHead;
-  const end = res.end;
-  res.writeHead = function sessionWriteHead(this: ServerResponse, ...args: unknown[]) {
-    if (!state.failed) applyTransport(state);
-    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
-  } as ServerResponse['writeHead'];
-  res.end = function sessionEnd(this: ServerResponse, ...args: unknown[]) {
-    res.end = end; // a second end() behaves exactly as Node's own
-    state.ending = true;
-    void finish(state, () => (end as (...a: unknown[]) => ServerResponse).apply(res, args));
-    return res;
-  } as ServerResponse['end'];
-  // A request that never reaches end() (aborted, hung handler) still has its session closed.
-  res.once('close', () => {
-    if (!state.ending) state.session?.close().catch((err: unknown) => report(state, err));
-  });
+  const res = state.res as HookedResponse;
+  state.writeHead = res.writeHead;
+  state.end = res.end;
+  res[kState] = state;
+  res.writeHead = sessionWriteHead as ServerResponse['writeHead'];
+  res.end = sessionEnd as ServerResponse['end'];
+}
+
+function sessionWriteHead(this: HookedResponse): ServerResponse {
+  const state = this[kState] as RequestState;
+  if (!state.failed) applyTransport(state);
+  return Reflect.apply(state.writeHead as ServerResponse['writeHead'], this, arguments) as ServerResponse;
+}
+
+function sessionEnd(this: HookedResponse): ServerResponse {
+  const state = this[kState] as RequestState;
+  this.end = state.end as ServerResponse['end']; // a second end() behaves exactly as Node's own
+  state.endArgs = arguments;
+  void finish(state);
+  return this;
 }
 
 /**
@@ -126,8 +140,11 @@ function hookResponse(state: RequestState): void {
  * before the client can see the response complete (read-your-writes). A clean session's TTL is
  * refreshed after the response.
  */
-async function finish(state: RequestState, release: () => void): Promise<void> {
+async function finish(state: RequestState): Promise<void> {
   const session = state.session as Session;
+  const release = (): void => {
+    Reflect.apply(state.end as ServerResponse['end'], state.res, state.endArgs as IArguments);
+  };
   let refresh: boolean;
   try {
     refresh = await session.commit();

@@ -57,10 +57,16 @@ export class Session {
   #ttlFresh = false;
   #base: SessionRecord = EMPTY;
   /** This request's changes, visible to its own reads; `null` marks a removed key. */
-  readonly #overlay = new Map<string, string | null>();
+  #overlay: Map<string, string | null> | undefined;
   /** Keys of `#overlay` the storage has not received yet. */
-  readonly #pending = new Set<string>();
-  #queue: Promise<unknown> = Promise.resolve();
+  #pending: Set<string> | undefined;
+  /** Settles after the last queued operation; only meaningful while `#active > 0`. */
+  #queue: Promise<unknown> | undefined;
+  /** Operations queued and not yet settled. */
+  #active = 0;
+  readonly #settled = (): void => {
+    this.#active--;
+  };
 
   /**
    * Sessions are made by `session()` and `Manager.new()`; you rarely construct one yourself.
@@ -108,15 +114,12 @@ export class Session {
     }
     return this.#run(async () => {
       if (texts.size > 0) {
-        await this.#start();
+        if (!this.#started) await this.#start();
         if (this.#gone) return;
         const id = await this.#ensureId();
         const written = await this.#writeThrough(id, texts);
         if (this.#gone) return;
-        for (const [key, text] of texts) {
-          this.#overlay.set(key, text);
-          if (!written) this.#pending.add(key);
-        }
+        for (const [key, text] of texts) this.#change(key, text, !written);
       }
       this.#dirty = true;
     });
@@ -129,12 +132,9 @@ export class Session {
       if (this.#id === undefined || this.#gone) return;
       const id = this.#id;
       const storage = this.#storage;
-      if (storage.remove && this.#exists) {
-        await this.#call('remove', () => (storage.remove as NonNullable<Storage['remove']>)(id, keys));
-      } else {
-        for (const key of keys) this.#pending.add(key);
-      }
-      for (const key of keys) this.#overlay.set(key, null);
+      const through = storage.remove !== undefined && this.#exists;
+      if (through) await this.#call('remove', () => (storage.remove as NonNullable<Storage['remove']>)(id, keys));
+      for (const key of keys) this.#change(key, null, !through);
       this.#dirty = true;
     });
   }
@@ -171,7 +171,7 @@ export class Session {
   size(): Promise<number> {
     return this.#run(async () => {
       const storage = this.#storage;
-      if (storage.getSize && this.#exists && this.#overlay.size === 0 && this.#id !== undefined) {
+      if (storage.getSize && this.#exists && !this.#overlay?.size && this.#id !== undefined) {
         const id = this.#id;
         return this.#call('getSize', () => (storage.getSize as NonNullable<Storage['getSize']>)(id));
       }
@@ -199,7 +199,7 @@ export class Session {
       await this.#start();
       const oldId = this.#id;
       const hadSession = this.#exists;
-      const record = this.#exists || this.#overlay.size > 0 ? await this.#record() : EMPTY;
+      const record = this.#exists || this.#overlay?.size ? await this.#record() : EMPTY;
       this.#reset();
       const newId = await this.#ensureId();
       this.#dirty = true;
@@ -237,18 +237,19 @@ export class Session {
     this.#closing ??= this.#run(async () => {
       this.#closed = true;
       if (!this.#started || this.#gone || this.#id === undefined) return false;
-      if (this.#pending.size === 0) return this.#exists && !this.#ttlFresh;
+      const pending = this.#pending;
+      if (!pending?.size) return this.#exists && !this.#ttlFresh;
       const id = this.#id;
       const set = new Map<string, string>();
       const removed = new Set<string>();
-      for (const key of this.#pending) {
-        const text = this.#overlay.get(key);
+      for (const key of pending) {
+        const text = this.#overlay?.get(key);
         if (text == null) removed.add(key);
         else set.set(key, text);
       }
       const options = { create: !this.#exists };
       const ok = await this.#call('setSession', () => this.#storage.setSession(id, { set, removed }, this.#manager.getTTL(), options));
-      this.#pending.clear();
+      pending.clear();
       if (!ok) this.#lose();
       else this.#exists = true;
       return false;
@@ -304,7 +305,7 @@ export class Session {
    * @internal
    */
   get transportState(): { used: boolean; id: string | undefined; stored: boolean; known: boolean } {
-    const stored = (this.#exists || this.#pending.size > 0) && !this.#gone;
+    const stored = (this.#exists || (this.#pending?.size ?? 0) > 0) && !this.#gone;
     return { used: this.#used, id: this.#id, stored, known: this.#started };
   }
 
@@ -313,8 +314,10 @@ export class Session {
       return Promise.reject(new SessionStateError('the session is closed: it closes when the response ends, so finish session work before responding (or use Manager.new() outside requests).'));
     }
     this.#used = true;
-    const result = this.#queue.then(op);
-    this.#queue = result.catch(() => undefined);
+    // Idle: run now (no extra microtask); busy: run after the operations queued before.
+    const result = this.#active === 0 ? op() : (this.#queue as Promise<unknown>).then(op);
+    this.#active++;
+    this.#queue = result.then(this.#settled, this.#settled);
     return result;
   }
 
@@ -367,8 +370,8 @@ export class Session {
   }
 
   async #read(key: string): Promise<string | undefined> {
-    await this.#start();
-    const local = this.#overlay.get(key);
+    if (!this.#started) await this.#start();
+    const local = this.#overlay?.get(key);
     if (local !== undefined) return local ?? undefined;
     const loaded = this.#base.get(key);
     if (loaded !== undefined) return loaded; // getSession already brought it: no second round trip
@@ -385,7 +388,7 @@ export class Session {
     const id = this.#id;
     const base = data && this.#exists && id !== undefined && !this.#gone ? await this.#call('data', () => data.call(this.#storage, id)) : this.#base;
     const record = new Map(base);
-    for (const [key, text] of this.#overlay) {
+    for (const [key, text] of this.#overlay ?? EMPTY) {
       if (text === null) record.delete(key);
       else record.set(key, text);
     }
@@ -403,19 +406,29 @@ export class Session {
     this.#origin = undefined;
     this.#base = EMPTY;
     this.#exists = false;
-    this.#overlay.clear();
-    this.#pending.clear();
+    this.#overlay = undefined;
+    this.#pending = undefined;
+  }
+
+  /** Records a change made by this request; `pending` when the storage has not received it yet. */
+  #change(key: string, text: string | null, pending: boolean): void {
+    (this.#overlay ??= new Map()).set(key, text);
+    if (pending) (this.#pending ??= new Set()).add(key);
   }
 
   #assertUnused(method: string): void {
     if (this.#used) throw new SessionStateError(`${method}() must be called before the session is first used (before any get/set/id call).`);
   }
 
-  async #call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
+  /** Calls the storage, turning any failure into a `StorageError` naming `operation`. */
+  #call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    const fail = (err: unknown): never => {
       throw toStorageError(this.#storage.constructor.name, operation, err);
+    };
+    try {
+      return fn().catch(fail);
+    } catch (err) {
+      return Promise.reject(toStorageError(this.#storage.constructor.name, operation, err));
     }
   }
 }

@@ -20,6 +20,10 @@ import { SessionValueError } from './errors';
  * ```
  */
 export function serializeValue(key: string, value: unknown): string {
+  // Fast path: strings, booleans, null and finite numbers need no inspection.
+  if (typeof value === 'string' || typeof value === 'boolean' || value === null || (typeof value === 'number' && Number.isFinite(value))) {
+    return JSON.stringify(value);
+  }
   if (value === undefined) {
     throw new SessionValueError(key, `session.set("${key}", undefined): undefined cannot be stored; call session.remove("${key}") to delete a key.`);
   }
