@@ -44,7 +44,8 @@ const kState = Symbol('sessionware.state');
 /** Headers that describe a response body; removed when a failed write replaces that body with an error. */
 const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'etag', 'last-modified'];
 type StatefulRequest = IncomingMessage & { [kState]?: RequestState };
-type HookedResponse = ServerResponse & { [kState]?: RequestState };
+/** A response whose `req` (Node ≥ 15.7) leads back to the state: no extra property on the response. */
+type HookedResponse = ServerResponse & { req: StatefulRequest };
 
 /**
  * Creates the session middleware.
@@ -109,26 +110,25 @@ function open(state: RequestState): Session {
 
 /**
  * Hooks `writeHead` (the id goes into the headers as they leave) and `end` (the session commits
- * before the end is released). Shared functions, the state hangs off the response: nothing is
- * allocated per request but the state itself.
+ * before the end is released). Shared functions that find the state through `res.req`: nothing is
+ * allocated per request.
  */
 function hookResponse(state: RequestState): void {
-  const res = state.res as HookedResponse;
+  const res = state.res;
   state.writeHead = res.writeHead;
   state.end = res.end;
-  res[kState] = state;
   res.writeHead = sessionWriteHead as ServerResponse['writeHead'];
   res.end = sessionEnd as ServerResponse['end'];
 }
 
 function sessionWriteHead(this: HookedResponse): ServerResponse {
-  const state = this[kState] as RequestState;
+  const state = this.req[kState] as RequestState;
   if (!state.failed) applyTransport(state);
   return Reflect.apply(state.writeHead as ServerResponse['writeHead'], this, arguments) as ServerResponse;
 }
 
 function sessionEnd(this: HookedResponse): ServerResponse {
-  const state = this[kState] as RequestState;
+  const state = this.req[kState] as RequestState;
   this.end = state.end as ServerResponse['end']; // a second end() behaves exactly as Node's own
   state.endArgs = arguments;
   void finish(state);

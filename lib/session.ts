@@ -234,6 +234,11 @@ export class Session {
    * @internal
    */
   commit(): Promise<boolean> {
+    if (this.#closing === undefined && this.#active === 0 && !this.#pending?.size) {
+      // Nothing queued and nothing to write: settle synchronously (the common read-only request).
+      this.#closed = true;
+      this.#closing = Promise.resolve(this.#started && !this.#gone && this.#id !== undefined && this.#exists && !this.#ttlFresh);
+    }
     this.#closing ??= this.#run(async () => {
       this.#closed = true;
       if (!this.#started || this.#gone || this.#id === undefined) return false;

@@ -75,12 +75,17 @@ export function clearId(req: IncomingMessage, res: ServerResponse, options: Reso
 
 /** Adds the request headers the session depends on to `Vary`, for shared caches. @internal */
 export function addVary(res: ServerResponse, options: ResolvedOptions): void {
+  const names = options.cookie && options.header ? ['cookie', options.header] : [options.cookie ? 'cookie' : (options.header as string)];
   const current = res.getHeader('vary');
-  const existing = (Array.isArray(current) ? current.join(',') : String(current ?? '')).toLowerCase();
+  if (current === undefined) {
+    res.setHeader('Vary', names.join(', '));
+    return;
+  }
+  const existing = (Array.isArray(current) ? current.join(',') : String(current)).toLowerCase();
   if (existing.includes('*')) return;
-  const names = [options.cookie ? 'cookie' : undefined, options.header].filter((n): n is string => n !== undefined);
-  const missing = names.filter((n) => !existing.split(',').some((v) => v.trim() === n));
-  if (missing.length > 0) res.setHeader('Vary', existing ? `${String(current)}, ${missing.join(', ')}` : missing.join(', '));
+  const listed = existing.split(',').map((v) => v.trim());
+  const missing = names.filter((n) => !listed.includes(n));
+  if (missing.length > 0) res.setHeader('Vary', `${String(current)}, ${missing.join(', ')}`);
 }
 
 function cookieAttributes(req: IncomingMessage, c: ResolvedCookie, expires: Date | undefined): SerializeOptions {

@@ -22,7 +22,9 @@ export function decodeRecord(text: string): Map<string, string> {
     throw new TypeError('stored session is not a JSON object');
   }
   const record = new Map<string, string>();
-  for (const [key, value] of Object.entries(parsed)) {
+  const object = parsed as Record<string, unknown>;
+  for (const key in object) {
+    const value = object[key];
     if (typeof value !== 'string') throw new TypeError('stored session value is not JSON text');
     record.set(key, value);
   }
