@@ -131,7 +131,14 @@ function sessionEnd(this: HookedResponse): ServerResponse {
   const state = this.req[kState] as RequestState;
   this.end = state.end as ServerResponse['end']; // a second end() behaves exactly as Node's own
   state.endArgs = arguments;
-  void finish(state);
+  const refresh = (state.session as Session).closeIfClean();
+  if (refresh === undefined) {
+    void finish(state); // changes to write first: the end waits for them
+  } else {
+    settleTransport(state); // nothing to write: end now, refresh the TTL after
+    release(state);
+    if (refresh) refreshTTL(state);
+  }
   return this;
 }
 
@@ -142,9 +149,6 @@ function sessionEnd(this: HookedResponse): ServerResponse {
  */
 async function finish(state: RequestState): Promise<void> {
   const session = state.session as Session;
-  const release = (): void => {
-    Reflect.apply(state.end as ServerResponse['end'], state.res, state.endArgs as IArguments);
-  };
   let refresh: boolean;
   try {
     refresh = await session.commit();
@@ -158,19 +162,33 @@ async function finish(state: RequestState): Promise<void> {
       return;
     }
     report(state, err);
-    release();
+    release(state);
     return;
   }
-  if (state.res.headersSent) {
-    const wanted = decide(state);
-    if (wanted !== state.applied && wanted !== 'none') {
-      report(state, new SessionStateError('the session id changed after the response headers were sent, so the client did not receive it; finish session work before writing the response.'));
-    }
-  } else {
+  settleTransport(state);
+  release(state);
+  if (refresh) refreshTTL(state);
+}
+
+/** Puts the id into the headers, or, if they already left, reports an id the client missed. */
+function settleTransport(state: RequestState): void {
+  if (!state.res.headersSent) {
     applyTransport(state);
+    return;
   }
-  release();
-  if (refresh) session.refreshTTL().catch((err: unknown) => report(state, err));
+  const wanted = decide(state);
+  if (wanted !== state.applied && wanted !== 'none') {
+    report(state, new SessionStateError('the session id changed after the response headers were sent, so the client did not receive it; finish session work before writing the response.'));
+  }
+}
+
+/** Lets the response end, with the arguments the application gave `end()`. */
+function release(state: RequestState): void {
+  Reflect.apply(state.end as ServerResponse['end'], state.res, state.endArgs as IArguments);
+}
+
+function refreshTTL(state: RequestState): void {
+  (state.session as Session).refreshTTL().catch((err: unknown) => report(state, err));
 }
 
 /**

@@ -234,11 +234,8 @@ export class Session {
    * @internal
    */
   commit(): Promise<boolean> {
-    if (this.#closing === undefined && this.#active === 0 && !this.#pending?.size) {
-      // Nothing queued and nothing to write: settle synchronously (the common read-only request).
-      this.#closed = true;
-      this.#closing = Promise.resolve(this.#started && !this.#gone && this.#id !== undefined && this.#exists && !this.#ttlFresh);
-    }
+    const settled = this.closeIfClean();
+    if (settled !== undefined) return Promise.resolve(settled);
     this.#closing ??= this.#run(async () => {
       this.#closed = true;
       if (!this.#started || this.#gone || this.#id === undefined) return false;
@@ -260,6 +257,20 @@ export class Session {
       return false;
     }, true);
     return this.#closing;
+  }
+
+  /**
+   * Closes the session at once, without waiting, when nothing is queued and nothing is left to
+   * write (the common read-only request). Returns whether a TTL refresh is due, or `undefined` when
+   * the session needs the asynchronous {@link Session.commit}.
+   * @internal
+   */
+  closeIfClean(): boolean | undefined {
+    if (this.#closing !== undefined || this.#active !== 0 || this.#pending?.size) return undefined;
+    this.#closed = true;
+    const refresh = this.#started && !this.#gone && this.#id !== undefined && this.#exists && !this.#ttlFresh;
+    this.#closing = Promise.resolve(refresh);
+    return refresh;
   }
 
   /** Refreshes the TTL of the session after a clean close; once. @internal */
