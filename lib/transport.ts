@@ -56,8 +56,10 @@ export function sendId(req: IncomingMessage, res: ServerResponse, options: Resol
   const { cookie, header } = options;
   const viaCookie = cookie !== undefined && client.via !== 'header';
   if (viaCookie) {
-    const expires = cookie.maxAge === undefined ? undefined : new Date(Date.now() + cookie.maxAge);
-    appendSetCookie(res, serialize(options.name, token, cookieAttributes(req, cookie, expires)));
+    const value = cookie.maxAge === undefined
+      ? `${options.name}=${token}${fixedAttributes(cookie, isSecureFor(req, cookie))}` // ids are cookie-safe as they are
+      : serialize(options.name, token, cookieAttributes(req, cookie, new Date(Date.now() + cookie.maxAge)));
+    appendSetCookie(res, value);
   }
   if (header && (!viaCookie || (client.via === undefined && cookie?.httpOnly === false))) {
     res.setHeader(header, token);
@@ -88,21 +90,43 @@ export function addVary(res: ServerResponse, options: ResolvedOptions): void {
   if (missing.length > 0) res.setHeader('Vary', `${String(current)}, ${missing.join(', ')}`);
 }
 
+/** `; Path=/; HttpOnly; ...` for cookies without an expiry, serialised once per configuration. */
+const suffixes = new WeakMap<ResolvedCookie, { secure: string; plain: string }>();
+
+function fixedAttributes(c: ResolvedCookie, secure: boolean): string {
+  let cached = suffixes.get(c);
+  if (!cached) {
+    const suffix = (s: boolean): string => serialize('x', '', { ...attributesOf(c, s) }).slice('x='.length);
+    cached = { secure: suffix(true), plain: suffix(false) };
+    suffixes.set(c, cached);
+  }
+  return secure ? cached.secure : cached.plain;
+}
+
 function cookieAttributes(req: IncomingMessage, c: ResolvedCookie, expires: Date | undefined): SerializeOptions {
-  const attributes: SerializeOptions = {
-    path: c.path,
-    httpOnly: c.httpOnly,
-    secure: c.secure === 'auto' ? isSecure(req) : c.secure,
-    sameSite: c.sameSite,
-    partitioned: c.partitioned,
-  };
-  if (c.domain !== undefined) attributes.domain = c.domain;
-  if (c.priority !== undefined) attributes.priority = c.priority;
+  const attributes = attributesOf(c, isSecureFor(req, c));
   if (expires) {
     attributes.expires = expires;
     attributes.maxAge = Math.max(0, Math.floor((expires.getTime() - Date.now()) / 1000));
   }
   return attributes;
+}
+
+function attributesOf(c: ResolvedCookie, secure: boolean): SerializeOptions {
+  const attributes: SerializeOptions = {
+    path: c.path,
+    httpOnly: c.httpOnly,
+    secure,
+    sameSite: c.sameSite,
+    partitioned: c.partitioned,
+  };
+  if (c.domain !== undefined) attributes.domain = c.domain;
+  if (c.priority !== undefined) attributes.priority = c.priority;
+  return attributes;
+}
+
+function isSecureFor(req: IncomingMessage, c: ResolvedCookie): boolean {
+  return c.secure === 'auto' ? isSecure(req) : c.secure;
 }
 
 /** HTTPS as Express sees it (`req.secure`, honouring `trust proxy`), else a TLS socket. */
