@@ -97,8 +97,11 @@ export class MemoryStorage implements Storage {
     const entry = this.#live(id);
     if (!entry) return;
     entry.expiresAt = this.#now() + ttl;
-    this.#sessions.delete(id);
-    this.#sessions.set(id, entry);
+    if (this.#maxSessions !== Infinity) {
+      // Re-insert so the Map's order stays "least recently used first" for eviction.
+      this.#sessions.delete(id);
+      this.#sessions.set(id, entry);
+    }
   }
 
   async removeAll(id: string): Promise<boolean> {
