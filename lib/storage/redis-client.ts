@@ -58,6 +58,8 @@ export class RedisClient {
   readonly isCluster: boolean;
   readonly #storage: string;
   readonly #timeout: number;
+  readonly #inflight = new Set<InFlight>();
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(storage: string, connection: RedisConnection, commandTimeout: number) {
     this.#storage = storage;
@@ -140,12 +142,19 @@ export class RedisClient {
     clearTimeout(timer);
   }
 
-  /** Runs `fn` with the command timeout; every failure becomes a `StorageError` naming `operation`. */
+  /**
+   * Runs `fn` with the command timeout; every failure becomes a `StorageError` naming `operation`.
+   * Deadlines are checked by one `unref`'d sweep timer (every `commandTimeout / 10`, at most 100 ms)
+   * rather than a timer per command, which would cost more than the command on the hot path.
+   */
   #bounded<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new StorageError(this.#storage, operation, `Redis did not answer within ${this.#timeout} ms (commandTimeout); is it reachable?`));
-      }, this.#timeout);
+      const call: InFlight = {
+        deadline: Date.now() + this.#timeout,
+        expire: () => reject(new StorageError(this.#storage, operation, `Redis did not answer within ${this.#timeout} ms (commandTimeout); is it reachable?`)),
+      };
+      this.#inflight.add(call);
+      this.#sweeper ??= setInterval(() => this.#sweep(), Math.min(100, Math.max(1, this.#timeout / 10))).unref();
       let promise: Promise<T>;
       try {
         promise = fn();
@@ -154,16 +163,37 @@ export class RedisClient {
       }
       promise.then(
         (value) => {
-          clearTimeout(timer);
+          this.#inflight.delete(call);
           resolve(value);
         },
         (err: unknown) => {
-          clearTimeout(timer);
+          this.#inflight.delete(call);
           reject(err instanceof StorageError ? err : new StorageError(this.#storage, operation, describeCause(err), { cause: err }));
         },
       );
     });
   }
+
+  /** Fails the calls past their deadline; stops itself when nothing is in flight. */
+  #sweep(): void {
+    const now = Date.now();
+    for (const call of this.#inflight) {
+      if (call.deadline <= now) {
+        this.#inflight.delete(call);
+        call.expire();
+      }
+    }
+    if (this.#inflight.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+}
+
+/** A call waiting for Redis, with its deadline. */
+interface InFlight {
+  readonly deadline: number;
+  readonly expire: () => void;
 }
 
 /** Tells an ioredis client (of any installed copy of ioredis) from connection options. */
