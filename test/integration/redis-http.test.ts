@@ -4,27 +4,17 @@
  */
 import request from 'supertest';
 import express from 'express';
-import type { Redis } from 'ioredis';
 import type { Storage } from 'sessionware';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
 import { buildApp, cookieValue } from '../helpers/app';
-import { cleanupPrefix, sharedRedisUrl, stopSharedRedis, testClient, uniquePrefix } from '../helpers/redis';
+import { uniquePrefix, useSharedRedis } from '../helpers/redis';
 
 const PREFIX = uniquePrefix('sw-test-http');
-let client: Redis;
-
-beforeAll(async () => {
-  client = testClient(await sharedRedisUrl());
-});
-afterAll(async () => {
-  await cleanupPrefix(client, PREFIX);
-  client.disconnect();
-  await stopSharedRedis();
-});
+const redis = useSharedRedis(PREFIX);
 
 describe.each([
-  ['RedisStorage', (prefix: string): Storage & { close(): Promise<void> } => new RedisStorage(client, { prefix })],
-  ['RedisHashStorage', (prefix: string): Storage & { close(): Promise<void> } => new RedisHashStorage(client, { prefix })],
+  ['RedisStorage', (prefix: string): Storage & { close(): Promise<void> } => new RedisStorage(redis.client, { prefix })],
+  ['RedisHashStorage', (prefix: string): Storage & { close(): Promise<void> } => new RedisHashStorage(redis.client, { prefix })],
 ])('%s over HTTP', (name, make) => {
   const prefix = `${PREFIX}${name}:`;
   let storage: Storage;
@@ -62,7 +52,7 @@ describe.each([
     const late = await slow;
     expect(late.status).toBe(200);
     expect(cookieValue(late.headers['set-cookie']) ?? '').not.toBe(id);
-    expect(await client.exists(prefix + id)).toBe(0);
+    expect(await redis.client.exists(prefix + id)).toBe(0);
     await expect(storage.getSession(id, 60_000)).resolves.toBeUndefined();
     const after = await request(app).get('/data').set('Cookie', cookie).expect(200);
     expect(after.body).toEqual({});
