@@ -261,8 +261,14 @@ describe('FileStorage', () => {
       const storage = new FileStorage(dir, { onError: () => { throw new Error('boom'); } });
       await mkdir(join(dir, id.charAt(0), id.charAt(1)), { recursive: true });
       await writeFile(fileOf(dir, id), 'junk');
-      await expect(storage.getSession(id, HOUR)).resolves.toBeUndefined();
-      await storage.close();
+      const spy = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+      try {
+        await expect(storage.getSession(id, HOUR)).resolves.toBeUndefined();
+        expect(spy).toHaveBeenCalledWith('[sessionware] FileStorage options.onError threw:', expect.any(Error));
+      } finally {
+        spy.mockRestore();
+        await storage.close();
+      }
     });
   });
 
