@@ -109,16 +109,25 @@ function open(state: RequestState): Session {
 }
 
 /**
- * Hooks `writeHead` (the id goes into the headers as they leave) and `end` (the session commits
- * before the end is released). Shared functions that find the state through `res.req`: nothing is
+ * Hooks `end` (the session commits before the end is released) and, when needed, `writeHead` (the
+ * id goes into the headers as they leave). Shared functions that find the state through `res.req`: nothing is
  * allocated per request.
  */
 function hookResponse(state: RequestState): void {
   const res = state.res;
-  state.writeHead = res.writeHead;
   state.end = res.end;
-  res.writeHead = sessionWriteHead as ServerResponse['writeHead'];
   res.end = sessionEnd as ServerResponse['end'];
+  // The headers only need watching once the id the client holds may change (or when every use
+  // re-sends a sliding cookie, or a rejected id must be cleared): a plain read of an existing session leaves writeHead alone.
+  const client = state.client as ClientId;
+  if (state.options.cookie?.maxAge !== undefined || (client.via !== undefined && client.id === undefined)) hookWriteHead(state);
+  else (state.session as Session).onIdChange = () => hookWriteHead(state);
+}
+
+function hookWriteHead(state: RequestState): void {
+  if (state.writeHead !== undefined || state.res.headersSent) return;
+  state.writeHead = state.res.writeHead;
+  state.res.writeHead = sessionWriteHead as ServerResponse['writeHead'];
 }
 
 function sessionWriteHead(this: HookedResponse): ServerResponse {

@@ -67,6 +67,12 @@ export class Session {
   readonly #settled = (): void => {
     this.#active--;
   };
+  /**
+   * Called when the session's id is created, changed or dropped (what the client must be told may
+   * change). The middleware uses it to watch the response headers only when needed.
+   * @internal
+   */
+  onIdChange: (() => void) | undefined = undefined;
 
   /**
    * Sessions are made by `session()` and `Manager.new()`; you rarely construct one yourself.
@@ -302,6 +308,7 @@ export class Session {
     if (!isValidId(id)) throw new SessionOptionsError('setId(): a session id must be 8 to 128 characters of [A-Za-z0-9_-].');
     this.#id = id;
     this.#origin = 'app';
+    this.onIdChange?.();
   }
 
   /**
@@ -348,6 +355,7 @@ export class Session {
       } else if (this.#origin === 'client') {
         this.#id = undefined; // strict mode: an unknown or expired id is never adopted
         this.#origin = undefined;
+        this.onIdChange?.();
       }
     }
     this.#started = true;
@@ -362,6 +370,7 @@ export class Session {
     if (!isValidId(id)) throw new SessionOptionsError('the id function returned an invalid session id: it must be 8 to 128 characters of [A-Za-z0-9_-].');
     this.#id = id;
     this.#origin ??= 'app';
+    this.onIdChange?.();
     return id;
   }
 
@@ -418,6 +427,7 @@ export class Session {
   }
 
   #reset(): void {
+    if (this.#id !== undefined) this.onIdChange?.();
     this.#id = undefined;
     this.#origin = undefined;
     this.#base = EMPTY;
