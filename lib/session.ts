@@ -107,7 +107,13 @@ export class Session {
   set<K extends SessionKey>(key: K, value: SessionData[K]): Promise<void>;
   set<K extends string>(key: K & UndeclaredKey<K>, value: unknown): Promise<void>;
   set(key: string, value: unknown): Promise<void> {
-    return this.setMap({ [key]: value });
+    let text: string;
+    try {
+      text = serializeValue(key, value);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#write(new Map([[key, text]]));
   }
 
   /** Stores several values at once; rejects without storing any if one of them is not JSON-serialisable. */
@@ -118,14 +124,20 @@ export class Session {
     } catch (err) {
       return Promise.reject(err);
     }
+    return this.#write(texts);
+  }
+
+  /** Stores serialised values: straight through where the storage writes per key, else at close. */
+  #write(texts: Map<string, string>): Promise<void> {
     return this.#run(async () => {
       if (texts.size > 0) {
         if (!this.#started) await this.#start();
         if (this.#gone) return;
-        const id = await this.#ensureId();
-        const written = await this.#writeThrough(id, texts);
+        const id = this.#id ?? (await this.#ensureId());
+        const through = this.#writeThrough(id, texts);
+        if (through) await through;
         if (this.#gone) return;
-        for (const [key, text] of texts) this.#change(key, text, !written);
+        for (const [key, text] of texts) this.#change(key, text, !through);
       }
       this.#dirty = true;
     });
@@ -376,22 +388,22 @@ export class Session {
 
   /**
    * Writes `texts` straight to a storage with per-key writes (`setMap`, or `set` for one key).
-   * Resolves `false` when the storage has no such capability and the caller must keep the change
-   * for `setSession` at close.
+   * Returns `undefined`, without waiting, when the storage has no such capability: the caller then
+   * keeps the change for `setSession` at close.
    */
-  async #writeThrough(id: string, texts: Map<string, string>): Promise<boolean> {
+  #writeThrough(id: string, texts: Map<string, string>): Promise<void> | undefined {
     const storage = this.#storage;
     const { set, setMap } = storage;
     const single = texts.size === 1 ? [...texts][0] : undefined;
-    if (!setMap && !(set && single)) return false;
+    if (!setMap && !(set && single)) return undefined;
     const ttl = this.#manager.getTTL();
     const options = { create: !this.#exists };
-    const ok = await this.#call(setMap ? 'setMap' : 'set', () =>
+    return this.#call(setMap ? 'setMap' : 'set', () =>
       setMap ? setMap.call(storage, id, texts, ttl, options) : (set as NonNullable<Storage['set']>).call(storage, id, ...(single as [string, string]), ttl, options),
-    );
-    if (ok) this.#exists = this.#ttlFresh = true;
-    else this.#lose();
-    return true;
+    ).then((ok) => {
+      if (ok) this.#exists = this.#ttlFresh = true;
+      else this.#lose();
+    });
   }
 
   async #read(key: string): Promise<string | undefined> {
