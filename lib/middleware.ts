@@ -110,15 +110,16 @@ function open(state: RequestState): Session {
 
 /**
  * Hooks `end` (the session commits before the end is released) and, when needed, `writeHead` (the
- * id goes into the headers as they leave). Shared functions that find the state through `res.req`: nothing is
- * allocated per request.
+ * id goes into the headers as they leave). The hooks are shared functions that find their state
+ * through `res.req`, so hooking allocates nothing per request.
  */
 function hookResponse(state: RequestState): void {
   const res = state.res;
   state.end = res.end;
   res.end = sessionEnd as ServerResponse['end'];
-  // The headers only need watching once the id the client holds may change (or when every use
-  // re-sends a sliding cookie, or a rejected id must be cleared): a plain read of an existing session leaves writeHead alone.
+  // The headers only need watching once the id the client holds may change, when every use
+  // re-sends a sliding cookie, or when a rejected id must be cleared: a plain read of an existing
+  // session leaves writeHead alone.
   const client = state.client as ClientId;
   if (state.options.cookie?.maxAge !== undefined || (client.via !== undefined && client.id === undefined)) hookWriteHead(state);
   else (state.session as Session).onIdChange = () => hookWriteHead(state);
