@@ -60,6 +60,12 @@ export function buildApp(express: typeof express5, storage: Storage, options: Se
     await sleep(10);
     res.end('part 2');
   }));
+  app.get('/stream-read', wrap(async (req, res) => {
+    const value = await req.session.get(String(req.query['k']));
+    res.write(`${JSON.stringify(value ?? null)},`);
+    await sleep(10);
+    res.end('done');
+  }));
   app.use((err: Error & { code?: string }, _req: express5.Request, res: express5.Response, _next: express5.NextFunction) => {
     res.status(500).json({ error: err.name, code: err.code ?? null });
   });

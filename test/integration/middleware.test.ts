@@ -227,6 +227,15 @@ describe.each(Object.entries(FRAMEWORKS))('session() on %s', (_name, express) =>
       expect((await memory.getSession(id))?.get('streamed')).toBe('true');
     });
 
+    it('should leave the headers of a streamed read alone, and still clear a rejected id there', async () => {
+      const app = buildApp(express, memory);
+      const id = await login(app);
+      const read = await request(app).get('/stream-read?k=user').set('Cookie', `sessionid=${id}`).expect(200, '"alice",done');
+      expect(read.headers['set-cookie']).toBeUndefined();
+      const forged = await request(app).get('/stream-read?k=user').set('Cookie', 'sessionid=..%2F..%2Fetc').expect(200, 'null,done');
+      expect(cookieOf(forged.headers['set-cookie'])).toMatch(/^sessionid=; Max-Age=0;/);
+    });
+
     it('should log out: delete now, clear the cookie, and later requests get nothing', async () => {
       const app = buildApp(express, memory);
       const id = await login(app);
