@@ -187,7 +187,7 @@ function settleTransport(state: RequestState): void {
     return;
   }
   const wanted = decide(state);
-  if (wanted !== state.applied && wanted !== 'none') {
+  if (wanted !== state.applied && wanted !== 'none' && wanted !== 'unused') {
     report(state, new SessionStateError('the session id changed after the response headers were sent, so the client did not receive it; finish session work before writing the response.'));
   }
 }
@@ -204,13 +204,14 @@ function refreshTTL(state: RequestState): void {
 /**
  * What the response must tell the client about its id: `send:<id>` (a new, regenerated or
  * app-chosen id; or the same id again to slide a persistent cookie), `clear` (the client holds an
- * id that is gone: logout, unknown or expired), or `none`.
+ * id that is gone: logout, unknown or expired), `none`, or `unused` (the session was never used:
+ * the response carries nothing of it, not even `Vary`).
  */
 function decide(state: RequestState): string {
   const { session, client, options } = state;
-  if (!session || !client) return 'none';
+  if (!session || !client) return 'unused';
   const { used, id, stored, known } = session.transportState;
-  if (!used) return 'none';
+  if (!used) return 'unused';
   if (stored && id !== undefined) {
     const rolling = options.cookie?.maxAge !== undefined && client.via === 'cookie';
     return id !== client.id || rolling ? `send:${id}` : 'none';
@@ -220,13 +221,14 @@ function decide(state: RequestState): string {
 
 /** Writes the id (or its removal) into the response headers, once. */
 function applyTransport(state: RequestState): void {
-  const { session, client, options, req, res } = state;
-  if (state.applied !== undefined || !session?.transportState.used || !client) return;
+  if (state.applied !== undefined) return;
   const decision = decide(state);
+  if (decision === 'unused') return;
+  const { client, options, req, res } = state;
   state.applied = decision;
   addVary(res, options);
-  if (decision === 'clear') clearId(req, res, options, client);
-  else if (decision !== 'none') sendId(req, res, options, client, decision.slice('send:'.length));
+  if (decision === 'clear') clearId(req, res, options, client as ClientId);
+  else if (decision !== 'none') sendId(req, res, options, client as ClientId, decision.slice('send:'.length));
 }
 
 function report(state: RequestState, err: unknown): void {
