@@ -123,46 +123,8 @@ export const SETUPS = [
       return { middleware: session(storage), close: () => storage.close?.() };
     },
   },
-  {
-    name: 'sessionware-redis',
-    label: 'sessionware + RedisStorage',
-    flavor: 'sessionware',
-    storage: 'redis',
-    available: () => !!redisClass('RedisStorage') || 'RedisStorage not in dist yet (dist/redis.js)',
-    async create({ redisUrl, prefix }) {
-      const { session } = sw();
-      const RedisStorage = redisClass('RedisStorage');
-      const client = await ioredisClient(redisUrl);
-      const storage = new RedisStorage(client, { prefix });
-      return {
-        middleware: session(storage),
-        close: async () => {
-          await storage.close?.();
-          client.disconnect();
-        },
-      };
-    },
-  },
-  {
-    name: 'sessionware-redis-hash',
-    label: 'sessionware + RedisHashStorage',
-    flavor: 'sessionware',
-    storage: 'redis',
-    available: () => !!redisClass('RedisHashStorage') || 'RedisHashStorage not in dist yet (dist/redis.js)',
-    async create({ redisUrl, prefix }) {
-      const { session } = sw();
-      const RedisHashStorage = redisClass('RedisHashStorage');
-      const client = await ioredisClient(redisUrl);
-      const storage = new RedisHashStorage(client, { prefix });
-      return {
-        middleware: session(storage),
-        close: async () => {
-          await storage.close?.();
-          client.disconnect();
-        },
-      };
-    },
-  },
+  sessionwareRedis('sessionware-redis', 'RedisStorage'),
+  sessionwareRedis('sessionware-redis-hash', 'RedisHashStorage'),
   // ---- incumbents: express-session 1.x, resave:false, saveUninitialized:false ----
   {
     name: 'express-session-memory',
@@ -229,4 +191,28 @@ export function getSetup(name) {
   const setup = SETUPS.find((s) => s.name === name);
   if (!setup) throw new Error(`unknown setup ${name}; known: ${SETUPS.map((s) => s.name).join(', ')}`);
   return setup;
+}
+
+/** A sessionware setup on one of the two Redis storages (one ioredis client per server). */
+function sessionwareRedis(name, className) {
+  return {
+    name,
+    label: `sessionware + ${className}`,
+    flavor: 'sessionware',
+    storage: 'redis',
+    available: () => !!redisClass(className) || `${className} not in dist yet (dist/redis.js)`,
+    async create({ redisUrl, prefix }) {
+      const { session } = sw();
+      const Storage = redisClass(className);
+      const client = await ioredisClient(redisUrl);
+      const storage = new Storage(client, { prefix });
+      return {
+        middleware: session(storage),
+        close: async () => {
+          await storage.close?.();
+          client.disconnect();
+        },
+      };
+    },
+  };
 }
