@@ -18,7 +18,7 @@ export type NextFunction = (err?: unknown) => void;
 /** The middleware `session()` returns; works with Express 4 and 5, Connect and `node:http`. */
 export type SessionMiddleware = (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void;
 
-/** Per-request state, kept on the request (and, once hooked, the response) under a symbol. */
+/** Per-request state, kept on the request under a symbol (the response hooks reach it through `res.req`). */
 class RequestState {
   session: Session | undefined = undefined;
   client: ClientId | undefined = undefined;

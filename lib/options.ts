@@ -120,6 +120,8 @@ export interface ResolvedOptions {
   readonly signer: Signer | undefined;
   readonly idFunc: IdFunc | undefined;
   readonly onError: (err: SessionError, req: IncomingMessage) => void;
+  /** The request headers the session depends on (lower case), for `Vary`. */
+  readonly vary: readonly string[];
 }
 
 /** RFC 7230 `token`: the syntax of cookie and header names. */
@@ -143,14 +145,16 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
   if (!cookie && header === false) {
     throw new SessionOptionsError('options.cookie and options.header are both false: the session id would have no way to travel. Enable one of them.');
   }
+  const headerName = header === false ? undefined : header.toLowerCase();
   return {
     ttl: options.ttl,
     name,
-    header: header === false ? undefined : header.toLowerCase(),
+    header: headerName,
     cookie,
     signer: options.secret === undefined ? undefined : new Signer(options.secret),
     idFunc: options.idFunc,
     onError: options.onError ?? logError,
+    vary: [cookie ? 'cookie' : undefined, headerName].filter((n): n is string => n !== undefined),
   };
 }
 

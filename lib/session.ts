@@ -258,7 +258,7 @@ export class Session {
       this.#closed = true;
       if (!this.#started || this.#gone || this.#id === undefined) return false;
       const pending = this.#pending;
-      if (!pending?.size) return this.#exists && !this.#ttlFresh;
+      if (!pending?.size) return this.#refreshDue();
       const id = this.#id;
       const set = new Map<string, string>();
       const removed = new Set<string>();
@@ -286,9 +286,14 @@ export class Session {
   closeIfClean(): boolean | undefined {
     if (this.#closing !== undefined || this.#active !== 0 || this.#pending?.size) return undefined;
     this.#closed = true;
-    const refresh = this.#started && !this.#gone && this.#id !== undefined && this.#exists && !this.#ttlFresh;
+    const refresh = this.#refreshDue();
     this.#closing = Promise.resolve(refresh);
     return refresh;
+  }
+
+  /** A clean close of a stored session whose TTL no write reset in this request wants `updateTTL`. */
+  #refreshDue(): boolean {
+    return this.#started && !this.#gone && this.#id !== undefined && this.#exists && !this.#ttlFresh;
   }
 
   /** Refreshes the TTL of the session after a clean close; once. @internal */

@@ -77,7 +77,7 @@ export function clearId(req: IncomingMessage, res: ServerResponse, options: Reso
 
 /** Adds the request headers the session depends on to `Vary`, for shared caches. @internal */
 export function addVary(res: ServerResponse, options: ResolvedOptions): void {
-  const names = options.cookie && options.header ? ['cookie', options.header] : [options.cookie ? 'cookie' : (options.header as string)];
+  const names = options.vary;
   const current = res.getHeader('vary');
   if (current === undefined) {
     res.setHeader('Vary', names.join(', '));
@@ -96,19 +96,17 @@ const suffixes = new WeakMap<ResolvedCookie, { secure: string; plain: string }>(
 function fixedAttributes(c: ResolvedCookie, secure: boolean): string {
   let cached = suffixes.get(c);
   if (!cached) {
-    const suffix = (s: boolean): string => serialize('x', '', { ...attributesOf(c, s) }).slice('x='.length);
+    const suffix = (s: boolean): string => serialize('x', '', attributesOf(c, s)).slice('x='.length);
     cached = { secure: suffix(true), plain: suffix(false) };
     suffixes.set(c, cached);
   }
   return secure ? cached.secure : cached.plain;
 }
 
-function cookieAttributes(req: IncomingMessage, c: ResolvedCookie, expires: Date | undefined): SerializeOptions {
+function cookieAttributes(req: IncomingMessage, c: ResolvedCookie, expires: Date): SerializeOptions {
   const attributes = attributesOf(c, isSecureFor(req, c));
-  if (expires) {
-    attributes.expires = expires;
-    attributes.maxAge = Math.max(0, Math.floor((expires.getTime() - Date.now()) / 1000));
-  }
+  attributes.expires = expires;
+  attributes.maxAge = Math.max(0, Math.floor((expires.getTime() - Date.now()) / 1000));
   return attributes;
 }
 
