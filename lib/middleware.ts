@@ -1,16 +1,17 @@
 /**
  * `session()`: the Express/Connect middleware. It attaches a lazy `req.session` and closes it when
  * the response ends: a dirty session is written *before* the end of the response is released to
- * the client; a clean one has its TTL refreshed after it.
+ * the client; a clean one has its TTL refreshed after it. The id goes into the response headers as
+ * soon as the operation that changed it settles.
  * @module
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage, type ServerResponse } from 'node:http';
 import { SessionError, SessionStateError, StorageError } from './errors';
 import { Manager } from './manager';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options';
-import { Session } from './session';
+import { Session, type SessionHost } from './session';
 import type { Storage } from './storage/storage';
-import { addVary, clearId, readClientId, sendId, type ClientId } from './transport';
+import { addVary, clearId, readClientId, restore, retract, sendId, type ClientId, type Written } from './transport';
 
 /** A Connect/Express-style `next`. */
 export type NextFunction = (err?: unknown) => void;
@@ -18,16 +19,22 @@ export type NextFunction = (err?: unknown) => void;
 /** The middleware `session()` returns; works with Express 4 and 5, Connect and `node:http`. */
 export type SessionMiddleware = (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void;
 
-/** Per-request state, kept on the request under a symbol (the response hooks reach it through `res.req`). */
-class RequestState {
+/**
+ * Per-request state, also the {@link SessionHost} of the request's session. Under Express it lives
+ * in `res.locals` (see `attach`), elsewhere on the request under a symbol.
+ */
+class RequestState implements SessionHost {
   session: Session | undefined = undefined;
   client: ClientId | undefined = undefined;
-  /** What was written to the response headers about the id (see `decide`), once they went out. */
-  applied: string | undefined = undefined;
+  /** What the response headers say about the id (see `decide`). */
+  applied = 'unused';
+  /** What was written into the headers for `applied`: taken back if the decision changes. */
+  written: Written | undefined = undefined;
+  /** `Vary` was added. */
+  varied = false;
   /** Committing failed: the response must not advertise the session. */
   failed = false;
-  /** The response's own `writeHead`/`end`, and the arguments `end()` was called with. */
-  writeHead: ServerResponse['writeHead'] | undefined = undefined;
+  /** The response's own `end` once it is hooked (a change was made), and the arguments `end()` got. */
   end: ServerResponse['end'] | undefined = undefined;
   endArgs: IArguments | undefined = undefined;
 
@@ -38,13 +45,30 @@ class RequestState {
     readonly res: ServerResponse,
     readonly next: NextFunction,
   ) {}
+
+  get ended(): boolean {
+    return this.res.writableEnded;
+  }
+
+  willChange(): void {
+    if (this.end === undefined) hookEnd(this);
+  }
+
+  settled(): void {
+    if (this.failed) return;
+    try {
+      applyTransport(this);
+    } catch (err) {
+      report(this, err);
+    }
+  }
 }
 
 const kState = Symbol('sessionware.state');
 /** Headers that describe a response body; removed when a failed write replaces that body with an error. */
 const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'etag', 'last-modified'];
-type StatefulRequest = IncomingMessage & { [kState]?: RequestState };
-/** A response whose `req` (Node ≥ 15.7) leads back to the state: no extra property on the response. */
+type StatefulRequest = IncomingMessage & { [kState]?: RequestState; res?: { locals?: { [kState]?: RequestState } } };
+/** A response whose `req` (Node >= 15.7) leads back to the state: no extra property on the response. */
 type HookedResponse = ServerResponse & { req: StatefulRequest };
 
 /**
@@ -76,12 +100,53 @@ export function session(storage?: Storage, options: SessionOptions = {}): Sessio
     ...(resolved.idFunc && { idFunc: resolved.idFunc }),
   });
   return function sessionMiddleware(req, res, next) {
-    const r = req as StatefulRequest;
-    if (r[kState]) return next(); // mounted twice: the first one serves
-    r[kState] = new RequestState(resolved, manager, req, res, next);
-    Object.defineProperty(req, 'session', SESSION_PROPERTY);
+    if (stateOf(req as StatefulRequest) !== undefined) return next(); // mounted twice: the first one serves
+    attach(req as StatefulRequest, res, new RequestState(resolved, manager, req, res, next));
     next();
   };
+}
+
+function stateOf(req: StatefulRequest): RequestState | undefined {
+  return req.res?.locals?.[kState] ?? req[kState];
+}
+
+/**
+ * Makes `state` reachable from `req.session`. Adding a property to a request or response object
+ * costs several microseconds per request in V8 (it changes the object's shape), so under Express
+ * the state goes into `res.locals` (a dictionary object made for per-request data) and
+ * `req.session` is one accessor shared by all requests, on Express's request prototype. Elsewhere
+ * (Connect, `node:http`) it is a symbol property plus an accessor on the request itself.
+ */
+function attach(req: StatefulRequest, res: ServerResponse, state: RequestState): void {
+  const locals = (res as { locals?: unknown }).locals;
+  if (typeof locals === 'object' && locals !== null && req.res === res && inheritsAccessor(req)) {
+    (locals as { [kState]?: RequestState })[kState] = state;
+    return;
+  }
+  req[kState] = state;
+  Object.defineProperty(req, 'session', SESSION_PROPERTY);
+}
+
+/** The last request prototype known to inherit the shared accessor. */
+let sharedProto: object | null = null;
+
+/**
+ * Tells whether `req` inherits the shared `session` accessor, installing it on Express's request
+ * prototype (`express.request`, shared by an app and its sub-apps) on first sight:
+ * `req -> app.request -> express.request -> http.IncomingMessage.prototype`. Declines (the caller
+ * falls back to a property on the request) for any other shape, or when something else defines
+ * `session` there.
+ */
+function inheritsAccessor(req: StatefulRequest): boolean {
+  const proto = Object.getPrototypeOf(req) as object | null;
+  if (proto === sharedProto) return true;
+  const base = proto && (Object.getPrototypeOf(proto) as object | null);
+  if (!proto || !base || Object.getPrototypeOf(base) !== IncomingMessage.prototype || Object.hasOwn(proto, 'session')) return false;
+  const own = Object.getOwnPropertyDescriptor(base, 'session');
+  if (own === undefined) Object.defineProperty(base, 'session', SESSION_PROPERTY);
+  else if (own.get !== SESSION_PROPERTY.get) return false;
+  sharedProto = proto;
+  return true;
 }
 
 /** `req.session`: one shared accessor, so requests keep one hidden class. */
@@ -89,56 +154,40 @@ const SESSION_PROPERTY: PropertyDescriptor = {
   configurable: true,
   enumerable: false,
   get(this: StatefulRequest): Session | undefined {
-    const state = this[kState];
+    const state = stateOf(this);
     return state && (state.session ?? open(state));
   },
-  set() {
+  set(this: StatefulRequest, value: unknown) {
+    if (stateOf(this) === undefined) {
+      // A request sessionware does not serve (the accessor is on Express's shared prototype): a plain property.
+      Object.defineProperty(this, 'session', { value, writable: true, enumerable: true, configurable: true });
+      return;
+    }
     throw new SessionStateError('req.session is managed by sessionware and cannot be replaced; use req.session.removeAll() to log out.');
   },
 };
 
-/** First touch of `req.session`: read the id (no I/O) and hook the response. */
+/**
+ * First touch of `req.session`: read the id (no I/O). The response is watched with one `finish`
+ * listener (a clean session closes there); its `end` is only hooked once a change is made.
+ */
 function open(state: RequestState): Session {
   state.client = readClientId(state.req, state.options);
   const session = new Session(state.manager, state.client.id, 'client');
+  session.host = state;
   state.session = session;
-  // First touched after the response ended: nothing could store it any more, so say so at once.
-  if (state.res.writableEnded) void session.commit();
-  else hookResponse(state);
+  if (!state.res.writableEnded) state.res.on('finish', sessionFinished);
   return session;
 }
 
-/**
- * Hooks `end` (the session commits before the end is released) and, when needed, `writeHead` (the
- * id goes into the headers as they leave). The hooks are shared functions that find their state
- * through `res.req`, so hooking allocates nothing per request.
- */
-function hookResponse(state: RequestState): void {
-  const res = state.res;
-  state.end = res.end;
-  res.end = sessionEnd as ServerResponse['end'];
-  // The headers only need watching once the id the client holds may change, when every use
-  // re-sends a sliding cookie, or when a rejected id must be cleared: a plain read of an existing
-  // session leaves writeHead alone.
-  const client = state.client as ClientId;
-  if (state.options.cookie?.maxAge !== undefined || (client.via !== undefined && client.id === undefined)) hookWriteHead(state);
-  else (state.session as Session).onIdChange = () => hookWriteHead(state);
-}
-
-function hookWriteHead(state: RequestState): void {
-  if (state.writeHead !== undefined || state.res.headersSent) return;
-  state.writeHead = state.res.writeHead;
-  state.res.writeHead = sessionWriteHead as ServerResponse['writeHead'];
-}
-
-function sessionWriteHead(this: HookedResponse): ServerResponse {
-  const state = this.req[kState] as RequestState;
-  if (!state.failed) applyTransport(state);
-  return Reflect.apply(state.writeHead as ServerResponse['writeHead'], this, arguments) as ServerResponse;
+/** A change is coming: the end of the response must wait for the session to be stored. */
+function hookEnd(state: RequestState): void {
+  state.end = state.res.end;
+  state.res.end = sessionEnd as ServerResponse['end'];
 }
 
 function sessionEnd(this: HookedResponse): ServerResponse {
-  const state = this.req[kState] as RequestState;
+  const state = stateOf(this.req) as RequestState;
   this.end = state.end as ServerResponse['end']; // a second end() behaves exactly as Node's own
   state.endArgs = arguments;
   const refresh = (state.session as Session).closeIfClean();
@@ -150,6 +199,27 @@ function sessionEnd(this: HookedResponse): ServerResponse {
     if (refresh) refreshTTL(state);
   }
   return this;
+}
+
+/** The response is complete. A session that made no change closes here and refreshes its TTL. */
+function sessionFinished(this: HookedResponse): void {
+  const state = stateOf(this.req);
+  if (state === undefined || state.end !== undefined) return; // the end hook closed it
+  const session = state.session as Session;
+  const refresh = session.closeIfClean();
+  if (refresh !== undefined) {
+    settleTransport(state);
+    if (refresh) refreshTTL(state);
+    return;
+  }
+  // A read the handler did not wait for is still running: close once it settles.
+  session.commit().then(
+    (due) => {
+      settleTransport(state);
+      if (due) refreshTTL(state);
+    },
+    (err: unknown) => report(state, err),
+  );
 }
 
 /**
@@ -166,8 +236,9 @@ async function finish(state: RequestState): Promise<void> {
     state.failed = true;
     if (!state.res.headersSent) {
       // The response has not started: Express's error handler can still answer with the error.
-      // Drop what described the body that will now not be sent, so the handler starts clean.
+      // Drop what described the body that will now not be sent, and the id, so the handler starts clean.
       for (const name of BODY_HEADERS) state.res.removeHeader(name);
+      if (state.written !== undefined) retract(state.res, state.options, state.written);
       state.next(err);
       return;
     }
@@ -180,10 +251,14 @@ async function finish(state: RequestState): Promise<void> {
   if (refresh) refreshTTL(state);
 }
 
-/** Puts the id into the headers, or, if they already left, reports an id the client missed. */
+/**
+ * The session is closed: puts the final word about the id into the headers (again, if the
+ * application replaced `Set-Cookie` since), or, if they already left, reports an id the client missed.
+ */
 function settleTransport(state: RequestState): void {
   if (!state.res.headersSent) {
     applyTransport(state);
+    if (state.written !== undefined) restore(state.res, state.written);
     return;
   }
   const wanted = decide(state);
@@ -219,16 +294,25 @@ function decide(state: RequestState): string {
   return known && client.via !== undefined ? 'clear' : 'none';
 }
 
-/** Writes the id (or its removal) into the response headers, once. */
+/**
+ * Brings the response headers in line with the session, as soon as an operation settles (so no
+ * `writeHead` hook is needed): takes back what an earlier decision wrote and writes the new one.
+ * Once the headers are sent nothing can change; `settleTransport` reports what the client missed.
+ */
 function applyTransport(state: RequestState): void {
-  if (state.applied !== undefined) return;
   const decision = decide(state);
-  if (decision === 'unused') return;
   const { client, options, req, res } = state;
+  if (decision === state.applied || res.headersSent) return;
+  if (state.written !== undefined) retract(res, options, state.written);
+  state.written = undefined;
   state.applied = decision;
-  addVary(res, options);
-  if (decision === 'clear') clearId(req, res, options, client as ClientId);
-  else if (decision !== 'none') sendId(req, res, options, client as ClientId, decision.slice('send:'.length));
+  if (decision === 'unused') return;
+  if (!state.varied) {
+    state.varied = true;
+    addVary(res, options);
+  }
+  if (decision === 'clear') state.written = clearId(req, res, options, client as ClientId);
+  else if (decision !== 'none') state.written = sendId(req, res, options, client as ClientId, decision.slice('send:'.length));
 }
 
 function report(state: RequestState, err: unknown): void {

@@ -16,6 +16,25 @@ export type IdFunc = (ttl: number) => string;
 /** Where the id a session was opened with came from. @internal */
 export type IdOrigin = 'client' | 'app';
 
+/**
+ * The request a session belongs to, as the middleware presents it to the session. @internal
+ */
+export interface SessionHost {
+  /** The response has ended: new work would be lost, so it is refused. */
+  readonly ended: boolean;
+  /** A change is about to be made: the end of the response must now wait for the session. */
+  willChange(): void;
+  /** An operation settled: what the client must be told about its id may have changed. */
+  settled(): void;
+}
+
+/** What an operation does, for {@link Session} bookkeeping. */
+const enum Op {
+  Read,
+  Change,
+  Close,
+}
+
 const EMPTY: SessionRecord = new Map();
 
 /** `unknown` for keys not declared in `SessionData`, `never` for declared ones (they take their declared type). */
@@ -66,13 +85,14 @@ export class Session {
   #active = 0;
   readonly #settled = (): void => {
     this.#active--;
+    this.host?.settled();
   };
   /**
-   * Called when the session's id is created, changed or dropped (what the client must be told may
-   * change). The middleware uses it to watch the response headers only when needed.
+   * The request this session belongs to (set by the middleware): it learns when a change is about
+   * to be made and when an operation settled, and tells whether the response has ended.
    * @internal
    */
-  onIdChange: (() => void) | undefined = undefined;
+  host: SessionHost | undefined = undefined;
 
   /**
    * Sessions are made by `session()` and `Manager.new()`; you rarely construct one yourself.
@@ -94,7 +114,7 @@ export class Session {
   get<T = unknown>(key: string): Promise<T | undefined>;
   get<T>(key: string, def: T): Promise<T>;
   get(key: string, def?: unknown): Promise<unknown> {
-    return this.#run(async () => {
+    return this.#run(Op.Read, async () => {
       const text = await this.#read(key);
       return text === undefined ? def : parseValue(text);
     });
@@ -129,7 +149,7 @@ export class Session {
 
   /** Stores serialised values: straight through where the storage writes per key, else at close. */
   #write(texts: Map<string, string>): Promise<void> {
-    return this.#run(async () => {
+    return this.#run(Op.Change, async () => {
       if (texts.size > 0) {
         if (!this.#started) await this.#start();
         if (this.#gone) return;
@@ -145,7 +165,7 @@ export class Session {
 
   /** Removes keys. Without a stored session this does nothing. */
   remove(...keys: string[]): Promise<void> {
-    return this.#run(async () => {
+    return this.#run(Op.Change, async () => {
       await this.#start();
       if (this.#id === undefined || this.#gone) return;
       const id = this.#id;
@@ -163,7 +183,7 @@ export class Session {
    * a new id; no overlapping request can bring the removed one back.
    */
   removeAll(): Promise<void> {
-    return this.#run(async () => {
+    return this.#run(Op.Change, async () => {
       const id = this.#id;
       if (id !== undefined) await this.#call('removeAll', () => this.#storage.removeAll(id));
       this.#reset();
@@ -174,12 +194,12 @@ export class Session {
 
   /** Tells whether `key` holds a value. */
   contains(key: string): Promise<boolean> {
-    return this.#run(async () => (await this.#read(key)) !== undefined);
+    return this.#run(Op.Read, async () => (await this.#read(key)) !== undefined);
   }
 
   /** Resolves a copy of all values, as a plain object. */
   data(): Promise<Record<string, unknown>> {
-    return this.#run(async () => {
+    return this.#run(Op.Read, async () => {
       const record = await this.#record();
       return Object.fromEntries([...record].map(([k, text]) => [k, parseValue(text)]));
     });
@@ -187,7 +207,7 @@ export class Session {
 
   /** Resolves the number of keys. */
   size(): Promise<number> {
-    return this.#run(async () => {
+    return this.#run(Op.Read, async () => {
       const storage = this.#storage;
       if (storage.getSize && this.#exists && !this.#overlay?.size && this.#id !== undefined) {
         const id = this.#id;
@@ -202,7 +222,7 @@ export class Session {
    * is not sent to the client: nothing was stored under it yet.
    */
   id(): Promise<string> {
-    return this.#run(async () => {
+    return this.#run(Op.Read, async () => {
       await this.#start();
       return this.#ensureId();
     });
@@ -213,7 +233,7 @@ export class Session {
    * The data is written under the new id and the old id is deleted before this resolves.
    */
   regenerate(): Promise<void> {
-    return this.#run(async () => {
+    return this.#run(Op.Change, async () => {
       await this.#start();
       const oldId = this.#id;
       const hadSession = this.#exists;
@@ -254,7 +274,7 @@ export class Session {
   commit(): Promise<boolean> {
     const settled = this.closeIfClean();
     if (settled !== undefined) return Promise.resolve(settled);
-    this.#closing ??= this.#run(async () => {
+    this.#closing ??= this.#run(Op.Close, async () => {
       this.#closed = true;
       if (!this.#started || this.#gone || this.#id === undefined) return false;
       const pending = this.#pending;
@@ -273,7 +293,7 @@ export class Session {
       if (!ok) this.#lose();
       else this.#exists = true;
       return false;
-    }, true);
+    });
     return this.#closing;
   }
 
@@ -325,7 +345,6 @@ export class Session {
     if (!isValidId(id)) throw new SessionOptionsError('setId(): a session id must be 8 to 128 characters of [A-Za-z0-9_-].');
     this.#id = id;
     this.#origin = 'app';
-    this.onIdChange?.();
   }
 
   /**
@@ -349,10 +368,11 @@ export class Session {
     return { used: this.#used, id: this.#id, stored, known: this.#started };
   }
 
-  #run<T>(op: () => Promise<T>, closing = false): Promise<T> {
-    if ((this.#closed || this.#closing) && !closing) {
+  #run<T>(kind: Op, op: () => Promise<T>): Promise<T> {
+    if (kind !== Op.Close && (this.#closed || this.#closing !== undefined || this.host?.ended === true)) {
       return Promise.reject(new SessionStateError('the session is closed: it closes when the response ends, so finish session work before responding (or use Manager.new() outside requests).'));
     }
+    if (kind === Op.Change) this.host?.willChange();
     this.#used = true;
     // Idle: run now (no extra microtask); busy: run after the operations queued before.
     const result = this.#active === 0 ? op() : (this.#queue as Promise<unknown>).then(op);
@@ -372,7 +392,6 @@ export class Session {
       } else if (this.#origin === 'client') {
         this.#id = undefined; // strict mode: an unknown or expired id is never adopted
         this.#origin = undefined;
-        this.onIdChange?.();
       }
     }
     this.#started = true;
@@ -387,7 +406,6 @@ export class Session {
     if (!isValidId(id)) throw new SessionOptionsError('the id function returned an invalid session id: it must be 8 to 128 characters of [A-Za-z0-9_-].');
     this.#id = id;
     this.#origin ??= 'app';
-    this.onIdChange?.();
     return id;
   }
 
@@ -444,7 +462,6 @@ export class Session {
   }
 
   #reset(): void {
-    if (this.#id !== undefined) this.onIdChange?.();
     this.#id = undefined;
     this.#origin = undefined;
     this.#base = EMPTY;

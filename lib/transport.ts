@@ -16,7 +16,16 @@ export interface ClientId {
   readonly via: 'cookie' | 'header' | undefined;
 }
 
+/** What {@link sendId} or {@link clearId} put into a response, so that a later change can take it back. @internal */
+export interface Written {
+  /** The `Set-Cookie` value appended, if any. */
+  readonly cookie: string | undefined;
+  /** Whether the id header was set. */
+  readonly header: boolean;
+}
+
 const NONE: ClientId = { id: undefined, via: undefined };
+const NOTHING: Written = { cookie: undefined, header: false };
 const EPOCH = new Date(0);
 
 /**
@@ -51,28 +60,59 @@ export function readClientId(req: IncomingMessage, options: ResolvedOptions): Cl
  * never put in a header.
  * @internal
  */
-export function sendId(req: IncomingMessage, res: ServerResponse, options: ResolvedOptions, client: ClientId, id: string): void {
+export function sendId(req: IncomingMessage, res: ServerResponse, options: ResolvedOptions, client: ClientId, id: string): Written {
   const token = options.signer ? options.signer.sign(id) : id;
   const { cookie, header } = options;
   const viaCookie = cookie !== undefined && client.via !== 'header';
+  let value: string | undefined;
   if (viaCookie) {
-    const value = cookie.maxAge === undefined
+    value = cookie.maxAge === undefined
       ? `${options.name}=${token}${fixedAttributes(cookie, isSecureFor(req, cookie))}` // ids are cookie-safe as they are
-      : serialize(options.name, token, cookieAttributes(req, cookie, new Date(Date.now() + cookie.maxAge)));
+      : serialize(options.name, token, cookieAttributes(req, cookie, cookie.maxAge));
     appendSetCookie(res, value);
   }
-  if (header && (!viaCookie || (client.via === undefined && cookie?.httpOnly === false))) {
-    res.setHeader(header, token);
-  }
+  const inHeader = header !== undefined && (!viaCookie || (client.via === undefined && cookie?.httpOnly === false));
+  if (inHeader) res.setHeader(header, token);
+  return { cookie: value, header: inHeader };
 }
 
 /** Tells the client to forget its id: an expired cookie, or an empty response header. @internal */
-export function clearId(req: IncomingMessage, res: ServerResponse, options: ResolvedOptions, client: ClientId): void {
+export function clearId(req: IncomingMessage, res: ServerResponse, options: ResolvedOptions, client: ClientId): Written {
   if (client.via === 'cookie' && options.cookie) {
-    appendSetCookie(res, serialize(options.name, '', cookieAttributes(req, options.cookie, EPOCH)));
-  } else if (client.via === 'header' && options.header) {
-    res.setHeader(options.header, '');
+    const value = serialize(options.name, '', cookieAttributes(req, options.cookie, 0));
+    appendSetCookie(res, value);
+    return { cookie: value, header: false };
   }
+  if (client.via === 'header' && options.header) {
+    res.setHeader(options.header, '');
+    return { cookie: undefined, header: true };
+  }
+  return NOTHING;
+}
+
+/**
+ * Takes back what {@link sendId} or {@link clearId} wrote, before the headers are sent: the
+ * session's state changed again within the same request. @internal
+ */
+export function retract(res: ServerResponse, options: ResolvedOptions, written: Written): void {
+  if (written.header && options.header) res.removeHeader(options.header);
+  if (written.cookie !== undefined) {
+    const current = res.getHeader('set-cookie');
+    const list = (Array.isArray(current) ? current : current === undefined ? [] : [String(current)]).filter((c) => c !== written.cookie);
+    if (list.length === 0) res.removeHeader('set-cookie');
+    else res.setHeader('Set-Cookie', list);
+  }
+}
+
+/**
+ * Puts a `Set-Cookie` value written earlier back if the application replaced the header since
+ * (`res.setHeader('Set-Cookie', ...)` instead of appending). @internal
+ */
+export function restore(res: ServerResponse, written: Written): void {
+  if (written.cookie === undefined) return;
+  const current = res.getHeader('set-cookie');
+  const present = Array.isArray(current) ? current.includes(written.cookie) : current === written.cookie;
+  if (!present) appendSetCookie(res, written.cookie);
 }
 
 /** Adds the request headers the session depends on to `Vary`, for shared caches. @internal */
@@ -103,10 +143,11 @@ function fixedAttributes(c: ResolvedCookie, secure: boolean): string {
   return secure ? cached.secure : cached.plain;
 }
 
-function cookieAttributes(req: IncomingMessage, c: ResolvedCookie, expires: Date): SerializeOptions {
+/** Attributes of a cookie that expires in `maxAge` ms (`0`: already expired, to clear it). */
+function cookieAttributes(req: IncomingMessage, c: ResolvedCookie, maxAge: number): SerializeOptions {
   const attributes = attributesOf(c, isSecureFor(req, c));
-  attributes.expires = expires;
-  attributes.maxAge = Math.max(0, Math.floor((expires.getTime() - Date.now()) / 1000));
+  attributes.expires = maxAge > 0 ? new Date(Date.now() + maxAge) : EPOCH;
+  attributes.maxAge = Math.floor(maxAge / 1000); // from the option itself: no clock read in between
   return attributes;
 }
 

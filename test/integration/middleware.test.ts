@@ -8,6 +8,13 @@ import { FRAMEWORKS, buildApp, cookieOf, cookieValue, recordCalls } from '../hel
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A route answering `{ value }` with what `fn` resolves (errors to the error handler, on Express 4 too). */
+function wrapHandler(fn: (req: Express.Request) => Promise<unknown>) {
+  return (req: Express.Request, res: import('express').Response, next: (err: unknown) => void) => {
+    fn(req).then((value) => res.json({ value: value ?? null }), next);
+  };
+}
+
 describe.each(Object.entries(FRAMEWORKS))('session() on %s', (_name, express) => {
   let memory: MemoryStorage;
   beforeEach(() => {
@@ -141,6 +148,96 @@ describe.each(Object.entries(FRAMEWORKS))('session() on %s', (_name, express) =>
       const id = await login(app);
       const res = await request(app).get('/set?k=more&v=1').set('Cookie', `sessionid=${id}`).expect(200);
       expect(res.headers['set-cookie']).toBeUndefined();
+    });
+  });
+
+  describe('headers follow the session', () => {
+    it('should put the id in the headers when the operation settles, before an explicit writeHead', async () => {
+      const app = express();
+      app.use(session(memory));
+      app.get('/', async (req: Express.Request, res: import('express').Response) => {
+        await req.session.set('a', 1);
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('ok');
+      });
+      const res = await request(app).get('/').expect(200, 'ok');
+      expect(cookieValue(res.headers['set-cookie'])).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    });
+
+    it('should take back a cookie when the same request logs the new session out again', async () => {
+      const { storage, calls } = recordCalls(memory);
+      const app = express();
+      app.use(session(storage, { header: 'x-sid', cookie: { httpOnly: false } }));
+      app.get('/', async (req: Express.Request, res: import('express').Response) => {
+        await req.session.set('a', 1);
+        await req.session.removeAll();
+        res.send('ok');
+      });
+      const res = await request(app).get('/').expect(200, 'ok');
+      expect(res.headers['set-cookie']).toBeUndefined();
+      expect(res.headers['x-sid']).toBeUndefined();
+      expect(calls.map((c) => c.method)).toEqual(['removeAll']); // nothing was stored: nothing to write
+    });
+
+    it('should restore the session cookie when the application replaces Set-Cookie afterwards', async () => {
+      const app = express();
+      app.use(session(memory));
+      app.get('/', async (req: Express.Request, res: import('express').Response) => {
+        await req.session.set('a', 1);
+        res.setHeader('Set-Cookie', 'theme=dark');
+        res.send('ok');
+      });
+      const res = await request(app).get('/').expect(200);
+      expect(cookieOf(res.headers['set-cookie'], 'theme')).toBe('theme=dark');
+      const id = cookieValue(res.headers['set-cookie']) as string;
+      await expect(memory.getSession(id)).resolves.toBeDefined();
+    });
+  });
+
+  describe('req.session', () => {
+    it('should refuse to be replaced', async () => {
+      const app = express();
+      app.use(session(memory));
+      app.get('/', (req: Express.Request, res: import('express').Response) => {
+        try {
+          (req as { session: unknown }).session = {};
+          res.send('replaced');
+        } catch (err) {
+          res.send((err as Error).name);
+        }
+      });
+      await request(app).get('/').expect(200, 'SessionStateError');
+    });
+
+    it('should work in a sub-app mounted under the app that uses the middleware', async () => {
+      const app = express();
+      app.use(session(memory));
+      const sub = express();
+      sub.get('/set', wrapHandler(async (req) => req.session.set('from', 'sub')));
+      app.use('/sub', sub);
+      app.get('/get', wrapHandler(async (req) => req.session.get('from')));
+      const res = await request(app).get('/sub/set').expect(200);
+      const id = cookieValue(res.headers['set-cookie']) as string;
+      await request(app).get('/get').set('Cookie', `sessionid=${id}`).expect(200, { value: 'sub' });
+    });
+
+    it('should stay an ordinary property where the middleware does not run', async () => {
+      const app = express();
+      app.get('/before', (request: Express.Request, res: import('express').Response) => {
+        const req = request as { session: unknown };
+        const before = req.session;
+        req.session = { legacy: true }; // what another session library would do
+        res.json({ before: before ?? null, after: req.session });
+      });
+      app.use(session(memory));
+      app.get('/after', wrapHandler(async (req) => req.session.get('x')));
+      await request(app).get('/after').expect(200, { value: null });
+      await request(app).get('/before').expect(200, { before: null, after: { legacy: true } });
+      const other = express(); // an app in the same process without sessionware
+      other.get('/', (req: Express.Request, res: import('express').Response) => {
+        res.json({ session: (req as { session?: unknown }).session ?? null });
+      });
+      await request(other).get('/').expect(200, { session: null });
     });
   });
 
