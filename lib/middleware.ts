@@ -36,6 +36,8 @@ class RequestState implements SessionHost {
   failed = false;
   /** The response's own `end` once it is hooked (a change was made), and the arguments `end()` got. */
   end: ServerResponse['end'] | undefined = undefined;
+  /** A `finish` listener closes the session (it was used, and made no change so far). */
+  listening = false;
   endArgs: IArguments | undefined = undefined;
 
   constructor(
@@ -50,8 +52,14 @@ class RequestState implements SessionHost {
     return this.res.writableEnded;
   }
 
-  willChange(): void {
-    if (this.end === undefined) hookEnd(this);
+  willRun(change: boolean): void {
+    if (this.end !== undefined) return;
+    if (change) {
+      hookEnd(this); // sessionEnd now closes the session
+    } else if (!this.listening) {
+      this.listening = true;
+      this.res.on('finish', sessionFinished);
+    }
   }
 
   settled(): void {
@@ -168,15 +176,15 @@ const SESSION_PROPERTY: PropertyDescriptor = {
 };
 
 /**
- * First touch of `req.session`: read the id (no I/O). The response is watched with one `finish`
- * listener (a clean session closes there); its `end` is only hooked once a change is made.
+ * First touch of `req.session`: reads the id (no I/O). Nothing watches the response until the
+ * session is used: a read adds one `finish` listener (a clean session closes there), a change
+ * hooks `end` (the end then waits for the session to be stored).
  */
 function open(state: RequestState): Session {
   state.client = readClientId(state.req, state.options);
   const session = new Session(state.manager, state.client.id, 'client');
   session.host = state;
   state.session = session;
-  if (!state.res.writableEnded) state.res.on('finish', sessionFinished);
   return session;
 }
 

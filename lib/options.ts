@@ -122,6 +122,8 @@ export interface ResolvedOptions {
   readonly onError: (err: SessionError, req: IncomingMessage) => void;
   /** The request headers the session depends on (lower case), for `Vary`. */
   readonly vary: readonly string[];
+  /** `vary`, joined for a response that has no `Vary` yet. */
+  readonly varyHeader: string;
 }
 
 /** RFC 7230 `token`: the syntax of cookie and header names. */
@@ -146,6 +148,7 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     throw new SessionOptionsError('options.cookie and options.header are both false: the session id would have no way to travel. Enable one of them.');
   }
   const headerName = header === false ? undefined : header.toLowerCase();
+  const vary = [cookie ? 'cookie' : undefined, headerName].filter((n): n is string => n !== undefined);
   return {
     ttl: options.ttl,
     name,
@@ -154,7 +157,8 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     signer: options.secret === undefined ? undefined : new Signer(options.secret),
     idFunc: options.idFunc,
     onError: options.onError ?? logError,
-    vary: [cookie ? 'cookie' : undefined, headerName].filter((n): n is string => n !== undefined),
+    vary,
+    varyHeader: vary.join(', '),
   };
 }
 

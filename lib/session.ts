@@ -22,8 +22,11 @@ export type IdOrigin = 'client' | 'app';
 export interface SessionHost {
   /** The response has ended: new work would be lost, so it is refused. */
   readonly ended: boolean;
-  /** A change is about to be made: the end of the response must now wait for the session. */
-  willChange(): void;
+  /**
+   * An operation is about to start; `change` when it changes the session (the end of the response
+   * must then wait for the session to be stored).
+   */
+  willRun(change: boolean): void;
   /** An operation settled: what the client must be told about its id may have changed. */
   settled(): void;
 }
@@ -372,7 +375,7 @@ export class Session {
     if (kind !== Op.Close && (this.#closed || this.#closing !== undefined || this.host?.ended === true)) {
       return Promise.reject(new SessionStateError('the session is closed: it closes when the response ends, so finish session work before responding (or use Manager.new() outside requests).'));
     }
-    if (kind === Op.Change) this.host?.willChange();
+    this.host?.willRun(kind === Op.Change);
     this.#used = true;
     // Idle: run now (no extra microtask); busy: run after the operations queued before.
     const result = this.#active === 0 ? op() : (this.#queue as Promise<unknown>).then(op);

@@ -120,7 +120,7 @@ export function addVary(res: ServerResponse, options: ResolvedOptions): void {
   const names = options.vary;
   const current = res.getHeader('vary');
   if (current === undefined) {
-    res.setHeader('Vary', names.join(', '));
+    res.setHeader('Vary', options.varyHeader);
     return;
   }
   const existing = (Array.isArray(current) ? current.join(',') : String(current)).toLowerCase();
