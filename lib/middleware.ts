@@ -82,6 +82,10 @@ type HookedResponse = ServerResponse & { req: StatefulRequest };
 /**
  * Creates the session middleware.
  *
+ * Under Express the per-request state is kept in `res.locals` (under a symbol) and `req.session` is
+ * a getter on Express's request prototype; extend `res.locals`, or rebuild it from itself, but do not
+ * replace it with an unrelated object.
+ *
  * @param storage where sessions live; default: a `FileStorage` in `<os temp dir>/sessionware`.
  * @param options see {@link SessionOptions}; every option has a default.
  * @throws {SessionOptionsError} at once, on an invalid option.

@@ -221,6 +221,18 @@ describe.each(Object.entries(FRAMEWORKS))('session() on %s', (_name, express) =>
       await request(app).get('/get').set('Cookie', `sessionid=${id}`).expect(200, { value: 'sub' });
     });
 
+    it('should survive res.locals being rebuilt from itself', async () => {
+      const app = express();
+      app.use(session(memory));
+      app.use((_req: Express.Request, res: import('express').Response, next: () => void) => {
+        res.locals = { ...res.locals, theme: 'dark' };
+        next();
+      });
+      app.get('/set', wrapHandler(async (req) => req.session.set('k', 'v')));
+      const res = await request(app).get('/set').expect(200);
+      expect(cookieValue(res.headers['set-cookie'])).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    });
+
     it('should stay an ordinary property where the middleware does not run', async () => {
       const app = express();
       app.get('/before', (request: Express.Request, res: import('express').Response) => {
