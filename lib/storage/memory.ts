@@ -16,8 +16,9 @@ export interface MemoryStorageOptions {
    */
   readonly pruneInterval?: number;
   /**
-   * The most sessions kept at once. When a new session would exceed it, the least recently
-   * written or refreshed session is evicted. Bounds memory against floods of new sessions.
+   * The most sessions kept at once. When a new session would exceed it, one that was not written
+   * or refreshed lately is evicted (the CLOCK approximation of least-recently-used: constant time,
+   * no reordering on every use). Bounds memory against floods of new sessions.
    * @default Infinity
    */
   readonly maxSessions?: number;
@@ -33,6 +34,8 @@ class Entry {
   constructor(
     readonly json: string,
     public expiresAt: number,
+    /** Written or refreshed since the eviction hand last passed (its second chance). */
+    public used: boolean,
   ) {}
 }
 
@@ -55,6 +58,8 @@ export class MemoryStorage implements Storage {
   readonly #sessions = new Map<string, Entry>();
   readonly #now: () => number;
   readonly #maxSessions: number;
+  /** The eviction hand: an iterator that goes round the sessions in insertion order. */
+  #hand: Iterator<[string, Entry]> | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   /** @throws {SessionOptionsError} on a non-positive `pruneInterval` or `maxSessions`. */
@@ -86,10 +91,10 @@ export class MemoryStorage implements Storage {
     const entry = this.#live(id);
     if (!entry && !options.create) return false;
     const record = applyChanges(entry && decodeRecord(entry.json), changes);
-    // Delete first so the Map's order stays "least recently written first" for eviction.
-    this.#sessions.delete(id);
-    this.#sessions.set(id, new Entry(encodeRecord(record), this.#now() + ttl));
-    if (this.#sessions.size > this.#maxSessions) this.#evictOldest();
+    // Replaced in place: deleting and re-adding a key of a large Map on every write would leave a
+    // growing chain of deleted slots behind it, and make each write slower than the last.
+    this.#sessions.set(id, new Entry(encodeRecord(record), this.#now() + ttl, entry !== undefined));
+    if (this.#sessions.size > this.#maxSessions) this.#evictOne(id);
     return true;
   }
 
@@ -97,11 +102,7 @@ export class MemoryStorage implements Storage {
     const entry = this.#live(id);
     if (!entry) return;
     entry.expiresAt = this.#now() + ttl;
-    if (this.#maxSessions !== Infinity) {
-      // Re-insert so the Map's order stays "least recently used first" for eviction.
-      this.#sessions.delete(id);
-      this.#sessions.set(id, entry);
-    }
+    entry.used = true;
   }
 
   async removeAll(id: string): Promise<boolean> {
@@ -131,8 +132,26 @@ export class MemoryStorage implements Storage {
     return entry;
   }
 
-  #evictOldest(): void {
-    const oldest = this.#sessions.keys().next();
-    if (!oldest.done) this.#sessions.delete(oldest.value);
+  /**
+   * Evicts one session other than `keep` (the one just written): the hand moves on in insertion
+   * order, clearing the `used` mark of the sessions it passes, and evicts the first one without it.
+   * The hand is a live Map iterator, so it never walks the same slots twice in one round.
+   */
+  #evictOne(keep: string): void {
+    for (;;) {
+      let step = this.#hand?.next();
+      if (step === undefined || step.done === true) {
+        this.#hand = this.#sessions.entries(); // round again from the oldest
+        step = this.#hand.next();
+        if (step.done === true) return;
+      }
+      const [id, entry] = step.value;
+      if (id === keep) continue;
+      if (!entry.used) {
+        this.#sessions.delete(id);
+        return;
+      }
+      entry.used = false;
+    }
   }
 }

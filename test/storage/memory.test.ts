@@ -43,6 +43,32 @@ describe('MemoryStorage', () => {
     await storage.close();
   });
 
+  it('should never evict the session it is writing, even when every other one was used lately', async () => {
+    const storage = new MemoryStorage({ maxSessions: 2 });
+    const [a, b, c] = [generateId(), generateId(), generateId()];
+    await storage.setSession(a, ONE, 60_000, { create: true });
+    await storage.setSession(b, ONE, 60_000, { create: true });
+    await storage.updateTTL(a, 60_000);
+    await storage.updateTTL(b, 60_000);
+    await storage.setSession(c, ONE, 60_000, { create: true });
+    expect(storage.size).toBe(2);
+    await expect(storage.getSession(c, 60_000)).resolves.toBeDefined();
+    await storage.close();
+  });
+
+  it('should keep a session that is used all the time while a flood of new ones goes round', async () => {
+    const storage = new MemoryStorage({ maxSessions: 100 });
+    const hot = generateId();
+    await storage.setSession(hot, ONE, 60_000, { create: true });
+    for (let i = 0; i < 1000; i++) {
+      await storage.setSession(generateId(), ONE, 60_000, { create: true });
+      if (i % 10 === 0) await storage.setSession(hot, ONE, 60_000, { create: false }); // written more often than the hand comes round
+      expect(storage.size).toBeLessThanOrEqual(100);
+    }
+    await expect(storage.getSession(hot, 60_000)).resolves.toBeDefined();
+    await storage.close();
+  });
+
   it('should not keep the process alive with its prune timer', async () => {
     const result = await runScript(`
       const { MemoryStorage } = require(${JSON.stringify(libPath('storage/memory.ts'))});
