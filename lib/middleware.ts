@@ -30,14 +30,12 @@ class RequestState implements SessionHost {
   applied = 'unused';
   /** What was written into the headers for `applied`: taken back if the decision changes. */
   written: Written | undefined = undefined;
-  /** `Vary` was added. */
-  varied = false;
   /** Committing failed: the response must not advertise the session. */
   failed = false;
-  /** The response's own `end` once it is hooked (a change was made), and the arguments `end()` got. */
-  end: ServerResponse['end'] | undefined = undefined;
   /** A `finish` listener closes the session (it was used, and made no change so far). */
   listening = false;
+  /** The response's own `end` once it is hooked (a change was made), and the arguments `end()` got. */
+  end: ServerResponse['end'] | undefined = undefined;
   endArgs: IArguments | undefined = undefined;
 
   constructor(
@@ -203,33 +201,20 @@ function sessionEnd(this: HookedResponse): ServerResponse {
   this.end = state.end as ServerResponse['end']; // a second end() behaves exactly as Node's own
   state.endArgs = arguments;
   const refresh = (state.session as Session).closeIfClean();
-  if (refresh === undefined) {
-    void finish(state); // changes to write first: the end waits for them
-  } else {
-    settleTransport(state); // nothing to write: end now, refresh the TTL after
-    release(state);
-    if (refresh) refreshTTL(state);
-  }
+  if (refresh === undefined) void finish(state); // changes to write first: the end waits for them
+  else conclude(state, refresh); // nothing to write: end now, refresh the TTL after
   return this;
 }
 
-/** The response is complete. A session that made no change closes here and refreshes its TTL. */
+/**
+ * The response is complete. A session that made no change closes here (once a read the handler
+ * did not wait for has settled) and refreshes its TTL.
+ */
 function sessionFinished(this: HookedResponse): void {
   const state = stateOf(this.req);
   if (state === undefined || state.end !== undefined) return; // the end hook closed it
-  const session = state.session as Session;
-  const refresh = session.closeIfClean();
-  if (refresh !== undefined) {
-    settleTransport(state);
-    if (refresh) refreshTTL(state);
-    return;
-  }
-  // A read the handler did not wait for is still running: close once it settles.
-  session.commit().then(
-    (due) => {
-      settleTransport(state);
-      if (due) refreshTTL(state);
-    },
+  (state.session as Session).commit().then(
+    (refresh) => conclude(state, refresh),
     (err: unknown) => report(state, err),
   );
 }
@@ -258,8 +243,16 @@ async function finish(state: RequestState): Promise<void> {
     release(state);
     return;
   }
+  conclude(state, refresh);
+}
+
+/**
+ * After a successful close: the final word about the id into the headers, then the held-back end
+ * of the response (when `end` was hooked), then the TTL refresh a clean close wants.
+ */
+function conclude(state: RequestState, refresh: boolean): void {
   settleTransport(state);
-  release(state);
+  if (state.end !== undefined) release(state);
   if (refresh) refreshTTL(state);
 }
 
@@ -317,12 +310,10 @@ function applyTransport(state: RequestState): void {
   if (decision === state.applied || res.headersSent) return;
   if (state.written !== undefined) retract(res, options, state.written);
   state.written = undefined;
+  if (decision === 'unused') return; // cannot follow a used state; guards the send branch below
+  const first = state.applied === 'unused';
   state.applied = decision;
-  if (decision === 'unused') return;
-  if (!state.varied) {
-    state.varied = true;
-    addVary(res, options);
-  }
+  if (first) addVary(res, options);
   if (decision === 'clear') state.written = clearId(req, res, options, client as ClientId);
   else if (decision !== 'none') state.written = sendId(req, res, options, client as ClientId, decision.slice('send:'.length));
 }

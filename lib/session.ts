@@ -485,13 +485,14 @@ export class Session {
 
   /** Calls the storage, turning any failure into a `StorageError` naming `operation`. */
   #call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    const fail = (err: unknown): never => {
-      throw toStorageError(this.#storage.constructor.name, operation, err);
-    };
+    let result: Promise<T>;
     try {
-      return fn().catch(fail);
+      result = fn();
     } catch (err) {
-      return Promise.reject(toStorageError(this.#storage.constructor.name, operation, err));
+      result = Promise.reject(err); // a storage that throws instead of rejecting
     }
+    return result.catch((err: unknown) => {
+      throw toStorageError(this.#storage.constructor.name, operation, err);
+    });
   }
 }

@@ -97,8 +97,7 @@ export function clearId(req: IncomingMessage, res: ServerResponse, options: Reso
 export function retract(res: ServerResponse, options: ResolvedOptions, written: Written): void {
   if (written.header && options.header) res.removeHeader(options.header);
   if (written.cookie !== undefined) {
-    const current = res.getHeader('set-cookie');
-    const list = (Array.isArray(current) ? current : current === undefined ? [] : [String(current)]).filter((c) => c !== written.cookie);
+    const list = setCookies(res).filter((c) => c !== written.cookie);
     if (list.length === 0) res.removeHeader('set-cookie');
     else res.setHeader('Set-Cookie', list);
   }
@@ -109,10 +108,7 @@ export function retract(res: ServerResponse, options: ResolvedOptions, written: 
  * (`res.setHeader('Set-Cookie', ...)` instead of appending). @internal
  */
 export function restore(res: ServerResponse, written: Written): void {
-  if (written.cookie === undefined) return;
-  const current = res.getHeader('set-cookie');
-  const present = Array.isArray(current) ? current.includes(written.cookie) : current === written.cookie;
-  if (!present) appendSetCookie(res, written.cookie);
+  if (written.cookie !== undefined && !setCookies(res).includes(written.cookie)) appendSetCookie(res, written.cookie);
 }
 
 /** Adds the request headers the session depends on to `Vary`, for shared caches. @internal */
@@ -175,8 +171,13 @@ function isSecure(req: IncomingMessage): boolean {
   return (req.socket as { encrypted?: boolean }).encrypted === true;
 }
 
-function appendSetCookie(res: ServerResponse, value: string): void {
+/** The response's `Set-Cookie` values, as a list. */
+function setCookies(res: ServerResponse): string[] {
   const current = res.getHeader('set-cookie');
-  if (current === undefined) res.setHeader('Set-Cookie', value);
-  else res.setHeader('Set-Cookie', [...(Array.isArray(current) ? current : [String(current)]), value]);
+  return current === undefined ? [] : Array.isArray(current) ? current : [String(current)];
+}
+
+function appendSetCookie(res: ServerResponse, value: string): void {
+  const current = setCookies(res);
+  res.setHeader('Set-Cookie', current.length === 0 ? value : [...current, value]);
 }
