@@ -73,7 +73,7 @@ export function buildApp(express: typeof express5, storage: Storage, options: Se
 }
 
 /** Express 4 does not catch rejected handler promises: forward them to the error handler. */
-function wrap(fn: (req: express5.Request, res: express5.Response) => Promise<void>) {
+export function wrap(fn: (req: express5.Request, res: express5.Response) => Promise<void>) {
   return (req: express5.Request, res: express5.Response, next: express5.NextFunction) => {
     fn(req, res).catch(next);
   };

@@ -4,15 +4,15 @@
  */
 import request from 'supertest';
 import { MemoryStorage, SessionStateError, Signer, StorageError, generateId, session } from 'sessionware';
-import { FRAMEWORKS, buildApp, cookieOf, cookieValue, recordCalls } from '../helpers/app';
+import { FRAMEWORKS, buildApp, cookieOf, cookieValue, recordCalls, wrap } from '../helpers/app';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A route answering `{ value }` with what `fn` resolves (errors to the error handler, on Express 4 too). */
-function wrapHandler(fn: (req: Express.Request) => Promise<unknown>) {
-  return (req: Express.Request, res: import('express').Response, next: (err: unknown) => void) => {
-    fn(req).then((value) => res.json({ value: value ?? null }), next);
-  };
+function valueRoute(fn: (req: Express.Request) => Promise<unknown>) {
+  return wrap(async (req, res) => {
+    res.json({ value: (await fn(req)) ?? null });
+  });
 }
 
 describe.each(Object.entries(FRAMEWORKS))('session() on %s', (_name, express) => {
@@ -155,11 +155,11 @@ describe.each(Object.entries(FRAMEWORKS))('session() on %s', (_name, express) =>
     it('should put the id in the headers when the operation settles, before an explicit writeHead', async () => {
       const app = express();
       app.use(session(memory));
-      app.get('/', async (req: Express.Request, res: import('express').Response) => {
+      app.get('/', wrap(async (req, res) => {
         await req.session.set('a', 1);
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('ok');
-      });
+      }));
       const res = await request(app).get('/').expect(200, 'ok');
       expect(cookieValue(res.headers['set-cookie'])).toMatch(/^[A-Za-z0-9_-]{32}$/);
     });
@@ -168,11 +168,11 @@ describe.each(Object.entries(FRAMEWORKS))('session() on %s', (_name, express) =>
       const { storage, calls } = recordCalls(memory);
       const app = express();
       app.use(session(storage, { header: 'x-sid', cookie: { httpOnly: false } }));
-      app.get('/', async (req: Express.Request, res: import('express').Response) => {
+      app.get('/', wrap(async (req, res) => {
         await req.session.set('a', 1);
         await req.session.removeAll();
         res.send('ok');
-      });
+      }));
       const res = await request(app).get('/').expect(200, 'ok');
       expect(res.headers['set-cookie']).toBeUndefined();
       expect(res.headers['x-sid']).toBeUndefined();
@@ -182,11 +182,11 @@ describe.each(Object.entries(FRAMEWORKS))('session() on %s', (_name, express) =>
     it('should restore the session cookie when the application replaces Set-Cookie afterwards', async () => {
       const app = express();
       app.use(session(memory));
-      app.get('/', async (req: Express.Request, res: import('express').Response) => {
+      app.get('/', wrap(async (req, res) => {
         await req.session.set('a', 1);
         res.setHeader('Set-Cookie', 'theme=dark');
         res.send('ok');
-      });
+      }));
       const res = await request(app).get('/').expect(200);
       expect(cookieOf(res.headers['set-cookie'], 'theme')).toBe('theme=dark');
       const id = cookieValue(res.headers['set-cookie']) as string;
@@ -213,9 +213,9 @@ describe.each(Object.entries(FRAMEWORKS))('session() on %s', (_name, express) =>
       const app = express();
       app.use(session(memory));
       const sub = express();
-      sub.get('/set', wrapHandler(async (req) => req.session.set('from', 'sub')));
+      sub.get('/set', valueRoute(async (req) => req.session.set('from', 'sub')));
       app.use('/sub', sub);
-      app.get('/get', wrapHandler(async (req) => req.session.get('from')));
+      app.get('/get', valueRoute(async (req) => req.session.get('from')));
       const res = await request(app).get('/sub/set').expect(200);
       const id = cookieValue(res.headers['set-cookie']) as string;
       await request(app).get('/get').set('Cookie', `sessionid=${id}`).expect(200, { value: 'sub' });
@@ -228,7 +228,7 @@ describe.each(Object.entries(FRAMEWORKS))('session() on %s', (_name, express) =>
         res.locals = { ...res.locals, theme: 'dark' };
         next();
       });
-      app.get('/set', wrapHandler(async (req) => req.session.set('k', 'v')));
+      app.get('/set', valueRoute(async (req) => req.session.set('k', 'v')));
       const res = await request(app).get('/set').expect(200);
       expect(cookieValue(res.headers['set-cookie'])).toMatch(/^[A-Za-z0-9_-]{32}$/);
     });
@@ -242,7 +242,7 @@ describe.each(Object.entries(FRAMEWORKS))('session() on %s', (_name, express) =>
         res.json({ before: before ?? null, after: req.session });
       });
       app.use(session(memory));
-      app.get('/after', wrapHandler(async (req) => req.session.get('x')));
+      app.get('/after', valueRoute(async (req) => req.session.get('x')));
       await request(app).get('/after').expect(200, { value: null });
       await request(app).get('/before').expect(200, { before: null, after: { legacy: true } });
       const other = express(); // an app in the same process without sessionware
