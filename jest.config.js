@@ -9,6 +9,7 @@ module.exports = {
   moduleNameMapper: {
     '^sessionware$': '<rootDir>/lib/index.ts',
     '^sessionware/redis$': '<rootDir>/lib/redis.ts',
+    '^sessionware/testing$': '<rootDir>/lib/testing.ts',
   },
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
   // Real servers, real files and child processes: give slow machines room.

@@ -39,8 +39,8 @@ function findExport(name, files) {
   return undefined;
 }
 
-const fileStorageClass = () => findExport('FileStorage', ['storage/file.js', 'index.js']);
-const redisClass = (name) => findExport(name, ['redis.js', 'storage/redis.js']);
+const fileStorageClass = () => findExport('FileStorage', ['storage/file/file-storage.js', 'index.js']);
+const redisClass = (name) => findExport(name, ['redis.js', 'storage/redis/redis-storage.js']);
 
 async function ioredisClient(redisUrl) {
   const mod = require('ioredis');

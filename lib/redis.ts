@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-export { RedisStorage, type RedisStorageOptions } from './storage/redis';
-export { RedisHashStorage, type RedisHashStorageOptions } from './storage/redis-hash';
-export type { RedisBaseOptions } from './storage/redis-base';
-export type { RedisConnection } from './storage/redis-client';
+export { RedisStorage, type RedisStorageOptions } from './storage/redis/redis-storage';
+export { RedisHashStorage, type RedisHashStorageOptions } from './storage/redis/redis-hash-storage';
+export type { RedisBaseOptions } from './storage/redis/redis-base';
+export type { RedisConnection } from './storage/redis/redis-client';

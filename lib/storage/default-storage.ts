@@ -3,7 +3,7 @@
  * directory, as in gsession.
  * @module
  */
-import { FileStorage } from './file';
+import { FileStorage } from './file/file-storage';
 import type { Storage } from './storage';
 
 let shared: Storage | undefined;

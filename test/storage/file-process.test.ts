@@ -6,12 +6,12 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateId, type StorageError } from 'sessionware';
-import { FileStorage } from '../../lib/storage/file';
+import { FileStorage } from '../../lib/storage/file/file-storage';
 import { libPath, runScript, startScript, waitFor } from '../helpers/child';
 
 const HOUR = 3_600_000;
 const LOCK = { lockStale: 2000 } as const; // one stale setting for every process in these tests
-const FILE = JSON.stringify(libPath('storage/file.ts'));
+const FILE = JSON.stringify(libPath('storage/file/file-storage.ts'));
 const one = (key: string, value: unknown) => ({ set: new Map([[key, JSON.stringify(value)]]), removed: new Set<string>() });
 
 let dir: string;

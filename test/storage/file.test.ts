@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lock } from 'proper-lockfile';
 import { CorruptSessionError, generateId, SessionOptionsError, StorageError, type StorageError as StorageErrorType } from 'sessionware';
-import { FileStorage, type FileStorageOptions } from '../../lib/storage/file';
+import { FileStorage, type FileStorageOptions } from '../../lib/storage/file/file-storage';
 import { TestClock } from '../helpers/clock';
-import { describeStorage } from '../helpers/storage-contract';
+import { describeStorage } from 'sessionware/testing';
 
 const HOUR = 3_600_000;
 const CREATE = { create: true } as const;

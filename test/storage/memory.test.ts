@@ -1,7 +1,7 @@
 import { generateId, MemoryStorage, SessionOptionsError } from 'sessionware';
 import { TestClock } from '../helpers/clock';
 import { libPath, runScript } from '../helpers/child';
-import { describeStorage } from '../helpers/storage-contract';
+import { describeStorage } from 'sessionware/testing';
 
 describeStorage('MemoryStorage', async () => {
   const clock = new TestClock();

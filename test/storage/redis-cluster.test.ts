@@ -5,7 +5,7 @@ import { Cluster } from 'ioredis';
 import { generateId } from 'sessionware';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
 import { RedisTestCluster, sleep, uniquePrefix } from '../helpers/redis';
-import { describeStorage } from '../helpers/storage-contract';
+import { describeStorage } from 'sessionware/testing';
 
 const PREFIX = uniquePrefix('sw-test-cluster');
 let cluster: RedisTestCluster;

@@ -1,7 +1,7 @@
 import { generateId, Manager, SessionOptionsError } from 'sessionware';
 import { RedisHashStorage } from 'sessionware/redis';
 import { sleep, uniquePrefix, useSharedRedis } from '../helpers/redis';
-import { describeStorage } from '../helpers/storage-contract';
+import { describeStorage } from 'sessionware/testing';
 
 const PREFIX = uniquePrefix('sw-test-hash');
 const redis = useSharedRedis(PREFIX);

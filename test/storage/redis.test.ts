@@ -1,7 +1,7 @@
 import { CorruptSessionError, generateId, SessionOptionsError, type StorageError } from 'sessionware';
 import { RedisStorage } from 'sessionware/redis';
 import { sleep, uniquePrefix, useSharedRedis } from '../helpers/redis';
-import { describeStorage } from '../helpers/storage-contract';
+import { describeStorage } from 'sessionware/testing';
 
 const PREFIX = uniquePrefix('sw-test-kv');
 const redis = useSharedRedis(PREFIX);

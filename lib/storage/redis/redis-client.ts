@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
-import { StorageError, describeCause } from '../errors';
+import { StorageError, describeCause } from '../../errors';
 
 /**
  * What a Redis storage connects with: an ioredis `Redis` client (standalone or Sentinel), an ioredis

@@ -5,7 +5,7 @@
  * @module
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { SessionOptionsError } from '../errors';
+import { SessionOptionsError } from '../../errors';
 
 /** An AES-256 key: 32 bytes, as a `Buffer` or as 64 hex characters or base64 / base64url text. */
 export type EncryptionKey = Buffer | Uint8Array | string;

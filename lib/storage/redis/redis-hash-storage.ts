@@ -5,7 +5,7 @@
  */
 import { RedisStorageBase, changeArgs, type RedisBaseOptions } from './redis-base';
 import { LuaScript, type RedisConnection } from './redis-client';
-import type { SessionChanges, SessionRecord, WriteOptions } from './storage';
+import type { SessionChanges, SessionRecord, WriteOptions } from '../storage';
 
 /**
  * Options of {@link RedisHashStorage}: `prefix` (default `'session:'`), `updateTTLInterval`

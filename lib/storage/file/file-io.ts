@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
-import { describeCause, SessionOptionsError } from '../errors';
+import { describeCause, SessionOptionsError } from '../../errors';
 import { MAX_HEADER, parseHeader, type FileHeader } from './file-format';
 
 const noop = (): void => {};

@@ -3,11 +3,11 @@
  * Reads cost one command; dirty closes merge only what changed, atomically, in a Lua script.
  * @module
  */
-import { CorruptSessionError } from '../errors';
-import { decodeRecord } from './record-codec';
+import { CorruptSessionError } from '../../errors';
+import { decodeRecord } from '../record-codec';
 import { RedisStorageBase, changeArgs, type RedisBaseOptions } from './redis-base';
 import { LuaScript, type RedisConnection } from './redis-client';
-import type { SessionChanges, SessionRecord, WriteOptions } from './storage';
+import type { SessionChanges, SessionRecord, WriteOptions } from '../storage';
 
 /**
  * Options of {@link RedisStorage}: `prefix` (default `'session:'`), `updateTTLInterval` (default

@@ -4,10 +4,10 @@
  * @internal
  * @module
  */
-import { SessionOptionsError, StorageError } from '../errors';
+import { SessionOptionsError, StorageError } from '../../errors';
 import { RedisClient, type RedisConnection } from './redis-client';
 import { TtlBatch } from './redis-ttl-batch';
-import type { SessionChanges, SessionRecord, Storage, WriteOptions } from './storage';
+import type { SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
 
 /** Options shared by {@link RedisStorage} and {@link RedisHashStorage}. */
 export interface RedisBaseOptions {

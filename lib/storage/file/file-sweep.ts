@@ -6,7 +6,7 @@
 import { opendir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lock, type LockOptions } from 'proper-lockfile';
-import { ID_PATTERN } from '../id';
+import { ID_PATTERN } from '../../id';
 import { ignoreMissing, isMissing, readHeader } from './file-io';
 
 /** Temp files older than this (wall clock, from their mtime) belong to a dead writer. */

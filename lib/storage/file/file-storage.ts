@@ -9,14 +9,14 @@ import { mkdir, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { lock, type LockOptions } from 'proper-lockfile';
-import { CorruptSessionError, LockTimeoutError, SessionOptionsError, StorageError, describeCause, redactId, toStorageError } from '../errors';
-import { isValidId } from '../id';
+import { CorruptSessionError, LockTimeoutError, SessionOptionsError, StorageError, describeCause, redactId, toStorageError } from '../../errors';
+import { isValidId } from '../../id';
 import { FileCipher, type EncryptionKey } from './file-crypto';
 import { encodeFile, parseHeader, type FileHeader } from './file-format';
 import { ignoreMissing, isMissing, prepareDirectory, writeFileAtomic } from './file-io';
 import { sweepExpired } from './file-sweep';
-import { applyChanges, decodeRecord, encodeRecord } from './record-codec';
-import type { SessionChanges, SessionRecord, Storage, WriteOptions } from './storage';
+import { applyChanges, decodeRecord, encodeRecord } from '../record-codec';
+import type { SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
 
 const NAME = 'FileStorage';
 /** TTL refreshes applied in parallel by {@link FileStorage.flush}. */

@@ -5,7 +5,7 @@
  * @internal
  * @module
  */
-import { StorageError, describeCause } from '../errors';
+import { StorageError, describeCause } from '../../errors';
 import type { RedisClient } from './redis-client';
 
 /** The most `PEXPIRE`s sent in one pipeline; larger batches are split. */

@@ -1,8 +1,29 @@
 /**
- * The storage contract suite: one lifecycle, run against every storage (the connect-redis
- * `lifecycleTest` idea). Each storage test file calls `describeStorage(name, factory)`.
+ * `sessionware/testing`: the storage contract suite. One lifecycle, run against every storage
+ * (the connect-redis `lifecycleTest` idea); run it against your own storage too. It works with
+ * jest, vitest, mocha and `node:test`: it uses the runner's `describe`/`it`/`beforeEach`/`afterEach`
+ * (the globals, or the ones you pass) and `node:assert/strict`.
+ *
+ * @example jest (globals)
+ * ```ts
+ * import { describeStorage } from 'sessionware/testing';
+ * import { MyStorage } from '../src/my-storage';
+ *
+ * describeStorage('MyStorage', async () => ({ storage: new MyStorage(), advance: (ms) => sleep(ms) }));
+ * ```
+ * @example node:test
+ * ```ts
+ * import * as test from 'node:test';
+ * import { describeStorage } from 'sessionware/testing';
+ *
+ * describeStorage('MyStorage', factory, { runner: test });
+ * ```
+ * @module
  */
-import { generateId, Manager, type SessionRecord, type Storage } from 'sessionware';
+import assert from 'node:assert/strict';
+import { Manager } from '../manager';
+import { generateId } from '../id';
+import type { SessionRecord, Storage } from '../storage/storage';
 
 /** What a storage test file hands the contract suite. */
 export interface StorageHarness {
@@ -21,6 +42,30 @@ export interface StorageHarness {
 /** Builds a fresh, empty storage for each test. */
 export type StorageFactory = () => Promise<StorageHarness>;
 
+type Block = () => void | Promise<void>;
+
+/** The test functions the suite registers its tests with; jest, vitest, mocha and `node:test` all have them. */
+export interface TestRunner {
+  describe(name: string, fn: () => void): unknown;
+  it(name: string, fn: Block): unknown;
+  beforeEach(fn: Block): unknown;
+  afterEach(fn: Block): unknown;
+}
+
+/** Options of {@link describeStorage}. */
+export interface ContractOptions {
+  /**
+   * A TTL (ms) the expiry tests use; real-time storages (whose clock cannot be injected) want it small.
+   * @default 400
+   */
+  readonly shortTTL?: number;
+  /**
+   * The test functions to register with.
+   * @default the global `describe`, `it`, `beforeEach` and `afterEach` (jest, vitest with globals, mocha)
+   */
+  readonly runner?: TestRunner;
+}
+
 /** TTL long enough that nothing expires unless a test lets time pass on purpose. */
 const LONG = 60 * 60 * 1000;
 
@@ -34,9 +79,11 @@ const UPDATE = { create: false } as const;
 
 /**
  * Registers the contract tests for one storage.
- * @param shortTTL a TTL (ms) the expiry tests use; real-time storages want it small.
+ * @throws {TypeError} when no runner is given and the test framework has no globals.
  */
-export function describeStorage(name: string, factory: StorageFactory, { shortTTL = 400 }: { shortTTL?: number } = {}): void {
+export function describeStorage(name: string, factory: StorageFactory, options: ContractOptions = {}): void {
+  const { shortTTL = 400 } = options;
+  const { describe, it, beforeEach, afterEach } = options.runner ?? globalRunner();
   describe(`Storage contract: ${name}`, () => {
     let h: StorageHarness;
     let storage: Storage;
@@ -52,14 +99,14 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
 
     describe('getSession / setSession', () => {
       it('should resolve undefined for an unknown id', async () => {
-        await expect(storage.getSession(generateId(), LONG)).resolves.toBeUndefined();
+        assert.equal(await storage.getSession(generateId(), LONG), undefined);
       });
 
       it('should create a session with create: true and read it back verbatim', async () => {
         const id = generateId();
         const values = { n: 42, s: 'héllo "quoted" \u2028 😀', big: 12345678901234567, f: 0.1 + 0.2, empty: [], obj: {}, nested: { a: [1, { b: null }] }, t: true };
-        await expect(storage.setSession(id, changes(values), LONG, CREATE)).resolves.toBe(true);
-        expect(plain(await storage.getSession(id, LONG))).toEqual(values);
+        assert.equal(await storage.setSession(id, changes(values), LONG, CREATE), true);
+        assert.deepEqual(plain(await storage.getSession(id, LONG)), values);
       });
 
       it('should keep awkward key names apart', async () => {
@@ -68,13 +115,13 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
         const record = new Map(keys.map((k, i) => [k, String(i)]));
         await storage.setSession(id, { set: record, removed: new Set() }, LONG, CREATE);
         const stored = await storage.getSession(id, LONG);
-        expect(stored && [...stored].sort()).toEqual([...record].sort());
+        assert.deepEqual(stored && [...stored].sort(), [...record].sort());
       });
 
       it('should not re-create a missing session with create: false', async () => {
         const id = generateId();
-        await expect(storage.setSession(id, changes({ a: 1 }), LONG, UPDATE)).resolves.toBe(false);
-        await expect(storage.getSession(id, LONG)).resolves.toBeUndefined();
+        assert.equal(await storage.setSession(id, changes({ a: 1 }), LONG, UPDATE), false);
+        assert.equal(await storage.getSession(id, LONG), undefined);
       });
 
       it('should apply only what changed, keeping keys written by others', async () => {
@@ -82,16 +129,16 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
         await storage.setSession(id, changes({ a: 1, b: 2, c: 3 }), LONG, CREATE);
         await storage.setSession(id, changes({ a: 10 }, ['c']), LONG, UPDATE);
         await storage.setSession(id, changes({ d: 4 }), LONG, UPDATE);
-        expect(plain(await storage.getSession(id, LONG))).toEqual({ a: 10, b: 2, d: 4 });
+        assert.deepEqual(plain(await storage.getSession(id, LONG)), { a: 10, b: 2, d: 4 });
       });
 
       it('should keep every change of overlapping writers on disjoint keys', async () => {
         const id = generateId();
         await storage.setSession(id, changes({ base: true }), LONG, CREATE);
         const writers = Array.from({ length: 12 }, (_, i) => storage.setSession(id, changes({ [`k${i}`]: i }), LONG, UPDATE));
-        expect(await Promise.all(writers)).toEqual(Array(12).fill(true));
+        assert.deepEqual(await Promise.all(writers), Array(12).fill(true));
         const stored = plain(await storage.getSession(id, LONG));
-        expect(stored).toEqual({ base: true, ...Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`k${i}`, i])) });
+        assert.deepEqual(stored, { base: true, ...Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`k${i}`, i])) });
       });
 
       it('should hand out isolated copies', async () => {
@@ -99,13 +146,13 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
         await storage.setSession(id, changes({ a: 1 }), LONG, CREATE);
         const first = await storage.getSession(id, LONG);
         await storage.setSession(id, changes({ a: 2, b: 3 }), LONG, UPDATE);
-        expect(plain(first)).toEqual({ a: 1 });
+        assert.deepEqual(plain(first), { a: 1 });
       });
 
       it('should accept ids of 8 and 128 characters with - and _', async () => {
         for (const id of ['a-b_c-d_', `${'x_-Y'.repeat(32)}`]) {
           await storage.setSession(id, changes({ ok: id.length }), LONG, CREATE);
-          expect(plain(await storage.getSession(id, LONG))).toEqual({ ok: id.length });
+          assert.deepEqual(plain(await storage.getSession(id, LONG)), { ok: id.length });
         }
       });
     });
@@ -114,19 +161,19 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
       it('should delete the session and say whether one was there', async () => {
         const id = generateId();
         await storage.setSession(id, changes({ a: 1 }), LONG, CREATE);
-        await expect(storage.removeAll(id)).resolves.toBe(true);
-        await expect(storage.getSession(id, LONG)).resolves.toBeUndefined();
-        await expect(storage.removeAll(id)).resolves.toBe(false);
+        assert.equal(await storage.removeAll(id), true);
+        assert.equal(await storage.getSession(id, LONG), undefined);
+        assert.equal(await storage.removeAll(id), false);
       });
 
       it('should never let a later update bring the session back', async () => {
         const id = generateId();
         await storage.setSession(id, changes({ user: 'alice' }), LONG, CREATE);
         await storage.removeAll(id);
-        await expect(storage.setSession(id, changes({ cart: [1] }), LONG, UPDATE)).resolves.toBe(false);
+        assert.equal(await storage.setSession(id, changes({ cart: [1] }), LONG, UPDATE), false);
         await storage.updateTTL(id, LONG);
         await h.flush?.();
-        await expect(storage.getSession(id, LONG)).resolves.toBeUndefined();
+        assert.equal(await storage.getSession(id, LONG), undefined);
       });
 
       it('should win against writers racing it', async () => {
@@ -136,8 +183,8 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
         await storage.removeAll(id);
         await Promise.all(racers);
         // Writers that finished before the removal are gone with it; none may run after it.
-        await expect(storage.setSession(id, changes({ late: 1 }), LONG, UPDATE)).resolves.toBe(false);
-        await expect(storage.getSession(id, LONG)).resolves.toBeUndefined();
+        assert.equal(await storage.setSession(id, changes({ late: 1 }), LONG, UPDATE), false);
+        assert.equal(await storage.getSession(id, LONG), undefined);
       });
     });
 
@@ -146,8 +193,8 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
         const id = generateId();
         await storage.setSession(id, changes({ a: 1 }), shortTTL, CREATE);
         await h.advance(shortTTL * 2);
-        await expect(storage.getSession(id, shortTTL)).resolves.toBeUndefined();
-        await expect(storage.setSession(id, changes({ b: 1 }), shortTTL, UPDATE)).resolves.toBe(false);
+        assert.equal(await storage.getSession(id, shortTTL), undefined);
+        assert.equal(await storage.setSession(id, changes({ b: 1 }), shortTTL, UPDATE), false);
       });
 
       it('should extend a session with updateTTL', async () => {
@@ -157,7 +204,7 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
         await storage.updateTTL(id, shortTTL);
         await h.flush?.();
         await h.advance(shortTTL * 0.6);
-        expect(plain(await storage.getSession(id, shortTTL))).toEqual({ a: 1 });
+        assert.deepEqual(plain(await storage.getSession(id, shortTTL)), { a: 1 });
       });
 
       it('should reset the TTL on every write', async () => {
@@ -166,14 +213,14 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
         await h.advance(shortTTL * 0.6);
         await storage.setSession(id, changes({ b: 2 }), shortTTL, UPDATE);
         await h.advance(shortTTL * 0.6);
-        expect(plain(await storage.getSession(id, shortTTL))).toEqual({ a: 1, b: 2 });
+        assert.deepEqual(plain(await storage.getSession(id, shortTTL)), { a: 1, b: 2 });
       });
 
       it('should not create a session with updateTTL', async () => {
         const id = generateId();
         await storage.updateTTL(id, LONG);
         await h.flush?.();
-        await expect(storage.getSession(id, LONG)).resolves.toBeUndefined();
+        assert.equal(await storage.getSession(id, LONG), undefined);
       });
     });
 
@@ -182,16 +229,16 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
         const id = generateId();
         const { get, set, setMap, remove, data, getSize } = storage;
         if (!set && !setMap) return; // whole-session storage: nothing to check here
-        if (setMap) await expect(setMap.call(storage, id, rec({ a: 1, b: [2] }), LONG, CREATE)).resolves.toBe(true);
+        if (setMap) assert.equal(await setMap.call(storage, id, rec({ a: 1, b: [2] }), LONG, CREATE), true);
         else await set?.call(storage, id, 'a', '1', LONG, CREATE), await set?.call(storage, id, 'b', '[2]', LONG, UPDATE);
-        expect(await storage.getSession(id, LONG)).toBeDefined();
+        assert.notEqual(await storage.getSession(id, LONG), undefined);
         if (get) {
-          await expect(get.call(storage, id, 'b')).resolves.toBe('[2]');
-          await expect(get.call(storage, id, 'zz')).resolves.toBeUndefined();
+          assert.equal(await get.call(storage, id, 'b'), '[2]');
+          assert.equal(await get.call(storage, id, 'zz'), undefined);
         }
         if (remove) await remove.call(storage, id, ['a']);
-        if (data) expect(plain(await data.call(storage, id))).toEqual(remove ? { b: [2] } : { a: 1, b: [2] });
-        if (getSize) await expect(getSize.call(storage, id)).resolves.toBe(remove ? 1 : 2);
+        if (data) assert.deepEqual(plain(await data.call(storage, id)), remove ? { b: [2] } : { a: 1, b: [2] });
+        if (getSize) assert.equal(await getSize.call(storage, id), remove ? 1 : 2);
       });
 
       it('should not re-create a removed session through per-key writes', async () => {
@@ -200,9 +247,9 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
         if (!set && !setMap) return;
         await storage.setSession(id, changes({ a: 1 }), LONG, CREATE);
         await storage.removeAll(id);
-        if (set) await expect(set.call(storage, id, 'x', '1', LONG, UPDATE)).resolves.toBe(false);
-        if (setMap) await expect(setMap.call(storage, id, rec({ y: 2 }), LONG, UPDATE)).resolves.toBe(false);
-        await expect(storage.getSession(id, LONG)).resolves.toBeUndefined();
+        if (set) assert.equal(await set.call(storage, id, 'x', '1', LONG, UPDATE), false);
+        if (setMap) assert.equal(await setMap.call(storage, id, rec({ y: 2 }), LONG, UPDATE), false);
+        assert.equal(await storage.getSession(id, LONG), undefined);
       });
     });
 
@@ -212,21 +259,21 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
         const s1 = manager.new();
         await s1.set('k1', 'v1');
         await s1.setMap({ k2: 2, k3: { deep: ['x'] } });
-        expect(s1.isDirty()).toBe(true);
+        assert.equal(s1.isDirty(), true);
         const id = await s1.id();
         await s1.close();
 
         const s2 = manager.new(id);
-        await expect(s2.get('k1')).resolves.toBe('v1');
-        await expect(s2.get('k3')).resolves.toEqual({ deep: ['x'] });
-        await expect(s2.size()).resolves.toBe(3);
-        await expect(s2.contains('k2')).resolves.toBe(true);
-        await expect(s2.contains('k9')).resolves.toBe(false);
+        assert.equal(await s2.get('k1'), 'v1');
+        assert.deepEqual(await s2.get('k3'), { deep: ['x'] });
+        assert.equal(await s2.size(), 3);
+        assert.equal(await s2.contains('k2'), true);
+        assert.equal(await s2.contains('k9'), false);
         await s2.remove('k2', 'k9');
         await s2.close();
 
         const s3 = manager.new(id);
-        await expect(s3.data()).resolves.toEqual({ k1: 'v1', k3: { deep: ['x'] } });
+        assert.deepEqual(await s3.data(), { k1: 'v1', k3: { deep: ['x'] } });
         await s3.close();
       });
 
@@ -236,10 +283,10 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
         const s = manager.new(forged);
         await s.set('a', 1);
         const id = await s.id();
-        expect(id).not.toBe(forged);
+        assert.notEqual(id, forged);
         await s.close();
-        await expect(storage.getSession(forged, LONG)).resolves.toBeUndefined();
-        expect(plain(await storage.getSession(id, LONG))).toEqual({ a: 1 });
+        assert.equal(await storage.getSession(forged, LONG), undefined);
+        assert.deepEqual(plain(await storage.getSession(id, LONG)), { a: 1 });
       });
 
       it('should regenerate: new id, data kept, old id gone', async () => {
@@ -253,10 +300,10 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
         await s2.set('n', 2);
         await s2.regenerate();
         const newId = await s2.id();
-        expect(newId).not.toBe(oldId);
+        assert.notEqual(newId, oldId);
         await s2.close();
-        await expect(storage.getSession(oldId, LONG)).resolves.toBeUndefined();
-        expect(plain(await storage.getSession(newId, LONG))).toEqual({ user: 'alice', n: 2 });
+        assert.equal(await storage.getSession(oldId, LONG), undefined);
+        assert.deepEqual(plain(await storage.getSession(newId, LONG)), { user: 'alice', n: 2 });
       });
 
       it('should log out with removeAll, and later writes start a new id', async () => {
@@ -268,13 +315,13 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
 
         const s2 = manager.new(id);
         await s2.removeAll();
-        await expect(s2.size()).resolves.toBe(0);
+        assert.equal(await s2.size(), 0);
         await s2.set('flash', 'bye');
         const next = await s2.id();
-        expect(next).not.toBe(id);
+        assert.notEqual(next, id);
         await s2.close();
-        await expect(storage.getSession(id, LONG)).resolves.toBeUndefined();
-        expect(plain(await storage.getSession(next, LONG))).toEqual({ flash: 'bye' });
+        assert.equal(await storage.getSession(id, LONG), undefined);
+        assert.deepEqual(plain(await storage.getSession(next, LONG)), { flash: 'bye' });
       });
 
       it('should keep both changes of two overlapping sessions and let a logout win', async () => {
@@ -291,7 +338,7 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
         await a.set('fromA', 1);
         await b.set('fromB', 2);
         await Promise.all([a.close(), b.close()]);
-        expect(plain(await storage.getSession(id, LONG))).toEqual({ user: 'alice', fromA: 1, fromB: 2 });
+        assert.deepEqual(plain(await storage.getSession(id, LONG)), { user: 'alice', fromA: 1, fromB: 2 });
 
         const slow = manager.new(id);
         await slow.get('user');
@@ -300,8 +347,16 @@ export function describeStorage(name: string, factory: StorageFactory, { shortTT
         await logout.close();
         await slow.set('cart', ['late']);
         await slow.close();
-        await expect(storage.getSession(id, LONG)).resolves.toBeUndefined();
+        assert.equal(await storage.getSession(id, LONG), undefined);
       });
     });
   });
+}
+
+function globalRunner(): TestRunner {
+  const g = globalThis as Partial<TestRunner>;
+  if (typeof g.describe !== 'function' || typeof g.it !== 'function' || typeof g.beforeEach !== 'function' || typeof g.afterEach !== 'function') {
+    throw new TypeError('describeStorage: no global describe/it/beforeEach/afterEach; pass { runner } (e.g. `import * as test from "node:test"`).');
+  }
+  return g as TestRunner;
 }
