@@ -24,7 +24,7 @@ export type { SessionData, SessionKey } from './types';
 export { MemoryStorage, type MemoryStorageOptions } from './storage/memory';
 export { FileStorage, type FileStorageOptions } from './storage/file/file-storage';
 export type { EncryptionKey } from './storage/file/file-crypto';
-export type { Storage, SessionRecord, SessionChanges, WriteOptions } from './storage/storage';
+export type { Storage, SessionRecord, SessionChanges, WriteOptions, MoveOptions, CompareAndSetResult } from './storage/storage';
 export { encodeRecord, decodeRecord, applyChanges } from './storage/record-codec';
 export { generateId, isValidId, ID_PATTERN } from './id';
 export { Signer } from './signer';

@@ -34,6 +34,27 @@ export interface WriteOptions {
   readonly create: boolean;
 }
 
+/** How {@link Storage.moveSession} moves a session to its new id. */
+export interface MoveOptions {
+  /**
+   * Only these keys survive the move (after `changes` are applied); `undefined` keeps every key.
+   * `regenerate({ keep: ['cart'] })` passes `new Set(['cart'])`.
+   */
+  readonly keep: ReadonlySet<string> | undefined;
+  /**
+   * How long (ms) the old id forwards to the new one: see {@link Storage.moveSession}. Shorter than
+   * `ttl`; the library passes 60 000 or the TTL, whichever is less.
+   */
+  readonly forwardTTL: number;
+}
+
+/**
+ * The result of a {@link Storage.compareAndSet}: `'ok'` (written), `'conflict'` (the key no longer
+ * holds the expected text: nothing written, the caller re-reads and retries), `'gone'` (the
+ * session does not exist and `create` was `false`: nothing written, the logout wins).
+ */
+export type CompareAndSetResult = 'ok' | 'conflict' | 'gone';
+
 /**
  * A session backend. Implement the required methods; the per-key methods (`get`, `getSize`,
  * `data`, `set`, `setMap`, `remove`) are optional capabilities. Where a storage lacks one, the
@@ -106,8 +127,7 @@ export interface Storage {
   remove?(id: string, keys: readonly string[]): Promise<void>;
 
   /**
-   * Required: deletes the whole session **now**. Called by `session.removeAll()` (logout) and by
-   * `session.regenerate()` for the old id. After it resolves, no write of any overlapping request
+   * Required: deletes the whole session **now**. Called by `session.removeAll()` (logout). After it resolves, no write of any overlapping request
    * may bring the session back. Removing a missing session is not an error: resolve `false`
    * ("nothing was there"), `true` when a session was deleted.
    */
@@ -125,12 +145,46 @@ export interface Storage {
 
   /**
    * Required: applies a dirty session's changes atomically and resets its TTL. Called when a session
-   * that has local changes closes, and by `session.regenerate()` to create the new id. Apply
+   * that has local changes closes. Apply
    * `changes` onto what is stored **now** (keys written by overlapping requests must survive);
    * honour `options.create` (never re-create a removed session). Resolves `false` when the write
    * was dropped for that reason. It completes before the client receives the end of the response.
    */
   setSession(id: string, changes: SessionChanges, ttl: number, options: WriteOptions): Promise<boolean>;
+
+  /**
+   * Required (optional only until every storage here implements it): moves a session to a new id, atomically (called by `session.regenerate()` on login,
+   * against session fixation). When `oldId` holds a live session: the record, with `changes`
+   * applied and filtered by `options.keep`, is stored under `newId` (a fresh id: create it) with
+   * `ttl`, and `oldId` is replaced by a **forward** to `newId` that lives `options.forwardTTL`.
+   * Resolves the record now stored under `newId`. When `oldId` holds no live session (a concurrent
+   * logout removed it, it expired, or it is already a forward), nothing is written and it resolves
+   * `undefined`: the logout wins.
+   *
+   * While the forward lives, requests that loaded the session before the move still reach it:
+   * writes to `oldId` with `create: false` (`setSession`, `set`, `setMap`, `remove`,
+   * `compareAndSet`) land in `newId` (following forwards up to 4 hops), and `removeAll(oldId)`
+   * deletes `newId` too (and resolves whether it existed). Reads never follow it: `getSession(oldId)`,
+   * `get`, `data`, `getSize` see no session, so an old id is never adopted again; `updateTTL(oldId)`
+   * does nothing.
+   */
+  moveSession?(oldId: string, newId: string, changes: SessionChanges, ttl: number, options: MoveOptions): Promise<SessionRecord | undefined>;
+
+  /**
+   * Optional: writes one key only if it still holds `expected` (its JSON text, or `undefined` for
+   * "absent"), atomically, and resets the session's TTL in the same step. `next` is the new JSON
+   * text, or `undefined` to remove the key. Called by `session.update()` / `increment()`, at once
+   * (not at close). Honours `options.create` like {@link Storage.setSession} and follows forwards
+   * like it (see {@link Storage.moveSession}). Without this method `update()` rejects.
+   */
+  compareAndSet?(id: string, key: string, expected: string | undefined, next: string | undefined, ttl: number, options: WriteOptions): Promise<CompareAndSetResult>;
+
+  /**
+   * Optional: the number of live (unexpired) sessions, forwards not included (beego's
+   * `GetActiveSession`). Called only by `manager.count()`; may cost a scan on some backends (each
+   * storage documents its cost).
+   */
+  count?(): Promise<number>;
 
   /**
    * Required: extends the TTL of a session that closed clean (read, not changed). May be batched
