@@ -59,11 +59,8 @@ main().catch((err: unknown) => {
 
 const ROUND_TRIP_OUTPUT = { views: 42, sameId: true, validId: true, errors: 'function' };
 
-/** The same round trip in plain JavaScript; `load` is how the app gets a module. */
-const roundTripJs = (load: (name: string) => string, header: string) => `${header}
-const { Manager, MemoryStorage, SessionError, isValidId } = ${load('sessionware')};
-const { RedisStorage, RedisHashStorage } = ${load('sessionware/redis')};
-const { describeStorage } = ${load('sessionware/testing')};
+/** The same round trip in plain JavaScript, after `imports` (require() calls or import statements). */
+const roundTripJs = (imports: string) => `${imports}
 if (typeof RedisStorage !== 'function' || typeof RedisHashStorage !== 'function' || typeof describeStorage !== 'function') throw new Error('missing subpath exports');
 
 (async () => {
@@ -82,12 +79,21 @@ if (typeof RedisStorage !== 'function' || typeof RedisHashStorage !== 'function'
 })().catch((err) => { console.error(err); process.exitCode = 1; });
 `;
 
+const REQUIRES = `'use strict';
+const { Manager, MemoryStorage, SessionError, isValidId } = require('sessionware');
+const { RedisStorage, RedisHashStorage } = require('sessionware/redis');
+const { describeStorage } = require('sessionware/testing');`;
+
+const IMPORTS = `import { Manager, MemoryStorage, SessionError, isValidId } from 'sessionware';
+import { RedisStorage, RedisHashStorage } from 'sessionware/redis';
+import { describeStorage } from 'sessionware/testing';`;
+
 /** One strict TypeScript app per resolution mode: its package type and compiler options. */
 const TS_APPS = {
   node16: { type: 'module', compilerOptions: { module: 'Node16', moduleResolution: 'Node16' } },
   nodenext: { type: 'commonjs', compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext' } },
   bundler: { type: 'module', compilerOptions: { module: 'Preserve', moduleResolution: 'Bundler' } },
-  node10: { type: 'commonjs', compilerOptions: { module: 'CommonJS', moduleResolution: 'Node10', esModuleInterop: true } },
+  node10: { type: 'commonjs', compilerOptions: { module: 'CommonJS', moduleResolution: 'Node10' } },
 } as const;
 
 let packed: Packed;
@@ -178,7 +184,7 @@ describe('installed from the tarball', () => {
     const dir = join(apps, 'cjs');
     await writeFiles(dir, {
       'package.json': JSON.stringify({ type: 'commonjs' }),
-      'main.js': roundTripJs((name) => `require('${name}')`, "'use strict';"),
+      'main.js': roundTripJs(REQUIRES),
     });
     expect(JSON.parse(await run(process.execPath, ['main.js'], dir))).toEqual(ROUND_TRIP_OUTPUT);
   });
@@ -187,7 +193,7 @@ describe('installed from the tarball', () => {
     const dir = join(apps, 'esm');
     await writeFiles(dir, {
       'package.json': JSON.stringify({ type: 'module' }),
-      'main.js': roundTripJs((name) => `await import('${name}')`, ''),
+      'main.js': roundTripJs(IMPORTS),
       'exports.js': `import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const out = {};
