@@ -5,7 +5,7 @@
  * TypeScript apps (node16, nodenext, bundler, node10) that each run a session round trip, and the
  * README's TypeScript snippets type-checked against it.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { installTarball, packTarball, ROOT, run, STRICT, tsBlocks, typeCheck, writeFiles, type Packed } from '../helpers/package';
@@ -184,6 +184,23 @@ describe('installed from the tarball', () => {
       'main.js': roundTripJs(REQUIRES),
     });
     expect(JSON.parse(await run(process.execPath, ['main.js'], dir))).toEqual(ROUND_TRIP_OUTPUT);
+  });
+
+  it('should name only files that exist in stack traces, also with --enable-source-maps', async () => {
+    const dir = join(apps, 'stack');
+    await writeFiles(dir, {
+      'main.js': `const { Manager, MemoryStorage } = require('sessionware');
+try {
+  new Manager({ storage: new MemoryStorage(), ttl: -1 });
+} catch (err) {
+  console.log(JSON.stringify({ name: err.name, stack: err.stack }));
+}`,
+    });
+    const { name, stack } = JSON.parse(await run(process.execPath, ['--enable-source-maps', 'main.js'], dir)) as { name: string; stack: string };
+    expect(name).toBe('SessionOptionsError');
+    const frames = [...stack.matchAll(/\(?(\/[^\s()]+\/node_modules\/sessionware\/[^\s():]+):\d+:\d+\)?/g)].map((m) => m[1] ?? '');
+    expect(frames.length).toBeGreaterThan(0);
+    expect(frames.filter((file) => !file.endsWith('.js') || !existsSync(file))).toEqual([]);
   });
 
   it('should run a session round trip from an ES module app (import), with every named export that require() sees', async () => {
