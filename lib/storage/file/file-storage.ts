@@ -8,15 +8,16 @@
 import { unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
-import { CorruptSessionError, LockTimeoutError, StorageError, describeCause, redactId, toStorageError } from '../../errors';
+import { CorruptSessionError, StorageError, describeCause, redactId, toStorageError } from '../../errors';
 import { isValidId } from '../../id';
 import { applyChanges, encodeRecord } from '../record-codec';
 import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
 import { CorruptFileError, FileCodec } from './file-codec';
 import { FileCipher } from './file-crypto';
 import { hasMagic, parseHeader, type FileHeader } from './file-format';
-import { checkShard, ForeignShardError, ignoreMissing, isMissing, prepareDirectory, readNoFollow, writeFileAtomic } from './file-io';
-import { FileLocks, ForeignLockError, LockBusyError, type Release } from './file-lock';
+import { SessionGate } from './file-gate';
+import { ignoreMissing, isMissing, prepareDirectory, readNoFollow, writeFileAtomic } from './file-io';
+import { FileLocks } from './file-lock';
 import { resolveFileOptions, type FileStorageOptions } from './file-options';
 import { countLive, sweepExpired } from './file-sweep';
 
@@ -65,9 +66,8 @@ export class FileStorage implements Storage {
   readonly #onError: (error: StorageError) => void;
   readonly #codec: FileCodec;
   readonly #locks: FileLocks;
+  readonly #gate: SessionGate;
   readonly #updateTTLInterval: number;
-  readonly #shards = new Set<string>();
-  readonly #queues = new Map<string, Promise<unknown>>();
   readonly #pending = new Map<string, number>();
   #ttlTimer: NodeJS.Timeout | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
@@ -90,6 +90,7 @@ export class FileStorage implements Storage {
     this.#prefix = this.path.endsWith(sep) ? this.path : this.path + sep;
     const timing = { stale: o.lockStale, retries: o.lockRetries, minWait: o.lockRetryMinWait, maxWait: Math.max(o.lockRetryMinWait, o.lockRetryMaxWait) };
     this.#locks = new FileLocks(timing, (err) => this.#report(new StorageError(NAME, 'lock', `a session lock was compromised (${describeCause(err)})`, { cause: err })));
+    this.#gate = new SessionGate(this.path, this.#locks, (id, operation) => this.#fileOrThrow(id, operation), (err) => this.#report(err));
     if (Number.isFinite(o.updateTTLInterval)) this.#ttlTimer = setInterval(() => void this.flush(), o.updateTTLInterval).unref();
     if (Number.isFinite(o.clearExpiredInterval)) {
       this.#sweepTimer = setInterval(() => void this.sweep().catch((err: unknown) => this.#report(toStorageError(NAME, 'sweep', err))), o.clearExpiredInterval).unref();
@@ -101,7 +102,7 @@ export class FileStorage implements Storage {
     if (file === undefined) return undefined;
     let found: Found;
     try {
-      found = (await this.#readableShard(id)) ? await this.#load(id, file, 'getSession', true) : MISSING;
+      found = (await this.#gate.readable(id)) ? await this.#load(id, file, 'getSession', true) : MISSING;
     } catch (err) {
       throw toStorageError(NAME, 'getSession', err);
     }
@@ -134,7 +135,7 @@ export class FileStorage implements Storage {
     finiteTTL(ttl, 'moveSession');
     finiteTTL(forwardTTL, 'moveSession');
     if (oldId === newId) throw new StorageError(NAME, 'moveSession', 'the new id must differ from the old one');
-    return this.#exclusive([oldId, newId], 'moveSession', async () => {
+    return this.#gate.run([oldId, newId], 'moveSession', async () => {
       const found = await this.#load(oldId, oldFile, 'moveSession', true);
       const base = found.kind === 'live' ? this.#record(oldId, found, 'moveSession') : undefined;
       if (base === undefined) return undefined; // gone, expired or already moved: the logout wins
@@ -166,7 +167,7 @@ export class FileStorage implements Storage {
     for (let hop = 0; hop <= MAX_HOPS; hop++) {
       const file = this.#fileOrThrow(target, 'removeAll');
       const current = target;
-      const step = await this.#exclusive([current], 'removeAll', async (): Promise<{ removed: boolean } | { next: string | undefined }> => {
+      const step = await this.#gate.run([current], 'removeAll', async (): Promise<{ removed: boolean } | { next: string | undefined }> => {
         const found = await this.#load(current, file, 'removeAll', false);
         if (found.kind === 'missing' || found.kind === 'foreign') return { removed: false };
         const next = found.kind === 'forward' ? this.#forward(current, found, 'removeAll') : undefined;
@@ -240,21 +241,6 @@ export class FileStorage implements Storage {
     return file;
   }
 
-  /** Whether a read may look into the id's shard: both levels real directories (checked once per shard). */
-  async #readableShard(id: string): Promise<boolean> {
-    const key = id.slice(0, 2);
-    if (this.#shards.has(key)) return true;
-    try {
-      if (!(await checkShard(this.path, id.charAt(0), id.charAt(1), false))) return false;
-    } catch (err) {
-      if (!(err instanceof ForeignShardError)) throw err;
-      this.#report(new CorruptSessionError(NAME, 'getSession', err.message, { cause: err }));
-      return false;
-    }
-    this.#shards.add(key);
-    return true;
-  }
-
   /** Reads a session's file: live (a session or a forward), dead (expired or damaged), foreign (a link, not ours) or missing. */
   async #load(id: string, file: string, operation: string, report: boolean): Promise<Found> {
     let bytes: Buffer;
@@ -308,7 +294,7 @@ export class FileStorage implements Storage {
     for (let hop = 0; hop <= MAX_HOPS; hop++) {
       const file = this.#fileOrThrow(target, operation);
       const [current, mayCreate] = [target, create && hop === 0];
-      const step = await this.#exclusive([current], operation, async (): Promise<{ done: T } | { next: string | undefined }> => {
+      const step = await this.#gate.run([current], operation, async (): Promise<{ done: T } | { next: string | undefined }> => {
         const found = await this.#load(current, file, operation, true);
         if (found.kind === 'forward') return { next: this.#forward(current, found, operation) };
         const base = found.kind === 'live' ? this.#record(current, found, operation) : undefined;
@@ -326,7 +312,7 @@ export class FileStorage implements Storage {
   async #refresh(id: string, file: string, target: number): Promise<void> {
     const peek = await this.#load(id, file, 'updateTTL', false).catch(() => MISSING);
     if (peek.kind !== 'live' || peek.header.expiresAt >= target) return;
-    await this.#exclusive([id], 'updateTTL', async () => {
+    await this.#gate.run([id], 'updateTTL', async () => {
       const found = await this.#load(id, file, 'updateTTL', false);
       if (found.kind !== 'live' || found.header.expiresAt >= target) return;
       let bytes: Buffer;
@@ -338,48 +324,6 @@ export class FileStorage implements Storage {
       }
       await writeFileAtomic(file, id, bytes);
     });
-  }
-
-  /**
-   * Runs `task` holding the in-process queues and the cross-process locks of `ids`, taken in
-   * sorted order so that two operations on the same pair of sessions cannot deadlock.
-   */
-  #exclusive<T>(ids: readonly string[], operation: string, task: () => Promise<T>): Promise<T> {
-    const sorted = [...new Set(ids)].sort();
-    const run = Promise.all(sorted.map((id) => this.#queues.get(id))).then(async () => {
-      const releases: Release[] = [];
-      try {
-        for (const id of sorted) releases.push(await this.#lock(id, operation));
-        return await task();
-      } catch (err) {
-        throw toStorageError(NAME, operation, err);
-      } finally {
-        for (const release of releases.reverse()) await release().catch((err: unknown) => this.#report(toStorageError(NAME, operation, err)));
-      }
-    });
-    const tail = run.then(noop, noop);
-    for (const id of sorted) this.#queues.set(id, tail);
-    void tail.then(() => sorted.forEach((id) => this.#queues.get(id) === tail && this.#queues.delete(id)));
-    return run;
-  }
-
-  /** Takes a session's cross-process lock; only a lock held by a live process is waited for. */
-  async #lock(id: string, operation: string): Promise<Release> {
-    const file = this.#fileOrThrow(id, operation);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await checkShard(this.path, id.charAt(0), id.charAt(1), true);
-        return await this.#locks.acquire(file);
-      } catch (err) {
-        if (err instanceof LockBusyError) throw new LockTimeoutError(NAME, operation, `session ${redactId(id)} stayed locked by another writer; gave up`, { cause: err });
-        if (err instanceof ForeignLockError || err instanceof ForeignShardError) {
-          this.#shards.delete(id.slice(0, 2));
-          throw new StorageError(NAME, operation, `session ${redactId(id)}: ${err.message}`, { cause: err });
-        }
-        if (isMissing(err) && attempt === 0) continue; // shard directory removed behind our back: recreate it
-        throw toStorageError(NAME, operation, err);
-      }
-    }
   }
 
   #report(error: StorageError): void {
