@@ -10,6 +10,20 @@ import { ForeignLockError, LockBusyError, type FileLocks, type Release } from '.
 const NAME = 'FileStorage';
 const noop = (): void => {};
 
+/**
+ * Wraps a failure of `operation` in a `StorageError`. A file-system error is described by its
+ * code and syscall only (its own message holds the path, hence the session id), also when it
+ * comes from another realm (e.g. a test runner's VM context), where `instanceof Error` fails.
+ * @internal
+ */
+export function toFileError(operation: string, err: unknown): StorageError {
+  const { code, syscall } = (err ?? {}) as Partial<NodeJS.ErrnoException>;
+  if (!(err instanceof StorageError) && typeof code === 'string' && typeof syscall === 'string') {
+    return new StorageError(NAME, operation, `${code} during ${syscall}`, { cause: err });
+  }
+  return toStorageError(NAME, operation, err);
+}
+
 /** Hands out exclusive access to one or more sessions. @internal */
 export class SessionGate {
   readonly #root: string;
@@ -40,9 +54,9 @@ export class SessionGate {
         for (const id of sorted) releases.push(await this.#lock(id, operation));
         return await task();
       } catch (err) {
-        throw toStorageError(NAME, operation, err);
+        throw toFileError(operation, err);
       } finally {
-        for (const release of releases.reverse()) await release().catch((err: unknown) => this.#report(toStorageError(NAME, operation, err)));
+        for (const release of releases.reverse()) await release().catch((err: unknown) => this.#report(toFileError(operation, err)));
       }
     });
     const tail = run.then(noop, noop);
@@ -81,7 +95,7 @@ export class SessionGate {
         if (err instanceof ForeignShardError) this.#shards.delete(id.slice(0, 2));
         if (err instanceof ForeignLockError || err instanceof ForeignShardError) throw new StorageError(NAME, operation, `session ${redactId(id)}: ${err.message}`, { cause: err });
         if (isMissing(err) && attempt === 0) continue; // shard directory removed behind our back: recreate it
-        throw toStorageError(NAME, operation, err);
+        throw toFileError(operation, err);
       }
     }
   }

@@ -8,14 +8,14 @@
 import { unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
-import { CorruptSessionError, StorageError, describeCause, redactId, toStorageError } from '../../errors';
+import { CorruptSessionError, StorageError, describeCause, redactId } from '../../errors';
 import { isValidId } from '../../id';
 import { applyChanges, encodeRecord } from '../record-codec';
 import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
 import { CorruptFileError, FileCodec } from './file-codec';
 import { FileCipher } from './file-crypto';
 import { hasMagic, parseHeader, type FileHeader } from './file-format';
-import { SessionGate } from './file-gate';
+import { SessionGate, toFileError } from './file-gate';
 import { ignoreMissing, isMissing, prepareDirectory, readNoFollow, writeFileAtomic } from './file-io';
 import { FileLocks } from './file-lock';
 import { resolveFileOptions, type FileStorageOptions } from './file-options';
@@ -93,7 +93,7 @@ export class FileStorage implements Storage {
     this.#gate = new SessionGate(this.path, this.#locks, (id, operation) => this.#fileOrThrow(id, operation), (err) => this.#report(err));
     if (Number.isFinite(o.updateTTLInterval)) this.#ttlTimer = setInterval(() => void this.flush(), o.updateTTLInterval).unref();
     if (Number.isFinite(o.clearExpiredInterval)) {
-      this.#sweepTimer = setInterval(() => void this.sweep().catch((err: unknown) => this.#report(toStorageError(NAME, 'sweep', err))), o.clearExpiredInterval).unref();
+      this.#sweepTimer = setInterval(() => void this.sweep().catch((err: unknown) => this.#report(toFileError('sweep', err))), o.clearExpiredInterval).unref();
     }
   }
 
@@ -104,7 +104,7 @@ export class FileStorage implements Storage {
     try {
       found = (await this.#gate.readable(id)) ? await this.#load(id, file, 'getSession', true) : MISSING;
     } catch (err) {
-      throw toStorageError(NAME, 'getSession', err);
+      throw toFileError('getSession', err);
     }
     return found.kind === 'live' ? this.#record(id, found, 'getSession') : undefined;
   }
@@ -186,8 +186,8 @@ export class FileStorage implements Storage {
    * directory and one header read per file: for monitoring, not for every request.
    */
   async count(): Promise<number> {
-    return countLive(this.path, this.#now, (err) => this.#report(toStorageError(NAME, 'count', err))).catch((err: unknown) => {
-      throw toStorageError(NAME, 'count', err);
+    return countLive(this.path, this.#now, (err) => this.#report(toFileError('count', err))).catch((err: unknown) => {
+      throw toFileError('count', err);
     });
   }
 
@@ -200,7 +200,7 @@ export class FileStorage implements Storage {
       for (let item = batch[next++]; item !== undefined; item = batch[next++]) {
         const [id, target] = item;
         const file = this.#file(id); // ids were validated when queued
-        if (file !== undefined) await this.#refresh(id, file, target).catch((err: unknown) => this.#report(toStorageError(NAME, 'updateTTL', err)));
+        if (file !== undefined) await this.#refresh(id, file, target).catch((err: unknown) => this.#report(toFileError('updateTTL', err)));
       }
     };
     await Promise.all(Array.from({ length: Math.min(FLUSH_CONCURRENCY, batch.length) }, worker));
@@ -214,7 +214,7 @@ export class FileStorage implements Storage {
    * @returns how many session files (and forwards) were deleted.
    */
   sweep(): Promise<number> {
-    const report = (err: unknown): void => this.#report(toStorageError(NAME, 'sweep', err));
+    const report = (err: unknown): void => this.#report(toFileError('sweep', err));
     this.#sweeping ??= sweepExpired(this.path, { now: this.#now, locks: this.#locks, report }).finally(() => (this.#sweeping = undefined));
     return this.#sweeping;
   }
@@ -338,7 +338,7 @@ export class FileStorage implements Storage {
 
 function corrupt(id: string, operation: string, err: unknown): StorageError {
   if (err instanceof CorruptFileError) return new CorruptSessionError(NAME, operation, `session ${redactId(id)}: ${err.message}`);
-  return toStorageError(NAME, operation, err);
+  return toFileError(operation, err);
 }
 
 function finiteTTL(ttl: number, operation: string): void {
