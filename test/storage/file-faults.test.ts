@@ -11,7 +11,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateId, LockTimeoutError, StorageError } from 'sessionware';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import request from 'supertest';
+import { generateId, LockTimeoutError, session, StorageError } from 'sessionware';
 import { FileStorage, type FileStorageOptions } from '../../lib/storage/file/file-storage';
 import { processScope } from '../../lib/storage/file/file-lock';
 import { TestClock } from '../helpers/clock';
@@ -80,6 +82,37 @@ describeMounted('FileStorage on a read-only file system', () => {
       expect(error.message).not.toContain(id);
     }
     expect(Object.fromEntries((await storage.getSession(id, HOUR)) ?? [])).toEqual({ user: '"alice"' });
+    await storage.close();
+  });
+});
+
+describeMounted('FileStorage on a read-only file system, over HTTP', () => {
+  it('should answer 500 through next(err) at once, with the StorageError naming the operation and EROFS', async () => {
+    const dir = await mountTmpfs('size=1m');
+    const storage = new FileStorage(dir, { ...NO_RETRY_WAIT, onError: () => {} });
+    const seen: unknown[] = [];
+    const app = express();
+    app.use(session(storage));
+    app.get('/set', async (req, res, next) => {
+      try {
+        await req.session.set('views', 1);
+        res.send('ok');
+      } catch (err) {
+        next(err);
+      }
+    });
+    app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+      seen.push(err);
+      res.status(500).send((err as StorageError).code);
+    });
+    const agent = request.agent(app);
+    await agent.get('/set').expect(200);
+    execFileSync('mount', ['-o', 'remount,ro', dir]);
+    const response = await agent.get('/set');
+    expect(response.status).toBe(500);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeInstanceOf(StorageError);
+    expect((seen[0] as StorageError).message).toMatch(/^FileStorage\.setSession: EROFS during /);
     await storage.close();
   });
 });
