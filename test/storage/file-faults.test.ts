@@ -184,15 +184,25 @@ describe('FileStorage lock owners', () => {
   it('should break the lock of a dead process at once, without waiting for lockStale', async () => {
     const { storage, id, lock } = await setup({ lockRetries: 0 }); // not a single wait
     const dead = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).toString());
-    await mkdir(join(lock, `${dead}-${processScope()}-${token}`), { recursive: true });
+    await mkdir(join(lock, `${dead}-${processScope()}-0-${token}`), { recursive: true });
     await expect(storage.setSession(id, one('b', 2), HOUR, UPDATE)).resolves.toBe(true);
     await expect(stat(lock)).rejects.toMatchObject({ code: 'ENOENT' });
     await storage.close();
   });
 
   it.each([
-    ['a live process of this machine', () => `1-${processScope()}-${token}`],
-    ['a process of another machine', () => `4242-ffffffff-${token}`],
+    ['a process whose pid was reused (same pid, another start time)', () => `1-${processScope()}-99999999999-${token}`],
+    ['an earlier process with our pid', () => `${process.pid}-${processScope()}-1-${token}`],
+  ])('should break the lock of %s at once', async (_name, owner) => {
+    const { storage, id, lock } = await setup({ lockRetries: 0 });
+    await mkdir(join(lock, owner()), { recursive: true });
+    await expect(storage.setSession(id, one('b', 2), HOUR, UPDATE)).resolves.toBe(true);
+    await storage.close();
+  });
+
+  it.each([
+    ['a live process of this machine', () => `1-${processScope()}-0-${token}`],
+    ['a process of another machine', () => `4242-ffffffff-0-${token}`],
     ['an owner not yet written (empty lock)', () => undefined],
   ])('should wait for %s while it is fresh, and break it once stale', async (_name, owner) => {
     const { storage, id, lock } = await setup({ lockRetries: 2, lockRetryMinWait: 5, lockRetryMaxWait: 5 });
