@@ -55,6 +55,8 @@ const OWNER = /^([1-9]\d{0,9})-([0-9a-f]{8})-(\d{1,20})-([0-9a-f]{16})$/;
 const NO_SCOPE = '00000000';
 /** Start time of a process that cannot be read (then only its existence is checked). */
 const NO_START = '0';
+/** Attempts made at once, without a wait, when the lock changed between two looks at it. */
+const MAX_CHANGES = 8;
 let scope: string | undefined;
 let ownStart: string | undefined;
 const noop = (): void => {};
@@ -144,20 +146,20 @@ export class FileLocks {
    */
   async acquire(file: string): Promise<Release> {
     const { retries, minWait, maxWait } = this.#timing;
-    for (let attempt = 0; ; attempt++) {
+    let changes = 0;
+    for (let attempt = 0; ; ) {
       const result = await this.#attempt(`${file}.lock`);
       if (typeof result === 'object') return result.held;
+      if (result === 'again' && ++changes <= MAX_CHANGES) continue; // the lock changed under us: look again at once
       if (attempt >= retries) throw new LockBusyError('the lock stayed held by a live owner');
-      if (result === 'busy') {
-        const wait = Math.min(maxWait, minWait * 1.5 ** attempt) * (1 + Math.random());
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      }
+      const wait = Math.min(maxWait, minWait * 1.5 ** attempt++) * (1 + Math.random());
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 
   /** Locks `file` if that needs no waiting (dead or stale owners are still broken); `undefined` when busy. */
   async tryAcquire(file: string): Promise<Release | undefined> {
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let changes = 0; changes <= MAX_CHANGES; changes++) {
       const result = await this.#attempt(`${file}.lock`);
       if (typeof result === 'object') return result.held;
       if (result === 'busy') return undefined;
