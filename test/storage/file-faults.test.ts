@@ -165,6 +165,7 @@ describe('FileStorage lock path taken by something else', () => {
     expect(error.message).toMatch(/^FileStorage\.setSession: session .{6}…: /);
     expect(error.message).toMatch(message);
     await expect(storage.removeAll(id)).rejects.toThrow(message);
+    if (await stat(join(dir, 'elsewhere')).catch(() => undefined)) expect(await readdir(join(dir, 'elsewhere'))).toEqual([]); // nothing created through the link
     await storage.close();
   });
 });
