@@ -4,7 +4,8 @@
  * @module
  */
 import { CorruptSessionError } from '../../errors';
-import { APPLY_MOVE_LUA, CREATE_LUA, RedisStorageBase, changeArgs, toTTL, type MoveSnapshot, type RedisBaseOptions } from './redis-base';
+import { RedisStorageBase, changeArgs, toTTL, type MoveSnapshot, type RedisBaseOptions } from './redis-base';
+import { APPLY_MOVE_LUA, CREATE_LUA } from './redis-lua';
 import { LuaScript, type RedisConnection } from './redis-client';
 import { KV_LUA, decodeKv, encodeKv, type KvValue } from './kv-format';
 import type { CompareAndSetResult, SessionChanges, SessionRecord, WriteOptions } from '../storage';
