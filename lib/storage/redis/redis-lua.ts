@@ -19,7 +19,7 @@ return { redis.call('DEL', KEYS[1]), target }
 /**
  * Lua shared by the move scripts: ARGV = ttl, forwardTTL, newId, nset, nremoved, keep ('1': keep
  * only the listed keys), then the set pairs, the removed keys and the kept keys. Applies them to
- * the table \\`data\\` (key -> JSON text).
+ * the table `data` (key -> JSON text).
  */
 export const APPLY_MOVE_LUA = `
 local function apply(data)
