@@ -256,4 +256,32 @@ describe('FileStorage across processes', () => {
     expect(live).toHaveLength(1);
     await storage.close();
   });
+
+  it('should let a logout in one process win over a move in another: no session survives', async () => {
+    const storage = new FileStorage(dir, LOCK);
+    const rounds = Array.from({ length: 6 }, () => [generateId(), generateId()] as const);
+    for (const [oldId] of rounds) await storage.setSession(oldId, one('user', 'alice'), HOUR, { create: true });
+    const child = startScript(script(`
+      console.log('ready');
+      for (let i = 0; i < rest.length; i += 2) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        await storage.moveSession(rest[i], rest[i + 1], one('login', true), ${HOUR}, { keep: undefined, forwardTTL: 60000 });
+      }
+      console.log('done');
+    `), [dir, JSON.stringify(LOCK), ...rounds.flat()]);
+    const done = waitFor(child, 30_000);
+    await new Promise<void>((resolve) => child.stdout?.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
+    for (const [oldId] of rounds) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await storage.removeAll(oldId);
+    }
+    const result = await done;
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    // Moved after the logout: nothing was there to move. Moved before: the logout followed the forward.
+    for (const [oldId, newId] of rounds) {
+      await expect(storage.getSession(oldId, HOUR)).resolves.toBeUndefined();
+      await expect(storage.getSession(newId, HOUR)).resolves.toBeUndefined();
+    }
+    await storage.close();
+  });
 });
