@@ -153,7 +153,8 @@ describe('FileStorage sweep deletes only its own files', () => {
     const deadTemp = join(shard, `.${newId}.${deadPid}-${processScope()}.0123abcd.tmp`);
     const liveTemp = join(shard, `.${newId}.${process.pid}-${processScope()}.0123abcd.tmp`);
     const foreignTemp = join(shard, `.${newId}.${deadPid}-${processScope()}.notours.tmp`);
-    for (const file of [deadTemp, liveTemp, foreignTemp]) await writeFile(file, 'partial');
+    const earlierOwnPid = join(shard, `.${newId}.${process.pid}-${processScope()}-1.0123abcd.tmp`); // our pid, another start time
+    for (const file of [deadTemp, liveTemp, foreignTemp, earlierOwnPid]) await writeFile(file, 'partial');
     const deadLock = `${fileOf(dir, newId)}.lock`;
     await mkdir(join(deadLock, `${deadPid}-${processScope()}-0-0123456789abcdef`), { recursive: true });
     clock.advance(2000);
@@ -161,6 +162,7 @@ describe('FileStorage sweep deletes only its own files', () => {
     await expect(storage.sweep()).resolves.toBe(1); // the forward
     await expect(stat(fileOf(dir, oldId))).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(stat(deadTemp)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(earlierOwnPid)).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(stat(deadLock)).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(stat(liveTemp)).resolves.toBeDefined(); // a writer of this process may still be on it
     await expect(stat(foreignTemp)).resolves.toBeDefined(); // not our naming

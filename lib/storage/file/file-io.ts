@@ -8,7 +8,7 @@ import { accessSync, constants, lstatSync, mkdirSync, readFile, realpathSync, st
 import { lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeCause, SessionOptionsError } from '../../errors';
-import { processScope } from './file-lock';
+import { ownerPrefix } from './file-lock';
 import { MAX_HEADER } from './file-format';
 
 const noop = (): void => {};
@@ -19,8 +19,8 @@ const noop = (): void => {};
  */
 const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
-/** Temp file names: `.<id>.<pid>-<scope>.<random>.tmp` (older versions: without `-<scope>`). @internal */
-export const TEMP_NAME = /^\.([A-Za-z0-9_-]{8,128})\.([1-9]\d{0,9})(?:-([0-9a-f]{8}))?\.[0-9a-f]{8}\.tmp$/;
+/** Temp file names: `.<id>.<pid>-<scope>-<start>.<random>.tmp` (older versions: `.<id>.<pid>.<random>.tmp`). @internal */
+export const TEMP_NAME = /^\.([A-Za-z0-9_-]{8,128})\.([1-9]\d{0,9})(?:-([0-9a-f]{8})(?:-(\d{1,20}))?)?\.[0-9a-f]{8}\.tmp$/;
 
 /**
  * Replaces `file` with `data` atomically: writes a temp file next to it (mode 0600, created with
@@ -30,7 +30,7 @@ export const TEMP_NAME = /^\.([A-Za-z0-9_-]{8,128})\.([1-9]\d{0,9})(?:-([0-9a-f]
  * @internal
  */
 export async function writeFileAtomic(file: string, name: string, data: Buffer): Promise<void> {
-  const temp = `${file.slice(0, -name.length)}.${name}.${process.pid}-${processScope()}.${randomBytes(4).toString('hex')}.tmp`;
+  const temp = `${file.slice(0, -name.length)}.${name}.${ownerPrefix()}.${randomBytes(4).toString('hex')}.tmp`;
   const handle = await open(temp, 'wx', 0o600);
   try {
     await handle.writeFile(data);

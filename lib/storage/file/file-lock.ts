@@ -90,8 +90,8 @@ function startOf(stat: string): string {
   return start !== undefined && /^\d{1,20}$/.test(start) ? start : NO_START;
 }
 
-/** This process's owner name prefix: `<pid>-<scope>-<start>`. */
-function ownerPrefix(): string {
+/** This process's name in locks and temp files: `<pid>-<scope>-<start>`. @internal */
+export function ownerPrefix(): string {
   return `${process.pid}-${processScope()}-${ownStart ?? NO_START}`;
 }
 

@@ -133,8 +133,8 @@ async function sweepSession(file: string, { now, locks, report }: SweepContext):
 async function sweepTemp(file: string, name: string): Promise<void> {
   const stats = await lstat(file).catch(() => undefined);
   if (!stats?.isFile()) return;
-  const [, , pid, scope] = TEMP_NAME.exec(name) ?? [];
-  if (Date.now() - stats.mtimeMs > TEMP_MAX_AGE || (await processIsDead(Number(pid), scope))) {
+  const [, , pid, scope, start] = TEMP_NAME.exec(name) ?? [];
+  if (Date.now() - stats.mtimeMs > TEMP_MAX_AGE || (await processIsDead(Number(pid), scope, start))) {
     await unlink(file).catch((err: unknown) => {
       if (!isMissing(err)) throw err;
     });
