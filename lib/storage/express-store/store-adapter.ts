@@ -36,7 +36,7 @@ export interface StoreAdapterOptions {
    * - `'auto'`: `'touch'` for the stores known to touch only the expiry (express-session's and
    *   memorystore's `MemoryStore`, connect-redis, connect-pg-simple, connect-mongo,
    *   express-mysql-session, connect-session-sequelize, better-sqlite3-session-store, recognised
-   *   by their class names), `'rewrite'` for every other store.
+   *   by their class names, subclasses included), `'rewrite'` for every other store.
    * @default 'auto'
    * @example `new StoreAdapter(new FirestoreStore({ dataset }), { touch: 'rewrite' })`
    */
@@ -129,7 +129,7 @@ export class StoreAdapter implements Storage {
     if (!(timeout > 0) || !Number.isFinite(timeout)) throw new SessionOptionsError(`${NAME}: options.timeout must be a positive, finite number of milliseconds.`);
     if (typeof onError !== 'function' || typeof now !== 'function') throw new SessionOptionsError(`${NAME}: options.onError and options.now must be functions.`);
     this.store = store;
-    this.touchMode = touch !== 'auto' ? touch : typeof store.touch === 'function' && EXPIRY_ONLY_TOUCH.has(store.constructor.name) ? 'touch' : 'rewrite';
+    this.touchMode = touch !== 'auto' ? touch : typeof store.touch === 'function' && classNames(store).some((n) => EXPIRY_ONLY_TOUCH.has(n)) ? 'touch' : 'rewrite';
     this.#timeout = timeout;
     this.#onError = onError;
     this.#now = now;
@@ -357,6 +357,16 @@ function parseChanges(set: ReadonlyMap<string, string>): Data {
 
 function reservedKey(): SessionValueError {
   return new SessionValueError('cookie', 'the session key "cookie" is reserved when sessions live in an express-session store (it holds the expiry the store reads); rename the key, e.g. to "cookieConsent".');
+}
+
+/** The names of the classes `store` is an instance of, its own first (subclasses of a known store count as it). */
+function classNames(store: object): string[] {
+  const names: string[] = [];
+  for (let proto: unknown = Object.getPrototypeOf(store); proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    const ctor = (proto as { constructor?: { name?: unknown } }).constructor;
+    if (typeof ctor?.name === 'string') names.push(ctor.name);
+  }
+  return names;
 }
 
 /** The stored `cookie.expires` in ms (a Date, an ISO string or a number), or `undefined`. */
