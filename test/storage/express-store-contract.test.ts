@@ -13,7 +13,7 @@ for (const setup of EXPRESS_STORES) {
     `StoreAdapter over ${setup.name} (guarantees within one process only)`,
     async () => {
       const fixture = await setup.create();
-      return { storage: new StoreAdapter(fixture.store), advance: sleep, cleanup: () => fixture.cleanup() };
+      return { storage: new StoreAdapter(fixture.store, setup.adapterOptions), advance: sleep, cleanup: () => fixture.cleanup() };
     },
     { shortTTL: setup.shortTTL },
   );

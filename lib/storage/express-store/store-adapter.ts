@@ -56,6 +56,14 @@ export interface StoreAdapterOptions {
    */
   readonly onError?: (err: StorageError) => void;
   /**
+   * Whether `count()` is offered (as `store.length`) when the store has a `length` method. Turn it
+   * off for stores whose `length` also counts expired sessions (better-sqlite3-session-store counts
+   * them until its prune runs, every 15 minutes): `manager.count()` then says it is unsupported
+   * instead of answering a wrong number.
+   * @default true
+   */
+  readonly count?: boolean;
+  /**
    * The clock the adapter reads (cookie expiry it writes and checks, how long it remembers
    * removed and regenerated ids). The store keeps its own clock.
    * @default Date.now
@@ -120,7 +128,7 @@ export class StoreAdapter implements Storage {
    * @throws {SessionOptionsError} when `store` lacks `get`, `set` or `destroy`, or on a bad option.
    */
   constructor(store: ExpressStore, options: StoreAdapterOptions = {}) {
-    const { touch = 'auto', timeout = 5_000, onError = logError, now = Date.now } = options;
+    const { touch = 'auto', timeout = 5_000, onError = logError, now = Date.now, count = true } = options;
     if (typeof store !== 'object' || store === null || !['get', 'set', 'destroy'].every((m) => typeof (store as unknown as Record<string, unknown>)[m] === 'function')) {
       throw new SessionOptionsError(`${NAME}: pass an express-session store (an object with get, set and destroy methods), e.g. new RedisStore({ client }).`);
     }
@@ -135,7 +143,7 @@ export class StoreAdapter implements Storage {
     this.#now = now;
     this.#removed = new IdMemory(now);
     this.#forwards = new IdMemory(now);
-    if (typeof store.length === 'function') this.count = () => this.#count();
+    if (count && typeof store.length === 'function') this.count = () => this.#count();
     this.#listen('disconnect', () => {
       this.#disconnected = true;
       this.#report(new StorageError(NAME, 'disconnect', "the store emitted 'disconnect': session calls fail until it emits 'connect'"));
