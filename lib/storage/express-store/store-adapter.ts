@@ -4,74 +4,21 @@
  * express-session without logging anybody out.
  * @module
  */
-import { CorruptSessionError, SessionOptionsError, SessionValueError, StorageError } from '../../errors';
+import { CorruptSessionError, SessionOptionsError, StorageError } from '../../errors';
 import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
 import type { ExpressStore, StoreCookie, StoreSession } from './express-store-types';
 import { IdMemory } from './id-memory';
 import { KeyLock } from './key-lock';
 import { callStore } from './store-call';
+import { autoTouchMode, type StoreAdapterOptions, type TouchMode } from './store-adapter-options';
+import { expiresOf, parseChanges, reservedKey, toRecord, type Data } from './stored-session';
+
+export type { StoreAdapterOptions, TouchMode };
 
 const NAME = 'StoreAdapter';
 /** The TTL removed ids are remembered for until a call tells the adapter the real one. */
 const DEFAULT_TTL = 86_400_000;
-/** Classes whose `touch` only moves the expiry (read in their code): `'auto'` uses it for them. */
-const EXPIRY_ONLY_TOUCH = new Set(['MemoryStore', 'RedisStore', 'PGStore', 'MongoStore', 'MySQLStore', 'SequelizeStore', 'SqliteStore']);
 const RETRY = Symbol('retry');
-
-/** How {@link StoreAdapter} refreshes the TTL of a session that closed clean. */
-export type TouchMode = 'auto' | 'touch' | 'rewrite' | 'none';
-
-/** Options of {@link StoreAdapter}. */
-export interface StoreAdapterOptions {
-  /**
-   * How a clean request (read, not changed) refreshes the session's TTL (`updateTTL`):
-   * - `'touch'`: one `store.touch(id, { cookie })`. Safe only for stores whose `touch` moves the
-   *   expiry and nothing else; such a store expires sessions itself, so the adapter then does not
-   *   check the (stale) `cookie.expires` it keeps. **Never** for connect-memcached, whose `touch`
-   *   writes its argument over the stored session (the data would be lost).
-   * - `'rewrite'`: under the per-id lock, `get`, then `set` with a new `cookie` once less than
-   *   half the TTL is left (so at most one write per half TTL). Works with any store; a write by
-   *   another process in between can be lost.
-   * - `'none'`: no refresh; a session expires `ttl` after its last write.
-   * - `'auto'`: `'touch'` for the stores known to touch only the expiry (express-session's and
-   *   memorystore's `MemoryStore`, connect-redis, connect-pg-simple, connect-mongo,
-   *   express-mysql-session, connect-session-sequelize, better-sqlite3-session-store, recognised
-   *   by their class names, subclasses included), `'rewrite'` for every other store.
-   * @default 'auto'
-   * @example `new StoreAdapter(new FirestoreStore({ dataset }), { touch: 'rewrite' })`
-   */
-  readonly touch?: TouchMode;
-  /**
-   * The most milliseconds one store call may take before it fails with a `StorageError`, so a
-   * request never hangs on a store that neither calls back nor settles. The call may still be
-   * carried out by the store later.
-   * @default 5_000
-   */
-  readonly timeout?: number;
-  /**
-   * Receives what happens outside any call: the store's `'disconnect'` and `'error'` events, and
-   * stored sessions that cannot be read (`CorruptSessionError`; the session is treated as missing).
-   * @default logs the error with `console.error`
-   * @example `{ onError: (err) => logger.warn({ err }, 'session store') }`
-   */
-  readonly onError?: (err: StorageError) => void;
-  /**
-   * Whether `count()` is offered (as `store.length`) when the store has a `length` method. Turn it
-   * off for stores whose `length` also counts expired sessions (better-sqlite3-session-store counts
-   * them until its prune runs, every 15 minutes): `manager.count()` then says it is unsupported
-   * instead of answering a wrong number.
-   * @default true
-   */
-  readonly count?: boolean;
-  /**
-   * The clock the adapter reads (cookie expiry it writes and checks, how long it remembers
-   * removed and regenerated ids). The store keeps its own clock.
-   * @default Date.now
-   */
-  readonly now?: () => number;
-}
-
-type Data = Map<string, unknown>;
 
 /**
  * Makes an express-session `Store` a sessionware `Storage`. Values are stored as plain JSON
@@ -137,7 +84,7 @@ export class StoreAdapter implements Storage {
     if (!(timeout > 0) || !Number.isFinite(timeout)) throw new SessionOptionsError(`${NAME}: options.timeout must be a positive, finite number of milliseconds.`);
     if (typeof onError !== 'function' || typeof now !== 'function') throw new SessionOptionsError(`${NAME}: options.onError and options.now must be functions.`);
     this.store = store;
-    this.touchMode = touch !== 'auto' ? touch : typeof store.touch === 'function' && classNames(store).some((n) => EXPIRY_ONLY_TOUCH.has(n)) ? 'touch' : 'rewrite';
+    this.touchMode = touch !== 'auto' ? touch : autoTouchMode(store);
     this.#timeout = timeout;
     this.#onError = onError;
     this.#now = now;
@@ -351,49 +298,6 @@ export class StoreAdapter implements Storage {
       console.error('[sessionware] options.onError threw:', hookErr);
     }
   }
-}
-
-/** The changed keys as parsed values; `cookie` is refused. */
-function parseChanges(set: ReadonlyMap<string, string>): Data {
-  const values: Data = new Map();
-  for (const [key, text] of set) {
-    if (key === 'cookie') throw reservedKey();
-    values.set(key, JSON.parse(text));
-  }
-  return values;
-}
-
-function reservedKey(): SessionValueError {
-  return new SessionValueError('cookie', 'the session key "cookie" is reserved when sessions live in an express-session store (it holds the expiry the store reads); rename the key, e.g. to "cookieConsent".');
-}
-
-/** The names of the classes `store` is an instance of, its own first (subclasses of a known store count as it). */
-function classNames(store: object): string[] {
-  const names: string[] = [];
-  for (let proto: unknown = Object.getPrototypeOf(store); proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
-    const ctor = (proto as { constructor?: { name?: unknown } }).constructor;
-    if (typeof ctor?.name === 'string') names.push(ctor.name);
-  }
-  return names;
-}
-
-/** The stored `cookie.expires` in ms (a Date, an ISO string or a number), or `undefined`. */
-function expiresOf(raw: Record<string, unknown>): number | undefined {
-  const cookie = raw['cookie'];
-  const expires = typeof cookie === 'object' && cookie !== null ? (cookie as { expires?: unknown }).expires : undefined;
-  if (typeof expires !== 'string' && typeof expires !== 'number' && !(expires instanceof Date)) return undefined;
-  const time = new Date(expires).getTime();
-  return Number.isNaN(time) ? undefined : time;
-}
-
-/** Each value as JSON text; values JSON cannot carry (undefined, functions) are left out. */
-function toRecord(data: Data): SessionRecord {
-  const record = new Map<string, string>();
-  for (const [key, value] of data) {
-    const text = JSON.stringify(value);
-    if (text !== undefined) record.set(key, text);
-  }
-  return record;
 }
 
 function logError(err: StorageError): void {
