@@ -7,6 +7,8 @@
 import { EventEmitter } from 'node:events';
 import { CorruptSessionError, generateId, SessionOptionsError, SessionValueError, StorageError } from 'sessionware';
 import { StoreAdapter, type ExpressStoreCallback, type StoreSession } from 'sessionware/express-session-store';
+import { IdMemory } from '../../lib/storage/express-store/id-memory';
+import { KeyLock } from '../../lib/storage/express-store/key-lock';
 import { expressSession, type Store } from '../helpers/express-stores';
 
 const HOUR = 3_600_000;
@@ -275,5 +277,39 @@ describe('StoreAdapter', () => {
       expect(new StoreAdapter(new KeepForeverStore()).count).toBeUndefined();
       expect(new StoreAdapter(store, { count: false }).count).toBeUndefined();
     });
+  });
+});
+
+describe('StoreAdapter internals', () => {
+  it('should release every per-id lock, whatever the calls did', async () => {
+    const lock = new KeyLock();
+    const order: number[] = [];
+    const slow = lock.run(['a'], async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      order.push(1);
+    });
+    const failing = lock.run(['b', 'a'], async () => {
+      order.push(2);
+      throw new Error('fails');
+    });
+    const after = lock.run(['a'], async () => order.push(3));
+    await expect(failing).rejects.toThrow('fails');
+    await Promise.all([slow, after]);
+    expect(order).toEqual([1, 2, 3]);
+    expect(lock.size).toBe(0);
+  });
+
+  it('should forget remembered ids after their time, and the oldest beyond the bound', () => {
+    let now = 0;
+    const memory = new IdMemory<true>(() => now, 3);
+    memory.set('a', true, 100);
+    memory.set('b', true, 200);
+    now = 150;
+    expect(memory.has('a')).toBe(false);
+    expect(memory.has('b')).toBe(true);
+    for (const id of ['c', 'd', 'e']) memory.set(id, true, 1000);
+    expect(memory.size).toBe(3);
+    expect(memory.has('b')).toBe(false);
+    expect(['c', 'd', 'e'].every((id) => memory.has(id))).toBe(true);
   });
 });

@@ -7,14 +7,17 @@
 
 /**
  * A map whose entries expire. Expired entries are invisible at once and dropped from the oldest
- * end on every insert, so memory follows the number of entries that are still live. @internal
+ * end on every insert, so memory follows the number of entries that are still live; beyond `max`
+ * entries the oldest are forgotten early (memory stays bounded under a flood of logouts). @internal
  */
 export class IdMemory<V> {
   readonly #entries = new Map<string, { readonly value: V; readonly until: number }>();
   readonly #now: () => number;
+  readonly #max: number;
 
-  constructor(now: () => number) {
+  constructor(now: () => number, max = 100_000) {
     this.#now = now;
+    this.#max = max;
   }
 
   /** Remembers `value` for `id` until `until` (ms since the epoch), replacing an older entry. */
@@ -22,6 +25,7 @@ export class IdMemory<V> {
     this.#entries.delete(id); // re-insert at the young end
     this.#entries.set(id, { value, until });
     this.#prune();
+    if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value as string);
   }
 
   /** The live value for `id`, or `undefined`. */

@@ -29,7 +29,8 @@ const RETRY = Symbol('retry');
  *   has passed is missing (some stores never expire data).
  * - **Dirty close** (`setSession`): `get`, apply only the changed keys, `set`: two round trips,
  *   under a per-id lock in this process. `create: false` is honoured: a session that is gone is not
- *   re-created, and ids removed by this process stay removed for their TTL here.
+ *   re-created, and ids removed by this process stay removed for their TTL here (the last 100 000
+ *   of them: memory stays bounded).
  * - **Logout** (`removeAll`): `get` (to tell whether it existed), then `destroy`.
  * - **Regenerate** (`moveSession`): under both ids' locks, `get`, `set` under the new id,
  *   `destroy` the old one, and a forward old → new remembered in this process.
