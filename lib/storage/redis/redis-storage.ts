@@ -25,12 +25,6 @@ export interface RedisStorageOptions extends RedisBaseOptions {}
  * (a forward), the script returns the new id and writes nothing: the caller writes there.
  */
 const MERGE = new LuaScript(`${KV_LUA}
-local st = open(KEYS[1])
-if not st then
-  local target = redis.call('GET', KEYS[2])
-  if target then return target end
-  if ARGV[2] ~= '1' then return 0 end
-end
 local n = tonumber(ARGV[3])
 local drop, adds = {}, {}
 for i = 4, 3 + 2 * n, 2 do
@@ -38,6 +32,12 @@ for i = 4, 3 + 2 * n, 2 do
   adds[#adds + 1] = entry(ARGV[i], ARGV[i + 1])
 end
 for j = 4 + 2 * n, #ARGV do drop[ARGV[j]] = true end
+local st = open(KEYS[1], drop)
+if not st then
+  local target = redis.call('GET', KEYS[2])
+  if target then return target end
+  if ARGV[2] ~= '1' then return 0 end
+end
 commit(KEYS[1], st, drop, adds, ARGV[1])
 return 1
 `);
@@ -48,7 +48,7 @@ return 1
  * session moved to.
  */
 const CAS = new LuaScript(`${KV_LUA}
-local st = open(KEYS[1])
+local st = open(KEYS[1], { [ARGV[3]] = true })
 if not st then
   local target = redis.call('GET', KEYS[2])
   if target then return target end
