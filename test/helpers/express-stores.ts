@@ -13,6 +13,7 @@ import { RedisStore } from 'connect-redis';
 import { Pool } from 'pg';
 import { createClient } from 'redis';
 import type { ExpressStore, StoreAdapterOptions } from 'sessionware/express-session-store';
+import { memcachedHosts, stopMemcached } from './memcached';
 import { cleanupPrefix, sharedRedisUrl, stopSharedRedis, testClient, uniquePrefix } from './redis';
 
 /**
@@ -32,8 +33,14 @@ export type Store = ExpressStore & { clear?(callback?: (err?: unknown) => void):
 export const expressSession = require('express-session') as ExpressSessionModule;
 const connectPgSimple = require('connect-pg-simple') as (s: ExpressSessionModule) => new (options: Record<string, unknown>) => Store;
 const Database = require('better-sqlite3') as new (file: string) => SqliteDatabase;
+const connectMemcached = require('connect-memcached') as (s: ExpressSessionModule) => new (options: Record<string, unknown>) => Store & { client: MemcachedClient };
 const sqliteStoreFactory = require('better-sqlite3-session-store') as (s: ExpressSessionModule) => new (options: { client: SqliteDatabase }) => Store;
 /* eslint-enable @typescript-eslint/no-require-imports */
+
+interface MemcachedClient {
+  get(key: string, cb: (err: unknown, data: unknown) => void): void;
+  end(): void;
+}
 
 interface SqliteDatabase {
   prepare(sql: string): { get(...args: unknown[]): unknown; run(...args: unknown[]): unknown };
@@ -180,5 +187,38 @@ export const sqliteStoreSetup: StoreSetup = {
   create: () => createSqliteFixture(),
 };
 
+const MemcachedStore = connectMemcached(expressSession);
+
+/**
+ * connect-memcached on a memcached spawned for the test file, under a prefix of its own. Its
+ * `touch` writes the session it is given over the stored one, and its `length` answers memcached's
+ * item statistics rather than a number: the adapter must rewrite, and offer no count.
+ */
+export async function createMemcachedFixture(): Promise<StoreFixture> {
+  const prefix = uniquePrefix('sw-es-mc');
+  const store = new MemcachedStore({ hosts: await memcachedHosts(), prefix, retries: 0, timeout: 2000 });
+  return {
+    store,
+    // The memcached client stores objects as JSON and hands them back parsed.
+    raw: (id) => new Promise((resolve, reject) => store.client.get(prefix + id, (err, data) => (err ? reject(err as Error) : resolve(parsed(data))))),
+    async cleanup() {
+      store.client.end();
+    },
+  };
+}
+
+function parsed(data: unknown): Record<string, unknown> | undefined {
+  if (typeof data === 'string') return JSON.parse(data) as Record<string, unknown>;
+  return typeof data === 'object' && data !== null ? (data as Record<string, unknown>) : undefined;
+}
+
+export const memcachedStoreSetup: StoreSetup = {
+  name: 'connect-memcached',
+  shortTTL: 3000, // memcached expires in whole seconds, and may do so up to one second early
+  adapterOptions: { count: false },
+  create: () => createMemcachedFixture(),
+  teardown: stopMemcached,
+};
+
 /** Every real store the adapter is tested with. */
-export const EXPRESS_STORES: readonly StoreSetup[] = [memoryStoreSetup, redisStoreSetup, pgStoreSetup, sqliteStoreSetup];
+export const EXPRESS_STORES: readonly StoreSetup[] = [memoryStoreSetup, redisStoreSetup, pgStoreSetup, sqliteStoreSetup, memcachedStoreSetup];
