@@ -4,8 +4,12 @@
  */
 import type { StorageError } from '../../errors';
 
-/** Classes whose `touch` only moves the expiry (read in their code): `'auto'` uses it for them. */
-const EXPIRY_ONLY_TOUCH = new Set(['MemoryStore', 'RedisStore', 'PGStore', 'MongoStore', 'MySQLStore', 'SequelizeStore', 'SqliteStore']);
+/**
+ * Classes whose `touch` only moves the expiry and whose `get` skips expired sessions (read in their
+ * code): `'auto'` touches them. Generic names of stores that do not check expiry on `get`
+ * (connect-session-sequelize's `SequelizeStore`, the several `MySQLStore`s) are left out.
+ */
+const EXPIRY_ONLY_TOUCH = new Set(['MemoryStore', 'RedisStore', 'PGStore', 'MongoStore', 'SqliteStore']);
 
 /** How {@link StoreAdapter} refreshes the TTL of a session that closed clean. */
 export type TouchMode = 'auto' | 'touch' | 'rewrite' | 'none';
@@ -14,20 +18,20 @@ export type TouchMode = 'auto' | 'touch' | 'rewrite' | 'none';
 export interface StoreAdapterOptions {
   /**
    * How a clean request (read, not changed) refreshes the session's TTL (`updateTTL`):
-   * - `'touch'`: one `store.touch(id, { cookie })`. Safe only for stores whose `touch` moves the
-   *   expiry and nothing else; such a store expires sessions itself, so the adapter then does not
-   *   check the (stale) `cookie.expires` it keeps. **Never** for connect-memcached, whose `touch`
-   *   writes its argument over the stored session (the data would be lost).
+   * - `'touch'`: one `store.touch(id, { cookie })`. Only for stores whose `touch` moves the expiry
+   *   and nothing else **and** whose `get` skips expired sessions: the `cookie.expires` such a
+   *   store keeps goes stale, so the adapter then leaves expiry to the store. **Never** for
+   *   connect-memcached, whose `touch` writes its argument over the stored session (the data would
+   *   be lost).
    * - `'rewrite'`: under the per-id lock, `get`, then `set` with a new `cookie` once less than
    *   half the TTL is left (so at most one write per half TTL). Works with any store; a write by
    *   another process in between can be lost.
    * - `'none'`: no refresh; a session expires `ttl` after its last write.
-   * - `'auto'`: `'touch'` for the stores known to touch only the expiry (express-session's and
-   *   memorystore's `MemoryStore`, connect-redis, connect-pg-simple, connect-mongo,
-   *   express-mysql-session, connect-session-sequelize, better-sqlite3-session-store, recognised
-   *   by their class names, subclasses included), `'rewrite'` for every other store.
+   * - `'auto'`: `'touch'` for the stores known to do both (express-session's and memorystore's
+   *   `MemoryStore`, connect-redis, connect-pg-simple, connect-mongo, better-sqlite3-session-store,
+   *   recognised by their class names, subclasses included), `'rewrite'` for every other store.
    * @default 'auto'
-   * @example `new StoreAdapter(new FirestoreStore({ dataset }), { touch: 'rewrite' })`
+   * @example `new StoreAdapter(new MySQLStore(options), { touch: 'touch' })` (express-mysql-session checks expiry on get)
    */
   readonly touch?: TouchMode;
   /**
