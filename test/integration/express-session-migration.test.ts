@@ -11,7 +11,7 @@ import { ExpressSessionSigner, session } from 'sessionware';
 import { StoreAdapter } from 'sessionware/express-session-store';
 import { cookieValue, wrap } from '../helpers/app';
 import { createPgFixture, createRedisFixture, expressSession, type StoreFixture } from '../helpers/express-stores';
-import { stopSharedRedis } from '../helpers/redis';
+import { sharedRedisUrl, stopSharedRedis, testClient } from '../helpers/redis';
 
 const SECRET = 'keyboard cat'; // express-session's README secret: short, as real apps' often are
 const NAME = 'connect.sid';
@@ -107,5 +107,30 @@ describe.each([
     const forged = cookieValue((await request(other).get('/login').expect(200)).headers['set-cookie'], NAME) as string;
     const me = await request(app).get('/me').set('Cookie', `${NAME}=${forged}`).expect(200);
     expect(me.body).toEqual({ passport: null, views: null });
+  });
+});
+
+describe('migrating from express-session + connect-redis, sessions express-session kept alive with touch', () => {
+  it('should keep a user whose stored cookie.expires went stale while the store kept the session alive', async () => {
+    // express-session's touch (resave: false) moves connect-redis's EXPIRE but never rewrites the
+    // value, so an active user's stored cookie.expires lies in the past.
+    const fixture = await createRedisFixture();
+    const admin = testClient(await sharedRedisUrl());
+    const storage = new StoreAdapter(fixture.store);
+    try {
+      const id = 'Xq3v9T0bqN6kz2W8dYcH1mPfL5sRj7Ue'; // an express-session style id (24 random bytes, base64url)
+      const stale = { cookie: { originalMaxAge: HOUR, expires: new Date(Date.now() - HOUR).toISOString(), httpOnly: true, path: '/' }, passport: { user: 'alice' } };
+      await admin.set(fixture.prefix + id, JSON.stringify(stale), 'EX', 3600);
+      const cookie = `${NAME}=${encodeURIComponent(new ExpressSessionSigner(SECRET).sign(id))}`;
+      const app = sessionwareApp(storage);
+      await request(app).get('/me').set('Cookie', cookie).expect(200, { passport: { user: 'alice' }, views: null });
+      await request(app).get('/logout').set('Cookie', cookie).expect(200);
+      expect(await admin.exists(fixture.prefix + id)).toBe(0);
+    } finally {
+      await storage.close();
+      admin.disconnect();
+      await fixture.cleanup();
+      await stopSharedRedis();
+    }
   });
 });
