@@ -7,6 +7,9 @@
 import { EventEmitter } from 'node:events';
 import { CorruptSessionError, generateId, SessionOptionsError, SessionValueError, StorageError } from 'sessionware';
 import { StoreAdapter, type ExpressStoreCallback, type StoreSession } from 'sessionware/express-session-store';
+import express from 'express';
+import request from 'supertest';
+import { buildApp, cookieValue } from '../helpers/app';
 import { IdMemory } from '../../lib/storage/express-store/id-memory';
 import { KeyLock } from '../../lib/storage/express-store/key-lock';
 import { expressSession, type Store } from '../helpers/express-stores';
@@ -265,6 +268,21 @@ describe('StoreAdapter', () => {
       await adapter.close();
       expect((store as unknown as EventEmitter).listenerCount('disconnect')).toBe(0);
     });
+  });
+
+  it("should answer a request with the error, not without a session, while the store is disconnected", async () => {
+    const store = memoryStore();
+    const adapter = new StoreAdapter(store, { onError: () => undefined });
+    const app = buildApp(express, adapter);
+    const id = cookieValue((await request(app).get('/set?k=user&v=alice').expect(200)).headers['set-cookie']) as string;
+    store.emit('disconnect');
+    const down = await request(app).get('/get?k=user').set('Cookie', `sessionid=${id}`);
+    expect(down.status).toBe(500);
+    expect(down.body).toEqual({ error: 'StorageError', code: 'ERR_SESSION_STORAGE' });
+    await request(app).get('/set?k=cart&v=1').set('Cookie', `sessionid=${id}`).expect(500);
+    store.emit('connect');
+    await request(app).get('/data').set('Cookie', `sessionid=${id}`).expect(200, { user: 'alice' });
+    await adapter.close();
   });
 
   describe('count', () => {
