@@ -1,6 +1,7 @@
 /**
- * `RedisStorage`: each session is one JSON value under `prefix + id`, with a native Redis expiry.
- * Reads cost one command; dirty closes merge only what changed, atomically, in a Lua script.
+ * `RedisStorage`: each session is one Redis string under `prefix + id` (length-prefixed entries,
+ * see `kv-format`), with a native Redis expiry. Reads cost one command; dirty closes merge only
+ * what changed, atomically, in a Lua script that touches only the changed entries.
  * @module
  */
 import { CorruptSessionError } from '../../errors';
