@@ -33,6 +33,7 @@ export type Store = ExpressStore & { clear?(callback?: (err?: unknown) => void):
 export const expressSession = require('express-session') as ExpressSessionModule;
 const connectPgSimple = require('connect-pg-simple') as (s: ExpressSessionModule) => new (options: Record<string, unknown>) => Store;
 const Database = require('better-sqlite3') as new (file: string) => SqliteDatabase;
+const memorystore = require('memorystore') as (s: ExpressSessionModule) => new (options?: Record<string, unknown>) => Store;
 const connectMemcached = require('connect-memcached') as (s: ExpressSessionModule) => new (options: Record<string, unknown>) => Store & { client: MemcachedClient };
 const sqliteStoreFactory = require('better-sqlite3-session-store') as (s: ExpressSessionModule) => new (options: { client: SqliteDatabase }) => Store;
 /* eslint-enable @typescript-eslint/no-require-imports */
@@ -85,6 +86,30 @@ export const memoryStoreSetup: StoreSetup = {
       },
       async cleanup() {
         store.clear?.();
+      },
+    };
+  },
+};
+
+const LruMemoryStore = memorystore(expressSession);
+
+/** memorystore (an LRU with a TTL per entry), the third most used store. */
+export const memorystoreSetup: StoreSetup = {
+  name: 'memorystore',
+  shortTTL: 400,
+  // Its length() is the LRU's item count, expired entries included until they are next touched.
+  adapterOptions: { count: false },
+  async create() {
+    const store = new LruMemoryStore();
+    const lru = (store as unknown as { store: { get(key: string): string | undefined; reset(): void } }).store;
+    return {
+      store,
+      async raw(id) {
+        const text = lru.get(id);
+        return text === undefined ? undefined : (JSON.parse(text) as Record<string, unknown>);
+      },
+      async cleanup() {
+        lru.reset();
       },
     };
   },

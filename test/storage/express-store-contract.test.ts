@@ -4,7 +4,7 @@
  * the adapter's no-lost-update and logout-is-final guarantees hold within one process only (an
  * express-session store has no atomic merge), which is all an in-process suite can check.
  */
-import { memoryStoreSetup, pgStoreSetup, redisStoreSetup } from '../helpers/express-stores';
+import { memoryStoreSetup, memorystoreSetup, pgStoreSetup, redisStoreSetup } from '../helpers/express-stores';
 import { describeAdapterContract } from '../helpers/express-stores-contract';
 
-for (const setup of [memoryStoreSetup, redisStoreSetup, pgStoreSetup]) describeAdapterContract(setup);
+for (const setup of [memoryStoreSetup, memorystoreSetup, redisStoreSetup, pgStoreSetup]) describeAdapterContract(setup);

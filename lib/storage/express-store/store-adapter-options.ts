@@ -51,8 +51,9 @@ export interface StoreAdapterOptions {
   /**
    * Whether `count()` is offered (as `store.length`) when the store has a `length` method. Turn it
    * off for stores whose `length` also counts expired sessions (better-sqlite3-session-store counts
-   * them until its prune runs, every 15 minutes): `manager.count()` then says it is unsupported
-   * instead of answering a wrong number.
+   * them until its prune runs, every 15 minutes; memorystore until an entry is next read) or answers
+   * something other than a number (connect-memcached): `manager.count()` then says it is
+   * unsupported instead of answering a wrong number.
    * @default true
    */
   readonly count?: boolean;
