@@ -23,6 +23,11 @@ describe('npm run build', () => {
     expect(out.trim()).toBe('function function function function function');
   });
 
+  it('should load sessionware/express-session-store with require() and import', () => {
+    expect(node(['-e', "console.log(typeof require('sessionware/express-session-store').StoreAdapter, typeof require('sessionware').ExpressSessionSigner)"]).trim()).toBe('function function');
+    expect(node(['--input-type=module', '-e', "import { StoreAdapter } from 'sessionware/express-session-store'; console.log(typeof StoreAdapter)"]).trim()).toBe('function');
+  });
+
   it('should load with import', () => {
     const out = node(['--input-type=module', '-e', "import { session, Session } from 'sessionware'; import { RedisHashStorage } from 'sessionware/redis'; console.log(typeof session, typeof Session, typeof RedisHashStorage)"]);
     expect(out.trim()).toBe('function function function');
