@@ -239,7 +239,7 @@ function parsed(data: unknown): Record<string, unknown> | undefined {
 
 export const memcachedStoreSetup: StoreSetup = {
   name: 'connect-memcached',
-  shortTTL: 3000, // memcached expires in whole seconds, and may do so up to one second early
+  shortTTL: 4000, // memcached expires in whole seconds, and may do so up to one second early
   adapterOptions: { count: false },
   create: () => createMemcachedFixture(),
   teardown: stopMemcached,
