@@ -13,6 +13,7 @@ module.exports = {
   moduleNameMapper: {
     '^sessionware$': '<rootDir>/lib/index.ts',
     '^sessionware/redis$': '<rootDir>/lib/redis.ts',
+    '^sessionware/express-session-store$': '<rootDir>/lib/express-session-store.ts',
     '^sessionware/testing$': '<rootDir>/lib/testing.ts',
   },
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],

@@ -28,6 +28,7 @@ export type { Storage, SessionRecord, SessionChanges, WriteOptions, MoveOptions,
 export { encodeRecord, decodeRecord, applyChanges } from './storage/record-codec';
 export { generateId, isValidId, ID_PATTERN } from './id';
 export { Signer } from './signer';
+export { ExpressSessionSigner, type IdSigner } from './express-session-signer';
 export {
   SessionError,
   SessionOptionsError,

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { SessionOptionsError, type SessionError } from './errors';
+import type { IdSigner } from './express-session-signer';
 import type { IdFunc } from './session';
 import { Signer } from './signer';
 
@@ -86,6 +87,15 @@ export interface SessionOptions {
    */
   readonly secret?: string | readonly string[];
   /**
+   * Signs ids in another format instead of `secret`'s: `new ExpressSessionSigner(secret)` reads
+   * and writes express-session's `s:<id>.<signature>` cookies, so users logged in under
+   * express-session stay logged in after the switch (see the README's migration section). Any
+   * object with `sign(id)` and `unsign(token)` fits. Give `secret` or `signer`, not both.
+   * @default undefined (`secret` decides)
+   * @example `{ name: 'connect.sid', signer: new ExpressSessionSigner(process.env.SESSION_SECRET!) }`
+   */
+  readonly signer?: IdSigner;
+  /**
    * Creates session ids. Must return 8 to 128 characters of `[A-Za-z0-9_-]`, unguessable.
    * @default 24 bytes from `crypto`, base64url-encoded
    */
@@ -117,7 +127,7 @@ export interface ResolvedOptions {
   /** Lower-cased header name, or `undefined` when headers are off. */
   readonly header: string | undefined;
   readonly cookie: ResolvedCookie | undefined;
-  readonly signer: Signer | undefined;
+  readonly signer: IdSigner | undefined;
   readonly idFunc: IdFunc | undefined;
   readonly onError: (err: SessionError, req: IncomingMessage) => void;
   /** The request headers the session depends on (lower case), for `Vary`. */
@@ -154,12 +164,21 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     name,
     header: headerName,
     cookie,
-    signer: options.secret === undefined ? undefined : new Signer(options.secret),
+    signer: resolveSigner(options),
     idFunc: options.idFunc,
     onError: options.onError ?? logError,
     vary,
     varyHeader: vary.join(', '),
   };
+}
+
+function resolveSigner({ secret, signer }: SessionOptions): IdSigner | undefined {
+  if (signer === undefined) return secret === undefined ? undefined : new Signer(secret);
+  if (secret !== undefined) throw new SessionOptionsError('options.secret and options.signer are both set: give the secret to the signer, e.g. signer: new ExpressSessionSigner(secret).');
+  if (typeof signer !== 'object' || signer === null || typeof signer.sign !== 'function' || typeof signer.unsign !== 'function') {
+    throw new SessionOptionsError('options.signer must have sign(id) and unsign(token) methods, e.g. new ExpressSessionSigner(secret).');
+  }
+  return signer;
 }
 
 function resolveCookie(name: string, c: CookieOptions): ResolvedCookie {

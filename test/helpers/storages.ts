@@ -17,6 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileStorage, MemoryStorage, type Storage } from 'sessionware';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
+import { StoreAdapter } from 'sessionware/express-session-store';
+import { memoryStoreSetup } from './express-stores';
 import { cleanupPrefix, sharedRedisUrl, stopSharedRedis, testClient, uniquePrefix } from './redis';
 
 /** A fresh, empty storage and the way to remove everything it created. */
@@ -77,6 +79,21 @@ export const STORAGES: readonly StorageSetup[] = [
   },
   redisSetup('RedisStorage', RedisStorage),
   redisSetup('RedisHashStorage', RedisHashStorage),
+  {
+    // Its guarantees hold within one process, which is where these tests run.
+    name: 'StoreAdapter(express-session MemoryStore)',
+    async create() {
+      const fixture = await memoryStoreSetup.create();
+      const storage = new StoreAdapter(fixture.store);
+      return {
+        storage,
+        async cleanup() {
+          await storage.close();
+          await fixture.cleanup();
+        },
+      };
+    },
+  },
 ];
 
 /**
