@@ -29,7 +29,9 @@ app.get('/', async (req, res) => {
 });
 
 app.post('/login', async (req, res) => {
-  await req.session.regenerate(); // new id on login: no session fixation
+  // A new id on login (no session fixation), carrying over only what may survive a login: a session
+  // planted before it (with an attacker's CSRF token) or left by a previous user keeps nothing else.
+  await req.session.regenerate({ keep: ['views'] });
   await req.session.set('user', { name: String(req.body.name || 'guest') });
   res.redirect('/'); // stored before the redirect reaches the browser
 });
