@@ -3,49 +3,16 @@
  * read by the first awaited call. Every operation of one session runs in call order.
  * @module
  */
-import { SessionOptionsError, SessionStateError, SessionValueError, StorageError, toStorageError } from './errors';
-import { generateId, isValidId } from './id';
+import { SessionOptionsError, SessionStateError, SessionValueError } from './errors';
+import { isValidId } from './id';
 import { SessionChangeSet } from './session-changes';
-import type { SessionRecord, Storage } from './storage/storage';
+import { OperationQueue } from './session-queue';
+import { expressSessionError, keepOption, refuseCallback, type IdFunc, type IdOrigin, type RegenerateOptions, type SessionContext, type SessionHost } from './session-context';
+import { SessionStorage } from './session-storage';
 import type { SessionData, SessionKey } from './types';
 import { checkKey, parseValue, serializeValue } from './value';
 
-/** Creates a session id; receives the TTL in milliseconds. */
-export type IdFunc = (ttl: number) => string;
-
-/** Where the id a session was opened with came from. @internal */
-export type IdOrigin = 'client' | 'app';
-
-/** The request a session belongs to, as the middleware presents it to the session. @internal */
-export interface SessionHost {
-  /** The response has ended: new work would be lost, so it is refused. */
-  readonly ended: boolean;
-  /** An operation is about to start; `change` when it changes the session (the end of the response must then wait for the session to be stored). */
-  willRun(change: boolean): void;
-  /** An operation settled: what the client must be told about its id may have changed. */
-  settled(): void;
-}
-
-/** What a session needs from its `Manager`: the storage, the TTL, the id function and the size limit. */
-export interface SessionContext {
-  getStorage(): Storage;
-  getTTL(): number;
-  readonly idFunc: IdFunc | undefined;
-  /** See `ManagerOptions.maxSessionBytes`. */
-  readonly maxSessionBytes: number;
-}
-
-/** Options of {@link Session.regenerate}. */
-export interface RegenerateOptions {
-  /**
-   * Only these keys survive the login; leave it out to keep every key (gsession's behaviour).
-   * Keeping only what you need stops a session planted before login (with an attacker's CSRF token)
-   * or left by a previous user (with their flags) from carrying into the new one.
-   * @default undefined (everything kept)
-   * @example `await req.session.regenerate({ keep: ['cart', 'locale'] })`
-   */
-  readonly keep?: readonly string[];
-}
+export type { IdFunc, IdOrigin, RegenerateOptions, SessionContext, SessionHost } from './session-context';
 
 /**
  * Where a session is in its life. The only transitions:
@@ -101,7 +68,7 @@ type UndeclaredKey<K extends string> = K extends SessionKey ? never : unknown;
  */
 export class Session {
   readonly #context: SessionContext;
-  readonly #storage: Storage;
+  readonly #io: SessionStorage;
   #phase = Phase.New;
   #id: string | undefined;
   #origin: IdOrigin | undefined;
@@ -110,15 +77,8 @@ export class Session {
   /** Set once the session closes: the commit's outcome (whether a TTL refresh is due). */
   #closing: Promise<boolean> | undefined;
   #refreshing: Promise<void> | undefined;
-  /** Settles after the last queued operation; `undefined` until the session is first used. */
-  #queue: Promise<unknown> | undefined;
-  /** Operations queued and not yet settled. */
-  #active = 0;
   #host: SessionHost | undefined;
-  readonly #settled = (): void => {
-    this.#active--;
-    this.#host?.settled();
-  };
+  readonly #queue = new OperationQueue(() => this.#host?.settled());
 
   /**
    * Sessions are made by `session()` and `Manager.new()`; you rarely construct one yourself.
@@ -128,7 +88,7 @@ export class Session {
    */
   constructor(context: SessionContext, id?: string, origin: IdOrigin = 'client') {
     this.#context = context;
-    this.#storage = context.getStorage();
+    this.#io = new SessionStorage(context);
     this.#id = id;
     this.#origin = id === undefined ? undefined : origin;
   }
@@ -180,10 +140,8 @@ export class Session {
       keys.forEach(checkKey);
       await this.#start();
       if (this.#phase === Phase.Stored) {
-        const { remove } = this.#storage;
-        const id = this.#id as string;
-        if (remove) await this.#call('remove', () => remove.call(this.#storage, id, keys));
-        for (const key of keys) this.#data.change(key, null, !remove);
+        const through = await this.#io.remove(this.#id as string, keys);
+        for (const key of keys) this.#data.change(key, null, !through);
       } else if (this.#phase === Phase.Fresh) {
         this.#data.discard(keys);
       } else return;
@@ -200,7 +158,7 @@ export class Session {
     refuseCallback('removeAll', arguments[0] as unknown);
     return this.#run(Op.Change, async () => {
       const id = this.#id;
-      if (id !== undefined) await this.#call('removeAll', () => this.#storage.removeAll(id));
+      if (id !== undefined) await this.#io.removeAll(id);
       this.#forget(Phase.Fresh);
       this.#data.dirty = true;
     });
@@ -225,10 +183,8 @@ export class Session {
   size(): Promise<number> {
     refuseCallback('size', arguments[0] as unknown);
     return this.#run(Op.Read, async () => {
-      const { getSize } = this.#storage;
-      const id = this.#id as string;
-      if (getSize && this.#phase === Phase.Stored && !this.#data.changed) return this.#call('getSize', () => getSize.call(this.#storage, id));
-      return (await this.#record()).size;
+      const counted = this.#phase === Phase.Stored && !this.#data.changed ? this.#io.size(this.#id as string) : undefined;
+      return counted ?? (await this.#record()).size;
     });
   }
 
@@ -251,10 +207,8 @@ export class Session {
    */
   regenerate(options?: RegenerateOptions): Promise<void> {
     refuseCallback('regenerate', options);
-    const { moveSession } = this.#storage;
-    if (!moveSession) {
-      return Promise.reject(new StorageError(this.#storage.constructor.name, 'moveSession', 'this storage does not implement moveSession(), which regenerate() needs to move a session atomically; implement it (see the Storage contract) or use a storage that has it.'));
-    }
+    const unsupported = this.#io.cannotMove();
+    if (unsupported) return Promise.reject(unsupported);
     return this.#run(Op.Change, async () => {
       const keep = keepOption(options);
       await this.#start();
@@ -264,12 +218,8 @@ export class Session {
         this.#id = undefined;
         await this.#ensureId();
       } else if (this.#phase === Phase.Stored) {
-        const oldId = this.#id as string;
-        const newId = await this.#newId();
-        const ttl = this.#context.getTTL();
-        const changes = this.#data.pendingChanges();
-        const moveOptions = { keep, forwardTTL: Math.min(60_000, ttl) };
-        const record = await this.#call('moveSession', () => moveSession.call(this.#storage, oldId, newId, changes, ttl, moveOptions));
+        const newId = await this.#io.newId(this.#idFunc);
+        const record = await this.#io.move(this.#id as string, newId, this.#data.pendingChanges(), keep);
         if (record === undefined) return this.#forget(Phase.Gone);
         this.#id = newId;
         this.#data.load(record);
@@ -297,8 +247,7 @@ export class Session {
       const id = this.#id;
       if (id === undefined || (this.#phase !== Phase.Fresh && this.#phase !== Phase.Stored)) return false;
       if (!this.#data.pending) return this.#refreshDue();
-      const options = { create: this.#phase === Phase.Fresh };
-      const ok = await this.#call('setSession', () => this.#storage.setSession(id, this.#data.pendingChanges(), this.#context.getTTL(), options));
+      const ok = await this.#io.commit(id, this.#data.pendingChanges(), this.#phase === Phase.Fresh);
       this.#data.sent();
       if (ok) this.#phase = Phase.Stored;
       else this.#forget(Phase.Gone);
@@ -314,7 +263,7 @@ export class Session {
    * @internal
    */
   closeIfClean(): boolean | undefined {
-    if (this.#closing !== undefined || this.#active !== 0 || this.#data.pending) return undefined;
+    if (this.#closing !== undefined || !this.#queue.idle || this.#data.pending) return undefined;
     const refresh = this.#refreshDue();
     this.#closing = Promise.resolve(refresh);
     return refresh;
@@ -329,7 +278,7 @@ export class Session {
   refreshTTL(): Promise<void> {
     const id = this.#id;
     if (id === undefined || this.#refreshing !== undefined) return Promise.resolve();
-    return (this.#refreshing = this.#call('updateTTL', () => this.#storage.updateTTL(id, this.#context.getTTL())));
+    return (this.#refreshing = this.#io.updateTTL(id));
   }
 
   /** Tells whether this request changed the session (set, remove, removeAll, regenerate). */
@@ -369,7 +318,7 @@ export class Session {
    */
   get transportState(): { used: boolean; id: string | undefined; stored: boolean; known: boolean } {
     const stored = this.#phase === Phase.Stored || (this.#phase === Phase.Fresh && this.#data.pending);
-    return { used: this.#queue !== undefined, id: this.#id, stored, known: this.#phase !== Phase.New };
+    return { used: this.#queue.used, id: this.#id, stored, known: this.#phase !== Phase.New };
   }
 
   /** `JSON.stringify(req.session)` gives this placeholder: a session's data is read with `await session.data()`. */
@@ -411,35 +360,15 @@ export class Session {
         if (this.#phase === Phase.Gone) return;
         this.#checkSize(texts);
         const id = await this.#ensureId();
-        const through = this.#writeThrough(id, texts);
-        if (through && !(await through)) return; // dropped: a concurrent logout won
+        const through = this.#io.writeThrough(id, texts, this.#phase === Phase.Fresh);
+        if (through) {
+          if (!(await through)) return this.#forget(Phase.Gone); // dropped: a concurrent logout won
+          this.#phase = Phase.Stored;
+          this.#data.written = true;
+        }
         for (const [key, text] of texts) this.#data.change(key, text, !through);
       }
       this.#data.dirty = true;
-    });
-  }
-
-  /**
-   * Writes `texts` straight through when the storage has per-key writes (`setMap`, or `set` for one
-   * key): resolves whether the write landed. `undefined`, without waiting, when the storage has no
-   * per-key writes: the changes then wait for the commit.
-   */
-  #writeThrough(id: string, texts: Map<string, string>): Promise<boolean> | undefined {
-    const storage = this.#storage;
-    const { set, setMap } = storage;
-    const single = texts.size === 1 ? [...texts][0] : undefined;
-    if (!setMap && !(set && single)) return undefined;
-    const ttl = this.#context.getTTL();
-    const options = { create: this.#phase === Phase.Fresh };
-    return this.#call(setMap ? 'setMap' : 'set', () =>
-      setMap ? setMap.call(storage, id, texts, ttl, options) : (set as NonNullable<Storage['set']>).call(storage, id, ...(single as [string, string]), ttl, options),
-    ).then((ok) => {
-      if (!ok) this.#forget(Phase.Gone);
-      else {
-        this.#phase = Phase.Stored;
-        this.#data.written = true;
-      }
-      return ok;
     });
   }
 
@@ -458,18 +387,14 @@ export class Session {
       return Promise.reject(new SessionStateError('the session is closed: it closes when the response ends, so finish session work before responding (or use Manager.new() outside requests).'));
     }
     this.#host?.willRun(kind === Op.Change);
-    // Idle: run now (no extra microtask); busy: run after the operations queued before.
-    const result = this.#active === 0 ? op() : (this.#queue as Promise<unknown>).then(op);
-    this.#active++;
-    this.#queue = result.then(this.#settled, this.#settled);
-    return result;
+    return this.#queue.run(op);
   }
 
   /** New -> Fresh or Stored: loads the session (one `getSession`) if there is an id to load. */
   async #start(): Promise<void> {
     if (this.#phase !== Phase.New) return;
     const id = this.#id;
-    const record = id === undefined ? undefined : await this.#call('getSession', () => this.#storage.getSession(id, this.#context.getTTL()));
+    const record = id === undefined ? undefined : await this.#io.load(id);
     if (record) {
       this.#data.load(record);
       this.#phase = Phase.Stored;
@@ -480,16 +405,7 @@ export class Session {
   }
 
   async #ensureId(): Promise<string> {
-    return (this.#id ??= await this.#newId());
-  }
-
-  async #newId(): Promise<string> {
-    const ttl = this.#context.getTTL();
-    const idFunc = this.#idFunc ?? this.#context.idFunc;
-    const create = this.#storage.new;
-    const id = idFunc ? idFunc(ttl) : create ? await this.#call('new', async () => create.call(this.#storage, ttl)) : generateId();
-    if (!isValidId(id)) throw new SessionOptionsError('the id function returned an invalid session id: it must be 8 to 128 characters of [A-Za-z0-9_-].');
-    return id;
+    return (this.#id ??= await this.#io.newId(this.#idFunc));
   }
 
   async #read(key: string): Promise<string | undefined> {
@@ -498,19 +414,14 @@ export class Session {
     if (local !== undefined) return local ?? undefined;
     const loaded = this.#data.loaded(key);
     if (loaded !== undefined) return loaded; // getSession already brought it: no second round trip
-    const { get } = this.#storage;
-    const id = this.#id as string;
-    if (get && this.#phase === Phase.Stored) return this.#call('get', () => get.call(this.#storage, id, key));
-    return undefined;
+    return this.#phase === Phase.Stored ? this.#io.get(this.#id as string, key) : undefined;
   }
 
   /** The whole session as this request sees it: stored data with this request's changes on top. */
   async #record(): Promise<Map<string, string>> {
     await this.#start();
-    const { data } = this.#storage;
-    const id = this.#id as string;
-    const base: SessionRecord | undefined = data && this.#phase === Phase.Stored ? await this.#call('data', () => data.call(this.#storage, id)) : undefined;
-    return this.#data.merged(base);
+    const base = this.#phase === Phase.Stored ? this.#io.data(this.#id as string) : undefined;
+    return this.#data.merged(base && (await base));
   }
 
   /** -> Fresh (a logout) or Gone (a concurrent logout won): the id and every change are forgotten. */
@@ -522,39 +433,8 @@ export class Session {
   }
 
   #assertUnused(method: string): void {
-    if (this.#queue !== undefined) throw new SessionStateError(`${method}() must be called before the session is first used (before any get/set/id call).`);
+    if (this.#queue.used) throw new SessionStateError(`${method}() must be called before the session is first used (before any get/set/id call).`);
   }
-
-  /** Calls the storage, turning any failure into a `StorageError` naming `operation`. */
-  #call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    let result: Promise<T>;
-    try {
-      result = fn();
-    } catch (err) {
-      result = Promise.reject(err); // a storage that throws instead of rejecting
-    }
-    return result.catch((err: unknown) => {
-      throw toStorageError(this.#storage.constructor.name, operation, err);
-    });
-  }
-}
-
-/** `keep` as a set of checked keys, or `undefined` to keep everything. */
-function keepOption(options: RegenerateOptions | undefined): ReadonlySet<string> | undefined {
-  if (options === undefined || options.keep === undefined) return undefined;
-  if (!Array.isArray(options.keep)) throw new SessionOptionsError('regenerate({ keep }): keep must be an array of session keys, e.g. { keep: ["cart"] }.');
-  return new Set(options.keep.map(checkKey));
-}
-
-/** A callback given to this promise API would never be called: refuse it loudly instead. */
-function refuseCallback(method: string, arg: unknown): void {
-  if (typeof arg === 'function') {
-    throw new SessionStateError(`session.${method}() takes no callback: sessionware's session API returns promises (await req.session.${method}()). For express-session-style code (Passport, callbacks), use the sessionware/express-session middleware.`);
-  }
-}
-
-function expressSessionError(method: string, instead: string): SessionStateError {
-  return new SessionStateError(`req.session.${method}() is express-session's API, not sessionware's: ${instead}. For express-session-style code (Passport, callbacks), use the sessionware/express-session middleware.`);
 }
 
 declare global {
