@@ -1,4 +1,4 @@
-import { Manager, MemoryStorage, SessionError, SessionOptionsError, SessionStateError, SessionValueError, StorageError, type Storage } from 'sessionware';
+import { Manager, MemoryStorage, session, SessionError, SessionOptionsError, SessionStateError, SessionValueError, StorageError, type Storage } from 'sessionware';
 
 /** A MemoryStorage without moveSession, as a third-party storage written before it existed. */
 function withoutMove(storage: MemoryStorage): Storage {
@@ -177,6 +177,13 @@ describe('maxSessionBytes', () => {
     await t.close();
     expect(spy).toHaveBeenCalledTimes(1);
     await expect(manager.new(id).data()).resolves.toEqual({ a: 'z', c: 'w'.repeat(40), d: 1 });
+  });
+
+  it('should be an option of session(), validated at once', () => {
+    storage = new MemoryStorage();
+    expect(() => session(storage, { maxSessionBytes: 64 * 1024 })).not.toThrow();
+    expect(() => session(storage, { maxSessionBytes: Infinity })).not.toThrow();
+    for (const bad of [0, 2.5, -1]) expect(() => session(storage, { maxSessionBytes: bad })).toThrow(SessionOptionsError);
   });
 
   it('should count UTF-8 bytes of keys and values', async () => {
