@@ -93,9 +93,10 @@ export class SessionChangeSet {
   discard(keys: Iterable<string>): void {
     for (const key of keys) {
       if (this.#pending?.has(key) !== true) continue;
-      if (this.#bytes !== undefined) this.#bytes -= this.#entry(key);
+      const before = this.#entry(key);
       this.#overlay?.delete(key);
       this.#pending.delete(key);
+      if (this.#bytes !== undefined) this.#bytes += this.#entry(key) - before;
     }
   }
 
