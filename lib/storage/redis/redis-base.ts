@@ -46,6 +46,29 @@ local function apply(data)
 end
 `;
 
+/**
+ * Lua shared by the writes that may create a session. ARGV[2] is '0' (never create) or the Redis
+ * time (ms) after which this call may no longer create it: a write that timed out on the client
+ * (and answered an error) but reaches Redis later is dropped, so it can never bring back a session
+ * that was removed meanwhile. `creatable()` returns the reply to give up with, or nil; `done()` the
+ * success reply (with Redis's time when it created, from which the client learns the clock offset).
+ */
+export const CREATE_LUA = `
+local created = false
+local function creatable()
+  if ARGV[2] == '0' then return 0 end
+  if redis.replicate_commands then redis.replicate_commands() end
+  local t = redis.call('TIME')
+  created = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if created > tonumber(ARGV[2]) then return { 3, created } end
+  return nil
+end
+local function done()
+  if created then return { 1, created } end
+  return 1
+end
+`;
+
 /** What a Cluster move read from the old key: the record and the version the swap compares. */
 export interface MoveSnapshot {
   readonly record: SessionRecord;
@@ -93,6 +116,9 @@ export abstract class RedisStorageBase implements Storage {
   protected readonly redis: RedisClient;
   readonly #name: string;
   readonly #prefix: string;
+  readonly #commandTimeout: number;
+  /** Redis's clock minus ours (ms), learned from the replies of writes that created a session. */
+  #clockOffset = 0;
   readonly #batch: TtlBatch;
   readonly #onError: (err: StorageError) => void;
 
@@ -111,6 +137,7 @@ export abstract class RedisStorageBase implements Storage {
     if (typeof onError !== 'function') throw new SessionOptionsError(`${name}: options.onError must be a function.`);
     this.#name = name;
     this.#prefix = prefix;
+    this.#commandTimeout = commandTimeout;
     this.#onError = onError;
     this.redis = new RedisClient(name, connection, commandTimeout);
     this.#batch = new TtlBatch(this.redis, name, updateTTLInterval, onError);
@@ -259,9 +286,27 @@ export abstract class RedisStorageBase implements Storage {
   /**
    * Runs a write script on `id`, following forwards: a reply that is a string is the id the session
    * moved to, and the script runs again there (with `create` off: `args[1]`), at most
-   * {@link MAX_HOPS} times. Resolves the final reply; `0` (gone) past the last hop.
+   * {@link MAX_HOPS} times. Resolves the final reply (a number); `0` (gone) past the last hop.
+   *
+   * With `create` on (`args[1] === '1'`), the script gets a deadline instead, in Redis's clock (see
+   * {@link CREATE_LUA}): now + the learned clock offset + `commandTimeout`. A refusal while the call
+   * is still waiting for its answer can only mean the clocks disagree: the offset is learned from
+   * the reply and the write is sent once more.
    */
   protected async writeFollowing(operation: string, script: LuaScript, id: string, args: string[]): Promise<unknown> {
+    const create = args[1] === '1';
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (create) args[1] = String(Math.ceil(Date.now() + this.#clockOffset + this.#commandTimeout));
+      const reply = await this.#follow(operation, script, id, args);
+      if (!Array.isArray(reply)) return reply;
+      const [code, redisNow] = reply as unknown[];
+      if (typeof redisNow === 'number') this.#clockOffset = redisNow - Date.now();
+      if (code !== 3) return code;
+    }
+    throw new StorageError(this.#name, operation, "Redis refused to create the session as too late twice: its clock and this server's keep disagreeing; synchronise them (NTP).");
+  }
+
+  async #follow(operation: string, script: LuaScript, id: string, args: string[]): Promise<unknown> {
     let current = id;
     for (let hop = 0; hop <= MAX_HOPS; hop++) {
       const reply = await this.redis.script(operation, script, [this.key(current), this.forwardKey(current)], args);
