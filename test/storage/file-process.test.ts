@@ -2,7 +2,7 @@
  * FileStorage across real processes: SIGKILL mid-write, several writers on one session, a removal
  * racing writers, timers that must not keep a process alive.
  */
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateId, type StorageError } from 'sessionware';

@@ -64,6 +64,7 @@ function heldHere(): Set<string> {
 const HELD = Symbol.for('sessionware.fileLocks.held');
 let scope: string | undefined;
 const noop = (): void => {};
+const noopAsync = async (): Promise<void> => {};
 
 /**
  * Identifies the pid namespace of this boot of this machine (Linux: boot id and pid namespace
@@ -169,18 +170,31 @@ export class FileLocks {
     });
   }
 
-  /** Creates our entry in a lock directory we just created or took over. */
-  async #own(dir: string, undo: () => Promise<void>): Promise<Attempt> {
+  /**
+   * Creates our entry in a lock directory we just created or took over. With `alone`, the
+   * directory was found empty and stale: we hold it only if our entry is its only one (a
+   * competing breaker that sees two entries withdraws; removing the directory instead could
+   * remove a newer one).
+   */
+  async #own(dir: string, undo: () => Promise<void>, alone = false): Promise<Attempt> {
     const token = randomBytes(8).toString('hex');
     const entry = join(dir, `${process.pid}-${processScope()}-${token}`);
+    // Registered before the entry exists: another storage of this process (or the sweep) that
+    // sees the entry must never take it for one left by an earlier process with our pid.
+    heldHere().add(token);
     try {
       await mkdir(entry, 0o700);
     } catch (err) {
+      heldHere().delete(token);
       if (code(err) === 'ENOENT') return 'again'; // the directory was broken as empty and stale meanwhile
       await undo();
       throw err;
     }
-    heldHere().add(token);
+    if (alone && (await readdir(dir).catch(() => [])).length !== 1) {
+      await rmdir(entry).catch(noop);
+      heldHere().delete(token);
+      return 'busy';
+    }
     this.#held.set(entry, token);
     this.#timer ??= setInterval(() => this.#refresh(), this.#timing.stale / 2).unref();
     return { held: () => this.#release(dir, entry, token) };
@@ -205,11 +219,15 @@ export class FileLocks {
     }
     const [entry, ...others] = entries;
     if (entry === undefined) {
-      // Created but not yet owned (a holder between its two mkdirs, or one that died there).
-      const fresh = await lstat(dir).then((s) => Date.now() - s.mtimeMs < this.#timing.stale, () => false);
-      if (fresh) return 'busy';
-      await rmdir(dir).catch(noop);
-      return 'again';
+      // Created but not yet owned: a holder between its two mkdirs (busy), or one that died there.
+      let age: number;
+      try {
+        age = Date.now() - (await lstat(dir)).mtimeMs;
+      } catch (err) {
+        if (code(err) === 'ENOENT') return 'again'; // released meanwhile
+        throw err;
+      }
+      return age < this.#timing.stale ? 'busy' : this.#own(dir, noopAsync, true);
     }
     if (!OWNER.test(entry) || others.some((other) => !OWNER.test(other))) {
       throw new ForeignLockError('the lock directory holds entries that are not lock owners; remove it');
@@ -246,7 +264,6 @@ export class FileLocks {
 
   async #release(dir: string, entry: string, token: string): Promise<void> {
     if (!this.#held.delete(entry)) return;
-    heldHere().delete(token);
     try {
       await rmdir(entry);
     } catch (err) {
@@ -255,6 +272,8 @@ export class FileLocks {
         return;
       }
       throw err;
+    } finally {
+      heldHere().delete(token); // only now: until the entry is gone, it names a live owner
     }
     await rmdir(dir).catch((err: unknown) => {
       const c = code(err);

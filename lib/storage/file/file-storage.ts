@@ -117,6 +117,7 @@ export class FileStorage implements Storage {
     });
   }
 
+  /** Compares and writes one key under the session's lock (following forwards, like `setSession`). */
   async compareAndSet(id: string, key: string, expected: string | undefined, next: string | undefined, ttl: number, options: WriteOptions): Promise<CompareAndSetResult> {
     finiteTTL(ttl, 'compareAndSet');
     return this.#update<CompareAndSetResult>(id, 'compareAndSet', options.create, 'gone', async (base, target, file) => {
@@ -129,6 +130,11 @@ export class FileStorage implements Storage {
     });
   }
 
+  /**
+   * Moves a session under the locks of both ids (taken in sorted order): writes the new file, then
+   * replaces the old one with a forward (`SWF1 <expiry> f`, sealed as `e` with keys) naming the
+   * new id. A crash in between leaves the old session as it was, without `changes`.
+   */
   async moveSession(oldId: string, newId: string, changes: SessionChanges, ttl: number, { keep, forwardTTL }: MoveOptions): Promise<SessionRecord | undefined> {
     const oldFile = this.#fileOrThrow(oldId, 'moveSession');
     const newFile = this.#fileOrThrow(newId, 'moveSession');
@@ -141,7 +147,6 @@ export class FileStorage implements Storage {
       if (base === undefined) return undefined; // gone, expired or already moved: the logout wins
       const merged = applyChanges(base, changes);
       const record = keep === undefined ? merged : new Map([...merged].filter(([key]) => keep.has(key)));
-      // The new session first: a crash in between leaves the old one as it was (without `changes`).
       await this.#writeRecord(newId, newFile, record, ttl);
       try {
         await writeFileAtomic(oldFile, oldId, this.#codec.encode(oldId, 'forward', this.#now() + forwardTTL, Buffer.from(newId, 'latin1')));
