@@ -124,9 +124,16 @@ export class SessionChangeSet {
 
   /** The size in bytes the session would have with `texts` written on top of what is known. */
   bytesWith(texts: ReadonlyMap<string, string>): number {
-    this.#bytes ??= [...this.merged()].reduce((sum, [key, text]) => sum + entryBytes(key, text), 0);
-    let bytes = this.#bytes;
+    let bytes = (this.#bytes ??= this.#count());
     for (const [key, text] of texts) bytes += entryBytes(key, text) - this.#entry(key);
+    return bytes;
+  }
+
+  /** The bytes of the loaded record with this request's changes on top. */
+  #count(): number {
+    let bytes = 0;
+    for (const [key, text] of this.#base) if (this.#overlay?.has(key) !== true) bytes += entryBytes(key, text);
+    for (const [key, text] of this.#overlay ?? EMPTY) if (text !== null) bytes += entryBytes(key, text);
     return bytes;
   }
 
