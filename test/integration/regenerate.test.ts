@@ -144,7 +144,7 @@ describeEachStorage((name, current) => {
     const survived: number[] = [];
     await inParallel(TRIALS, async (i) => {
       const oldId = await seed(current(), { user: 'anon', secret: 'planted' });
-      const [login, logout] = await Promise.all([get(`/login?t=${i}&wait&ms=${random(12)}`, oldId), get(`/logout?t=${i}&ms=${random(12)}`, oldId)]);
+      const [login, logout] = await Promise.all([get(`/login?t=${i}&wait&ms=${random(12)}`, oldId), get(`/logout?t=${i}&ms=${random(40)}`, oldId)]);
       expect([login.status, logout.status]).toEqual([200, 200]);
       expect(await login.json()).toEqual({ saw: true });
       const newId = newCookie(login);
