@@ -40,6 +40,7 @@ export interface ManagerOptions {
    * anything is written. Overlapping requests that each stay under the limit can together go
    * slightly over it: the limit keeps sessions small, it is not a quota. `Infinity` disables it.
    * @default 1_048_576 (1 MiB)
+   * @example `{ maxSessionBytes: 64 * 1024 }` for sessions that only hold ids and flags
    */
   readonly maxSessionBytes?: number;
 }

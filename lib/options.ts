@@ -97,6 +97,7 @@ export interface SessionOptions {
    * `set`/`setMap` that would exceed it rejects with a `SessionValueError` before anything is
    * written. `Infinity` disables the limit.
    * @default 1_048_576 (1 MiB)
+   * @example `{ maxSessionBytes: 64 * 1024 }` for sessions that only hold ids and flags
    */
   readonly maxSessionBytes?: number;
   /**

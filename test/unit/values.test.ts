@@ -271,6 +271,25 @@ describe('regenerate', () => {
     await expect(storage.getSession(before)).resolves.toBeUndefined();
   });
 
+  it('should keep nothing with keep: [], and move again on a second regenerate', async () => {
+    const manager = new Manager({ storage });
+    const s0 = manager.new();
+    await s0.setMap({ csrf: 'planted', flags: ['admin'] });
+    const first = await s0.id();
+    await s0.close();
+    const s = manager.new(first);
+    await s.regenerate({ keep: [] });
+    await expect(s.data()).resolves.toEqual({});
+    const second = await s.id();
+    await s.set('user', 'alice');
+    await s.regenerate();
+    const third = await s.id();
+    await s.close();
+    expect(new Set([first, second, third]).size).toBe(3);
+    await expect(manager.new(third).data()).resolves.toEqual({ user: 'alice' });
+    for (const old of [first, second]) await expect(storage.getSession(old)).resolves.toBeUndefined();
+  });
+
   it('should refuse a keep that is not an array of keys', async () => {
     const manager = new Manager({ storage });
     await expect(manager.new().regenerate({ keep: 'cart' as unknown as string[] })).rejects.toThrow(SessionOptionsError);
