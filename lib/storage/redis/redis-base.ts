@@ -8,7 +8,8 @@ import { SessionOptionsError, StorageError } from '../../errors';
 import { isValidId } from '../../id';
 import { movedRecord } from '../record-codec';
 import type { Cluster } from 'ioredis';
-import { LuaScript, RedisClient, type RedisConnection } from './redis-client';
+import { RedisClient, type LuaScript, type RedisConnection } from './redis-client';
+import { DELETE, recordOf } from './redis-lua';
 import { TtlBatch } from './redis-ttl-batch';
 import type { MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
 
@@ -17,57 +18,6 @@ export const MAX_HOPS = 4;
 
 /** How often a Cluster `moveSession` retries when writers keep changing the session under it. */
 const MOVE_ATTEMPTS = 10;
-
-/**
- * Logout. KEYS = session key, forward key. Deletes both; replies `{ deleted, target }`, `target`
- * being the id the session moved to (the caller deletes that one too), or nil.
- */
-const DELETE = new LuaScript(`
-local target = redis.call('GET', KEYS[2])
-if target then redis.call('DEL', KEYS[2]) end
-return { redis.call('DEL', KEYS[1]), target }
-`);
-
-/**
- * Lua shared by the move scripts: ARGV = ttl, forwardTTL, newId, nset, nremoved, keep ('1': keep
- * only the listed keys), then the set pairs, the removed keys and the kept keys. Applies them to
- * the table \\`data\\` (key -> JSON text).
- */
-export const APPLY_MOVE_LUA = `
-local function apply(data)
-  local i = 7
-  for _ = 1, tonumber(ARGV[4]) do data[ARGV[i]] = ARGV[i + 1]; i = i + 2 end
-  for _ = 1, tonumber(ARGV[5]) do data[ARGV[i]] = nil; i = i + 1 end
-  if ARGV[6] == '1' then
-    local keep = {}
-    for j = i, #ARGV do keep[ARGV[j]] = true end
-    for k in pairs(data) do if not keep[k] then data[k] = nil end end
-  end
-end
-`;
-
-/**
- * Lua shared by the writes that may create a session. ARGV[2] is '0' (never create) or the Redis
- * time (ms) after which this call may no longer create it: a write that timed out on the client
- * (and answered an error) but reaches Redis later is dropped, so it can never bring back a session
- * that was removed meanwhile. `creatable()` returns the reply to give up with, or nil; `done()` the
- * success reply (with Redis's time when it created, from which the client learns the clock offset).
- */
-export const CREATE_LUA = `
-local created = false
-local function creatable()
-  if ARGV[2] == '0' then return 0 end
-  if redis.replicate_commands then redis.replicate_commands() end
-  local t = redis.call('TIME')
-  created = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  if created > tonumber(ARGV[2]) then return { 3, created } end
-  return nil
-end
-local function done()
-  if created then return { 1, created } end
-  return 1
-end
-`;
 
 /** What a Cluster move read from the old key: the record and the version the swap compares. */
 export interface MoveSnapshot {
@@ -289,7 +239,7 @@ export abstract class RedisStorageBase implements Storage {
    * {@link MAX_HOPS} times. Resolves the final reply (a number); `0` (gone) past the last hop.
    *
    * With `create` on (`args[1] === '1'`), the script gets a deadline instead, in Redis's clock (see
-   * {@link CREATE_LUA}): now + the learned clock offset + `commandTimeout`. A refusal while the call
+   * `CREATE_LUA`): now + the learned clock offset + `commandTimeout`. A refusal while the call
    * is still waiting for its answer can only mean the clocks disagree: the offset is learned from
    * the reply and the write is sent once more.
    */
@@ -317,7 +267,7 @@ export abstract class RedisStorageBase implements Storage {
     return 0;
   }
 
-  /** The standalone move script: KEYS = old key, its forward key, new key; ARGV as {@link APPLY_MOVE_LUA}. */
+  /** The standalone move script: KEYS = old key, its forward key, new key; ARGV as `APPLY_MOVE_LUA`. */
   protected abstract readonly moveScript: LuaScript;
   /** The Cluster swap script: KEYS = old key, its forward key; ARGV = version read, newId, forwardTTL. */
   protected abstract readonly swapScript: LuaScript;
@@ -331,13 +281,6 @@ export abstract class RedisStorageBase implements Storage {
     if (!isValidId(target)) throw new StorageError(this.#name, operation, 'a forward left by moveSession holds no valid session id (corrupt key); treating the call as failed.');
     return target;
   }
-}
-
-/** A flat `[key, value, ...]` script reply as a record. */
-export function recordOf(flat: readonly unknown[]): Map<string, string> {
-  const record = new Map<string, string>();
-  for (let i = 0; i + 1 < flat.length; i += 2) record.set(String(flat[i]), String(flat[i + 1]));
-  return record;
 }
 
 /** Redis wants whole, positive milliseconds. */

@@ -3,7 +3,8 @@
  * writes go straight to Redis, and every write resets the TTL in the same atomic step.
  * @module
  */
-import { APPLY_MOVE_LUA, CREATE_LUA, RedisStorageBase, changeArgs, toTTL, type MoveSnapshot, type RedisBaseOptions } from './redis-base';
+import { RedisStorageBase, changeArgs, toTTL, type MoveSnapshot, type RedisBaseOptions } from './redis-base';
+import { APPLY_MOVE_LUA, CREATE_LUA } from './redis-lua';
 import { LuaScript, type RedisConnection } from './redis-client';
 import type { CompareAndSetResult, SessionChanges, SessionRecord, WriteOptions } from '../storage';
 

@@ -1,10 +1,12 @@
 /**
- * `RedisStorage`: each session is one JSON value under `prefix + id`, with a native Redis expiry.
- * Reads cost one command; dirty closes merge only what changed, atomically, in a Lua script.
+ * `RedisStorage`: each session is one Redis string under `prefix + id` (length-prefixed entries,
+ * see `kv-format`), with a native Redis expiry. Reads cost one command; dirty closes merge only
+ * what changed, atomically, in a Lua script that touches only the changed entries.
  * @module
  */
 import { CorruptSessionError } from '../../errors';
-import { APPLY_MOVE_LUA, CREATE_LUA, RedisStorageBase, changeArgs, toTTL, type MoveSnapshot, type RedisBaseOptions } from './redis-base';
+import { RedisStorageBase, changeArgs, toTTL, type MoveSnapshot, type RedisBaseOptions } from './redis-base';
+import { APPLY_MOVE_LUA, CREATE_LUA } from './redis-lua';
 import { LuaScript, type RedisConnection } from './redis-client';
 import { KV_LUA, decodeKv, encodeKv, type KvValue } from './kv-format';
 import type { CompareAndSetResult, SessionChanges, SessionRecord, WriteOptions } from '../storage';
