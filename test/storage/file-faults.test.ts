@@ -11,7 +11,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateId, LockTimeoutError, StorageError } from 'sessionware';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import request from 'supertest';
+import { generateId, LockTimeoutError, session, StorageError } from 'sessionware';
 import { FileStorage, type FileStorageOptions } from '../../lib/storage/file/file-storage';
 import { processScope } from '../../lib/storage/file/file-lock';
 import { TestClock } from '../helpers/clock';
@@ -84,6 +86,37 @@ describeMounted('FileStorage on a read-only file system', () => {
   });
 });
 
+describeMounted('FileStorage on a read-only file system, over HTTP', () => {
+  it('should answer 500 through next(err) at once, with the StorageError naming the operation and EROFS', async () => {
+    const dir = await mountTmpfs('size=1m');
+    const storage = new FileStorage(dir, { ...NO_RETRY_WAIT, onError: () => {} });
+    const seen: unknown[] = [];
+    const app = express();
+    app.use(session(storage));
+    app.get('/set', async (req, res, next) => {
+      try {
+        await req.session.set('views', 1);
+        res.send('ok');
+      } catch (err) {
+        next(err);
+      }
+    });
+    app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+      seen.push(err);
+      res.status(500).send((err as StorageError).code);
+    });
+    const agent = request.agent(app);
+    await agent.get('/set').expect(200);
+    execFileSync('mount', ['-o', 'remount,ro', dir]);
+    const response = await agent.get('/set');
+    expect(response.status).toBe(500);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeInstanceOf(StorageError);
+    expect((seen[0] as StorageError).message).toMatch(/^FileStorage\.setSession: EROFS during /);
+    await storage.close();
+  });
+});
+
 describeMounted('FileStorage on a full file system', () => {
   it('should fail a write that does not fit at once with ENOSPC, leaving the old file and no temp file', async () => {
     const dir = await mountTmpfs('size=1m');
@@ -132,6 +165,7 @@ describe('FileStorage lock path taken by something else', () => {
     expect(error.message).toMatch(/^FileStorage\.setSession: session .{6}…: /);
     expect(error.message).toMatch(message);
     await expect(storage.removeAll(id)).rejects.toThrow(message);
+    if (await stat(join(dir, 'elsewhere')).catch(() => undefined)) expect(await readdir(join(dir, 'elsewhere'))).toEqual([]); // nothing created through the link
     await storage.close();
   });
 });
@@ -151,15 +185,25 @@ describe('FileStorage lock owners', () => {
   it('should break the lock of a dead process at once, without waiting for lockStale', async () => {
     const { storage, id, lock } = await setup({ lockRetries: 0 }); // not a single wait
     const dead = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).toString());
-    await mkdir(join(lock, `${dead}-${processScope()}-${token}`), { recursive: true });
+    await mkdir(join(lock, `${dead}-${processScope()}-0-${token}`), { recursive: true });
     await expect(storage.setSession(id, one('b', 2), HOUR, UPDATE)).resolves.toBe(true);
     await expect(stat(lock)).rejects.toMatchObject({ code: 'ENOENT' });
     await storage.close();
   });
 
   it.each([
-    ['a live process of this machine', () => `1-${processScope()}-${token}`],
-    ['a process of another machine', () => `4242-ffffffff-${token}`],
+    ['a process whose pid was reused (same pid, another start time)', () => `1-${processScope()}-99999999999-${token}`],
+    ['an earlier process with our pid', () => `${process.pid}-${processScope()}-1-${token}`],
+  ])('should break the lock of %s at once', async (_name, owner) => {
+    const { storage, id, lock } = await setup({ lockRetries: 0 });
+    await mkdir(join(lock, owner()), { recursive: true });
+    await expect(storage.setSession(id, one('b', 2), HOUR, UPDATE)).resolves.toBe(true);
+    await storage.close();
+  });
+
+  it.each([
+    ['a live process of this machine', () => `1-${processScope()}-0-${token}`],
+    ['a process of another machine', () => `4242-ffffffff-0-${token}`],
     ['an owner not yet written (empty lock)', () => undefined],
   ])('should wait for %s while it is fresh, and break it once stale', async (_name, owner) => {
     const { storage, id, lock } = await setup({ lockRetries: 2, lockRetryMinWait: 5, lockRetryMaxWait: 5 });

@@ -155,7 +155,7 @@ describe('FileStorage sweep deletes only its own files', () => {
     const foreignTemp = join(shard, `.${newId}.${deadPid}-${processScope()}.notours.tmp`);
     for (const file of [deadTemp, liveTemp, foreignTemp]) await writeFile(file, 'partial');
     const deadLock = `${fileOf(dir, newId)}.lock`;
-    await mkdir(join(deadLock, `${deadPid}-${processScope()}-0123456789abcdef`), { recursive: true });
+    await mkdir(join(deadLock, `${deadPid}-${processScope()}-0-0123456789abcdef`), { recursive: true });
     clock.advance(2000);
 
     await expect(storage.sweep()).resolves.toBe(1); // the forward

@@ -93,3 +93,22 @@ it('should exclude two lock instances and tryAcquire within one process', async 
   ]);
   expect(maxInside).toBe(1);
 });
+
+it('should exclude worker threads of one process (same pid) from each other', async () => {
+  const [target, counter] = [join(dir, 'session'), join(dir, 'counter')];
+  await writeFile(counter, '0');
+  const result = await runScript(`
+    const { Worker } = require('node:worker_threads');
+    const source = "require('tsx/cjs');" + ${JSON.stringify(incrementer(100))};
+    const run = () => new Promise((resolve, reject) => {
+      const worker = new Worker(source, { eval: true, argv: process.argv.slice(2), stdout: true });
+      let out = '';
+      worker.stdout.on('data', (d) => (out += d));
+      worker.on('error', reject);
+      worker.on('exit', (code) => (code === 0 && out.includes('done') ? resolve() : reject(new Error('worker exited ' + code + ' ' + out))));
+    });
+    Promise.all([run(), run(), run()]).then(() => console.log('all done'), (err) => { console.error(err.message); process.exit(1); });
+  `, { args: [target, counter], timeoutMs: 60_000 });
+  expect({ code: result.code, stderr: result.stderr, stdout: result.stdout.trim() }).toEqual({ code: 0, stderr: '', stdout: 'all done' });
+  expect(await readFile(counter, 'utf8')).toBe('300');
+});

@@ -69,6 +69,8 @@ describe('FileStorage', () => {
         { encryptionKeys: 'short' },
         { encryptionKeys: Buffer.alloc(16) },
         { encryptionKeys: 'z'.repeat(64) },
+        { now: 'soon' },
+        { onError: 'log' },
       ] as FileStorageOptions[]) {
         expect(() => new FileStorage(dir, options)).toThrow(SessionOptionsError);
       }

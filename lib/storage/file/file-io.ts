@@ -89,7 +89,8 @@ export function prepareDirectory(dir: string, isDefault: boolean): string {
   if (isDefault && typeof process.getuid === 'function' && stats.uid !== process.getuid()) {
     throw new SessionOptionsError(`FileStorage: the default directory ${dir} belongs to another user; pass a directory of your own.`);
   }
-  if ((stats.mode & 0o022) !== 0) {
+  // Windows reports no POSIX permission bits (directories read as 0o777): its ACLs are not checked here.
+  if (process.platform !== 'win32' && (stats.mode & 0o022) !== 0) {
     const mode = (stats.mode & 0o7777).toString(8).padStart(4, '0');
     throw new SessionOptionsError(
       `FileStorage: the storage directory ${real} is writable by its group or by others (mode ${mode}), so another user could plant, replace or delete sessions; restrict it (chmod 700 ${real}) or pass another directory.`,

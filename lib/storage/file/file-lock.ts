@@ -4,14 +4,15 @@
  *
  * Protocol, for the session file `F`:
  * - the lock is the directory `F.lock`, created with `mkdir` (atomic: one process wins);
- * - the winner creates the entry `F.lock/<pid>-<scope>-<token>` naming itself (`scope` identifies
- *   the pid namespace of one boot of one machine, `token` this acquisition) and refreshes the
- *   entry's mtime every `stale / 2` while it holds the lock;
+ * - the winner creates the entry `F.lock/<pid>-<scope>-<start>-<token>` naming itself (`scope`
+ *   identifies the pid namespace of one boot of one machine, `start` the process's start time in
+ *   clock ticks since boot, `token` this acquisition) and refreshes the entry's mtime every
+ *   `stale / 2` while it holds the lock;
  * - release removes the entry, then the directory (a holder whose entry is gone lost its lock and
  *   touches nothing else);
- * - a held lock is broken when its owner is **dead** (same scope, no such pid: at once) or
- *   **stale** (its entry not refreshed for `stale` ms: a hung or remote holder, or a pid that was
- *   reused). Breaking takes the lock over by removing the owner's entry, which exactly one
+ * - a held lock is broken when its owner is **dead** (same scope, and no such pid or a pid now
+ *   used by a process that started at another time: at once) or **stale** (its entry not
+ *   refreshed for `stale` ms: a hung holder, or one whose liveness cannot be checked from here). Breaking takes the lock over by removing the owner's entry, which exactly one
  *   breaker can do (the entry's name is unique), then creating its own: two breakers never both win.
  * Only "held by a live owner" is waited for; any other error (read-only or full file system, a
  * foreign file or link where the lock belongs) rejects at once.
@@ -19,7 +20,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
-import { lstat, mkdir, readdir, rmdir, utimes } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rmdir, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -48,28 +49,23 @@ export class ForeignLockError extends Error {
   override readonly name = 'ForeignLockError';
 }
 
-/** `<pid>-<scope>-<token>` */
-const OWNER = /^([1-9]\d{0,9})-([0-9a-f]{8})-([0-9a-f]{16})$/;
+/** `<pid>-<scope>-<start>-<token>` */
+const OWNER = /^([1-9]\d{0,9})-([0-9a-f]{8})-(\d{1,20})-([0-9a-f]{16})$/;
 /** Scope of processes whose pids cannot be compared with ours. */
 const NO_SCOPE = '00000000';
-/**
- * Tokens of the locks this process holds, over every storage instance and every copy of this
- * module that the process loaded (a CJS and an ESM copy must not take each other's locks for a
- * dead process's).
- */
-function heldHere(): Set<string> {
-  const registry = globalThis as Record<symbol, unknown>;
-  return (registry[HELD] ??= new Set<string>()) as Set<string>;
-}
-const HELD = Symbol.for('sessionware.fileLocks.held');
+/** Start time of a process that cannot be read (then only its existence is checked). */
+const NO_START = '0';
+/** Attempts made at once, without a wait, when the lock changed between two looks at it. */
+const MAX_CHANGES = 8;
 let scope: string | undefined;
+let ownStart: string | undefined;
 const noop = (): void => {};
 const noopAsync = async (): Promise<void> => {};
 
 /**
  * Identifies the pid namespace of this boot of this machine (Linux: boot id and pid namespace
- * inode), so that a pid in a lock can be checked with `kill(pid, 0)` only where it means the same
- * process. Elsewhere pids are never compared and only staleness breaks a lock.
+ * inode), so that a pid in a lock is checked only where it means the same process. Elsewhere
+ * pids are never compared and only staleness breaks a lock.
  * @internal
  */
 export function processScope(): string {
@@ -79,6 +75,7 @@ export function processScope(): string {
       const pidNamespace = readlinkSync('/proc/self/ns/pid');
       scope = createHash('sha256').update(`${boot}\0${pidNamespace}\0${hostname()}`).digest('hex').slice(0, 8);
       if (scope === NO_SCOPE) scope = '00000001';
+      ownStart = startOf(readFileSync('/proc/self/stat', 'latin1'));
     } catch {
       scope = NO_SCOPE;
     }
@@ -86,28 +83,40 @@ export function processScope(): string {
   return scope;
 }
 
-/** Whether the owner named by a lock entry is certainly gone. */
-function ownerIsDead(entry: string): boolean {
-  const match = OWNER.exec(entry);
-  if (!match) return false;
-  const pid = Number(match[1]);
-  if (pid === process.pid && match[2] === processScope()) return match[2] !== NO_SCOPE && !heldHere().has(match[3] as string); // an earlier process with our pid
-  return processIsDead(pid, match[2] as string);
+/** The start time (field 22) of a `/proc/<pid>/stat` line, or {@link NO_START}. */
+function startOf(stat: string): string {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const start = fields[19];
+  return start !== undefined && /^\d{1,20}$/.test(start) ? start : NO_START;
+}
+
+/** This process's owner name prefix: `<pid>-<scope>-<start>`. */
+function ownerPrefix(): string {
+  return `${process.pid}-${processScope()}-${ownStart ?? NO_START}`;
 }
 
 /**
- * Whether the process `pid` of pid namespace `processScope` certainly no longer exists: only
- * within our own scope, and never for ourselves.
+ * Whether the process `pid` (of pid namespace `ofScope`, started at `start` if known) certainly
+ * no longer exists. Never for another scope; never for this process (any of its threads).
  * @internal
  */
-export function processIsDead(pid: number, ofScope: string | undefined): boolean {
-  if (ofScope !== processScope() || ofScope === NO_SCOPE || pid === process.pid || !(pid >= 1)) return false;
+export async function processIsDead(pid: number, ofScope: string | undefined, start: string = NO_START): Promise<boolean> {
+  if (ofScope !== processScope() || ofScope === NO_SCOPE || !(pid >= 1)) return false;
+  if (pid === process.pid) return start !== NO_START && ownStart !== undefined && ownStart !== NO_START && start !== ownStart; // an earlier process with our pid
   try {
     process.kill(pid, 0);
-    return false;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
+  if (start === NO_START) return false;
+  const now = await readFile(`/proc/${pid}/stat`, 'latin1').then(startOf, () => NO_START);
+  return now !== NO_START && now !== start; // the pid was reused by a later process
+}
+
+/** Whether the owner named by a lock entry is certainly gone. */
+function ownerIsDead(entry: string): Promise<boolean> {
+  const match = OWNER.exec(entry);
+  return match ? processIsDead(Number(match[1]), match[2], match[3]) : Promise.resolve(false);
 }
 
 const code = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
@@ -122,7 +131,7 @@ type Attempt = { readonly held: Release } | 'busy' | 'again';
 export class FileLocks {
   readonly #timing: LockTiming;
   readonly #onCompromised: (err: Error) => void;
-  readonly #held = new Map<string, string>(); // entry path -> token
+  readonly #held = new Set<string>(); // entry paths
   #timer: NodeJS.Timeout | undefined;
 
   constructor(timing: LockTiming, onCompromised: (err: Error) => void) {
@@ -137,20 +146,20 @@ export class FileLocks {
    */
   async acquire(file: string): Promise<Release> {
     const { retries, minWait, maxWait } = this.#timing;
-    for (let attempt = 0; ; attempt++) {
+    let changes = 0;
+    for (let attempt = 0; ; ) {
       const result = await this.#attempt(`${file}.lock`);
       if (typeof result === 'object') return result.held;
+      if (result === 'again' && ++changes <= MAX_CHANGES) continue; // the lock changed under us: look again at once
       if (attempt >= retries) throw new LockBusyError('the lock stayed held by a live owner');
-      if (result === 'busy') {
-        const wait = Math.min(maxWait, minWait * 1.5 ** attempt) * (1 + Math.random());
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      }
+      const wait = Math.min(maxWait, minWait * 1.5 ** attempt++) * (1 + Math.random());
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 
   /** Locks `file` if that needs no waiting (dead or stale owners are still broken); `undefined` when busy. */
   async tryAcquire(file: string): Promise<Release | undefined> {
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let changes = 0; changes <= MAX_CHANGES; changes++) {
       const result = await this.#attempt(`${file}.lock`);
       if (typeof result === 'object') return result.held;
       if (result === 'busy') return undefined;
@@ -178,26 +187,21 @@ export class FileLocks {
    */
   async #own(dir: string, undo: () => Promise<void>, alone = false): Promise<Attempt> {
     const token = randomBytes(8).toString('hex');
-    const entry = join(dir, `${process.pid}-${processScope()}-${token}`);
-    // Registered before the entry exists: another storage of this process (or the sweep) that
-    // sees the entry must never take it for one left by an earlier process with our pid.
-    heldHere().add(token);
+    const entry = join(dir, `${ownerPrefix()}-${token}`);
     try {
       await mkdir(entry, 0o700);
     } catch (err) {
-      heldHere().delete(token);
       if (code(err) === 'ENOENT') return 'again'; // the directory was broken as empty and stale meanwhile
       await undo();
       throw err;
     }
     if (alone && (await readdir(dir).catch(() => [])).length !== 1) {
       await rmdir(entry).catch(noop);
-      heldHere().delete(token);
       return 'busy';
     }
-    this.#held.set(entry, token);
+    this.#held.add(entry);
     this.#timer ??= setInterval(() => this.#refresh(), this.#timing.stale / 2).unref();
-    return { held: () => this.#release(dir, entry, token) };
+    return { held: () => this.#release(dir, entry) };
   }
 
   /** The lock exists: busy, or broken and taken over, or foreign. */
@@ -253,7 +257,7 @@ export class FileLocks {
 
   /** Whether the owner of a lock entry is dead, or has not refreshed it for `stale` ms. */
   async #gone(path: string, name: string): Promise<boolean> {
-    if (ownerIsDead(name)) return true;
+    if (await ownerIsDead(name)) return true;
     try {
       return Date.now() - (await lstat(path)).mtimeMs >= this.#timing.stale;
     } catch (err) {
@@ -262,7 +266,7 @@ export class FileLocks {
     }
   }
 
-  async #release(dir: string, entry: string, token: string): Promise<void> {
+  async #release(dir: string, entry: string): Promise<void> {
     if (!this.#held.delete(entry)) return;
     try {
       await rmdir(entry);
@@ -272,8 +276,6 @@ export class FileLocks {
         return;
       }
       throw err;
-    } finally {
-      heldHere().delete(token); // only now: until the entry is gone, it names a live owner
     }
     await rmdir(dir).catch((err: unknown) => {
       const c = code(err);
@@ -288,7 +290,7 @@ export class FileLocks {
       return;
     }
     const now = new Date();
-    for (const entry of this.#held.keys()) {
+    for (const entry of this.#held) {
       utimes(entry, now, now).catch((err: unknown) => {
         if (this.#held.has(entry)) this.#onCompromised(err instanceof Error ? err : new Error(String(err)));
       });

@@ -8,15 +8,15 @@
 import { unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
-import { CorruptSessionError, StorageError, describeCause, redactId } from '../../errors';
+import { StorageError, describeCause } from '../../errors';
 import { isValidId } from '../../id';
 import { applyChanges, encodeRecord } from '../record-codec';
 import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
-import { CorruptFileError, FileCodec } from './file-codec';
+import { FileCodec } from './file-codec';
 import { FileCipher } from './file-crypto';
-import { hasMagic, parseHeader, type FileHeader } from './file-format';
 import { SessionGate, toFileError } from './file-gate';
-import { ignoreMissing, isMissing, prepareDirectory, readNoFollow, writeFileAtomic } from './file-io';
+import { FileReader, MISSING_FILE, type Found } from './file-reader';
+import { ignoreMissing, prepareDirectory, writeFileAtomic } from './file-io';
 import { FileLocks } from './file-lock';
 import { resolveFileOptions, type FileStorageOptions } from './file-options';
 import { countLive, sweepExpired } from './file-sweep';
@@ -29,15 +29,6 @@ const FLUSH_CONCURRENCY = 8;
 /** Forwards followed by a write before it gives up (the contract's 4 hops). */
 const MAX_HOPS = 4;
 
-/** A file as found at a session's path. */
-type Found =
-  | { readonly kind: 'missing' | 'dead' | 'foreign' }
-  | { readonly kind: 'live' | 'forward'; readonly header: FileHeader; readonly bytes: Buffer };
-type Live = Found & { readonly kind: 'live' | 'forward' };
-
-const MISSING: Found = { kind: 'missing' };
-const DEAD: Found = { kind: 'dead' };
-const FOREIGN: Found = { kind: 'foreign' };
 const noop = (): void => {};
 
 /**
@@ -65,6 +56,7 @@ export class FileStorage implements Storage {
   readonly #now: () => number;
   readonly #onError: (error: StorageError) => void;
   readonly #codec: FileCodec;
+  readonly #reader: FileReader;
   readonly #locks: FileLocks;
   readonly #gate: SessionGate;
   readonly #updateTTLInterval: number;
@@ -84,6 +76,7 @@ export class FileStorage implements Storage {
     const o = resolveFileOptions(options);
     this.#codec = new FileCodec(o.encryptionKeys === undefined ? undefined : new FileCipher(o.encryptionKeys));
     this.#now = o.now;
+    this.#reader = new FileReader(this.#codec, o.now, (err) => this.#report(err));
     this.#onError = o.onError;
     this.#updateTTLInterval = o.updateTTLInterval;
     this.path = prepareDirectory(resolve(path ?? join(tmpdir(), 'sessionware')), path === undefined);
@@ -102,11 +95,11 @@ export class FileStorage implements Storage {
     if (file === undefined) return undefined;
     let found: Found;
     try {
-      found = (await this.#gate.readable(id)) ? await this.#load(id, file, 'getSession', true) : MISSING;
+      found = (await this.#gate.readable(id)) ? await this.#reader.load(id, file, 'getSession', true) : MISSING_FILE;
     } catch (err) {
       throw toFileError('getSession', err);
     }
-    return found.kind === 'live' ? this.#record(id, found, 'getSession') : undefined;
+    return found.kind === 'live' ? this.#reader.record(id, found, 'getSession') : undefined;
   }
 
   async setSession(id: string, changes: SessionChanges, ttl: number, options: WriteOptions): Promise<boolean> {
@@ -142,8 +135,8 @@ export class FileStorage implements Storage {
     finiteTTL(forwardTTL, 'moveSession');
     if (oldId === newId) throw new StorageError(NAME, 'moveSession', 'the new id must differ from the old one');
     return this.#gate.run([oldId, newId], 'moveSession', async () => {
-      const found = await this.#load(oldId, oldFile, 'moveSession', true);
-      const base = found.kind === 'live' ? this.#record(oldId, found, 'moveSession') : undefined;
+      const found = await this.#reader.load(oldId, oldFile, 'moveSession', true);
+      const base = found.kind === 'live' ? this.#reader.record(oldId, found, 'moveSession') : undefined;
       if (base === undefined) return undefined; // gone, expired or already moved: the logout wins
       const merged = applyChanges(base, changes);
       const record = keep === undefined ? merged : new Map([...merged].filter(([key]) => keep.has(key)));
@@ -173,9 +166,9 @@ export class FileStorage implements Storage {
       const file = this.#fileOrThrow(target, 'removeAll');
       const current = target;
       const step = await this.#gate.run([current], 'removeAll', async (): Promise<{ removed: boolean } | { next: string | undefined }> => {
-        const found = await this.#load(current, file, 'removeAll', false);
+        const found = await this.#reader.load(current, file, 'removeAll', false);
         if (found.kind === 'missing' || found.kind === 'foreign') return { removed: false };
-        const next = found.kind === 'forward' ? this.#forward(current, found, 'removeAll') : undefined;
+        const next = found.kind === 'forward' ? this.#reader.forward(current, found, 'removeAll') : undefined;
         await unlink(file).catch(ignoreMissing);
         return found.kind === 'forward' ? { next } : { removed: found.kind === 'live' };
       });
@@ -246,46 +239,6 @@ export class FileStorage implements Storage {
     return file;
   }
 
-  /** Reads a session's file: live (a session or a forward), dead (expired or damaged), foreign (a link, not ours) or missing. */
-  async #load(id: string, file: string, operation: string, report: boolean): Promise<Found> {
-    let bytes: Buffer;
-    try {
-      bytes = await readNoFollow(file);
-    } catch (err) {
-      if (isMissing(err)) return MISSING;
-      if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw err;
-      if (report) this.#report(new CorruptSessionError(NAME, operation, `session ${redactId(id)}: the session file is a symbolic link; it is never followed`));
-      return FOREIGN;
-    }
-    const header = parseHeader(bytes);
-    if (header === undefined) {
-      if (report) this.#report(new CorruptSessionError(NAME, operation, `session ${redactId(id)}: file has no valid header (truncated or not a session file)`));
-      return hasMagic(bytes) ? DEAD : FOREIGN;
-    }
-    if (header.expiresAt <= this.#now()) return DEAD;
-    return { kind: header.kind === 'record' ? 'live' : 'forward', header, bytes };
-  }
-
-  /** The record of a live file, or `undefined` (reported) when it cannot be read back. */
-  #record(id: string, found: Live, operation: string): Map<string, string> | undefined {
-    try {
-      return this.#codec.record(id, found.header, found.bytes);
-    } catch (err) {
-      this.#report(corrupt(id, operation, err));
-      return undefined;
-    }
-  }
-
-  /** The id a forward points to, or `undefined` (reported) when it cannot be read back. */
-  #forward(id: string, found: Live, operation: string): string | undefined {
-    try {
-      return this.#codec.forward(id, found.header, found.bytes);
-    } catch (err) {
-      this.#report(corrupt(id, operation, err));
-      return undefined;
-    }
-  }
-
   #writeRecord(id: string, file: string, record: SessionRecord, ttl: number): Promise<void> {
     return writeFileAtomic(file, id, this.#codec.encode(id, 'record', this.#now() + ttl, Buffer.from(encodeRecord(record), 'utf8')));
   }
@@ -300,9 +253,9 @@ export class FileStorage implements Storage {
       const file = this.#fileOrThrow(target, operation);
       const [current, mayCreate] = [target, create && hop === 0];
       const step = await this.#gate.run([current], operation, async (): Promise<{ done: T } | { next: string | undefined }> => {
-        const found = await this.#load(current, file, operation, true);
-        if (found.kind === 'forward') return { next: this.#forward(current, found, operation) };
-        const base = found.kind === 'live' ? this.#record(current, found, operation) : undefined;
+        const found = await this.#reader.load(current, file, operation, true);
+        if (found.kind === 'forward') return { next: this.#reader.forward(current, found, operation) };
+        const base = found.kind === 'live' ? this.#reader.record(current, found, operation) : undefined;
         if (base === undefined && !mayCreate) return { done: gone };
         return { done: await apply(base, current, file) };
       });
@@ -315,18 +268,13 @@ export class FileStorage implements Storage {
 
   /** Extends a live session's expiry to `target`, under its lock; never creates a file. */
   async #refresh(id: string, file: string, target: number): Promise<void> {
-    const peek = await this.#load(id, file, 'updateTTL', false).catch(() => MISSING);
+    const peek = await this.#reader.load(id, file, 'updateTTL', false).catch(() => MISSING_FILE);
     if (peek.kind !== 'live' || peek.header.expiresAt >= target) return;
     await this.#gate.run([id], 'updateTTL', async () => {
-      const found = await this.#load(id, file, 'updateTTL', false);
+      const found = await this.#reader.load(id, file, 'updateTTL', false);
       if (found.kind !== 'live' || found.header.expiresAt >= target) return;
-      let bytes: Buffer;
-      try {
-        bytes = this.#codec.withExpiry(id, found.header, found.bytes, target);
-      } catch (err) {
-        this.#report(corrupt(id, 'updateTTL', err));
-        return;
-      }
+      const bytes = this.#reader.withExpiry(id, found, target);
+      if (bytes === undefined) return;
       await writeFileAtomic(file, id, bytes);
     });
   }
@@ -339,11 +287,6 @@ export class FileStorage implements Storage {
       console.error('[sessionware] FileStorage options.onError threw:', hookErr);
     }
   }
-}
-
-function corrupt(id: string, operation: string, err: unknown): StorageError {
-  if (err instanceof CorruptFileError) return new CorruptSessionError(NAME, operation, `session ${redactId(id)}: ${err.message}`);
-  return toFileError(operation, err);
 }
 
 function finiteTTL(ttl: number, operation: string): void {

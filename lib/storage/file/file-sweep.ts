@@ -134,7 +134,7 @@ async function sweepTemp(file: string, name: string): Promise<void> {
   const stats = await lstat(file).catch(() => undefined);
   if (!stats?.isFile()) return;
   const [, , pid, scope] = TEMP_NAME.exec(name) ?? [];
-  if (Date.now() - stats.mtimeMs > TEMP_MAX_AGE || processIsDead(Number(pid), scope)) {
+  if (Date.now() - stats.mtimeMs > TEMP_MAX_AGE || (await processIsDead(Number(pid), scope))) {
     await unlink(file).catch((err: unknown) => {
       if (!isMissing(err)) throw err;
     });
