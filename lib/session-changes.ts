@@ -4,6 +4,7 @@
  * yet, and the session's size as known from both.
  * @module
  */
+import { SessionValueError } from './errors';
 import type { SessionChanges, SessionRecord } from './storage/storage';
 
 const EMPTY: SessionRecord = new Map();
@@ -127,6 +128,15 @@ export class SessionChangeSet {
     let bytes = (this.#bytes ??= this.#count());
     for (const [key, text] of texts) bytes += entryBytes(key, text) - this.#entry(key);
     return bytes;
+  }
+
+  /** Throws a `SessionValueError` when writing `texts` would take the session beyond `max` bytes. */
+  checkSize(texts: ReadonlyMap<string, string>, max: number): void {
+    const bytes = this.bytesWith(texts);
+    if (bytes <= max) return;
+    const key = [...texts.keys()][0] as string;
+    const what = texts.size === 1 ? `session.set("${key}")` : `session.setMap() of ${texts.size} keys`;
+    throw new SessionValueError(key, `${what} would make the session ${bytes} bytes, more than maxSessionBytes (${max}); nothing was written. Keep large data elsewhere and a reference in the session, or raise maxSessionBytes.`);
   }
 
   /** The bytes of the loaded record with this request's changes on top. */

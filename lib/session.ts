@@ -3,14 +3,14 @@
  * read by the first awaited call. Every operation of one session runs in call order.
  * @module
  */
-import { SessionOptionsError, SessionStateError, SessionValueError } from './errors';
+import { SessionOptionsError, SessionStateError } from './errors';
 import { isValidId } from './id';
 import { SessionChangeSet } from './session-changes';
 import { OperationQueue } from './session-queue';
 import { expressSessionError, keepOption, refuseCallback, type IdFunc, type IdOrigin, type RegenerateOptions, type SessionContext, type SessionHost } from './session-context';
 import { SessionStorage } from './session-storage';
 import type { SessionData, SessionKey } from './types';
-import { checkKey, parseValue, serializeValue } from './value';
+import { checkKey, parseValue, serializeEntries, serializeValue } from './value';
 
 export type { IdFunc, IdOrigin, RegenerateOptions, SessionContext, SessionHost } from './session-context';
 
@@ -126,11 +126,7 @@ export class Session {
 
   /** Stores several values at once, atomically; rejects without storing any if one of them is refused (as `set` would). */
   setMap(values: Partial<SessionData> & Record<string, unknown>): Promise<void> {
-    return this.#write(() => {
-      const proto: unknown = values !== null && typeof values === 'object' ? Object.getPrototypeOf(values) : undefined;
-      if (proto !== Object.prototype && proto !== null) throw new SessionValueError('', 'setMap() takes a plain object of key/value pairs.');
-      return new Map(Object.entries(values).map(([k, v]) => [checkKey(k), serializeValue(k, v)]));
-    });
+    return this.#write(() => serializeEntries(values));
   }
 
   /** Removes keys. Without a stored session this does nothing. */
@@ -358,7 +354,7 @@ export class Session {
       if (texts.size > 0) {
         await this.#start();
         if (this.#phase === Phase.Gone) return;
-        this.#checkSize(texts);
+        this.#data.checkSize(texts, this.#context.maxSessionBytes);
         const id = await this.#ensureId();
         const through = this.#io.writeThrough(id, texts, this.#phase === Phase.Fresh);
         if (through) {
@@ -370,16 +366,6 @@ export class Session {
       }
       this.#data.dirty = true;
     });
-  }
-
-  /** Rejects a write that would make the session bigger than `maxSessionBytes`, before anything is written. */
-  #checkSize(texts: ReadonlyMap<string, string>): void {
-    const max = this.#context.maxSessionBytes;
-    const bytes = this.#data.bytesWith(texts);
-    if (bytes <= max) return;
-    const key = [...texts.keys()][0] as string;
-    const what = texts.size === 1 ? `session.set("${key}")` : `session.setMap() of ${texts.size} keys`;
-    throw new SessionValueError(key, `${what} would make the session ${bytes} bytes, more than maxSessionBytes (${max}); nothing was written. Keep large data elsewhere and a reference in the session, or raise maxSessionBytes.`);
   }
 
   #run<T>(kind: Op, op: () => Promise<T>): Promise<T> {

@@ -59,6 +59,17 @@ export function serializeValue(key: string, value: unknown): string {
   }
 }
 
+/**
+ * `setMap()`'s argument as checked keys and JSON texts, all or nothing.
+ * @throws {SessionValueError} when `values` is not a plain object, or for its first refused key or value.
+ * @internal
+ */
+export function serializeEntries(values: object): Map<string, string> {
+  const proto: unknown = values !== null && typeof values === 'object' ? Object.getPrototypeOf(values) : undefined;
+  if (proto !== Object.prototype && proto !== null) throw new SessionValueError('', 'setMap() takes a plain object of key/value pairs, e.g. { cart: [], step: 2 }.');
+  return new Map(Object.entries(values).map(([key, value]) => [checkKey(key), serializeValue(key, value)]));
+}
+
 /** Parses JSON text produced by {@link serializeValue}; every call returns a fresh copy. */
 export function parseValue(text: string): unknown {
   return JSON.parse(text) as unknown;
@@ -72,7 +83,7 @@ export function parseValue(text: string): unknown {
  */
 export function checkKey(key: unknown): string {
   if (typeof key !== 'string') {
-    throw new SessionValueError(String(key), `a session key must be a string, got ${describeType(key)}.`);
+    throw new SessionValueError('', `a session key must be a string, got ${describeType(key)}.`);
   }
   if (LONE_SURROGATE.test(key)) {
     throw new SessionValueError(key, 'a session key must be well-formed Unicode: it contains a lone UTF-16 surrogate, which storages would change.');

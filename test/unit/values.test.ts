@@ -107,6 +107,15 @@ describe('session values', () => {
     await expect(s.get('\ud83d\ude00 emoji')).resolves.toBe(1);
   });
 
+  it('should refuse keys that are not strings, whatever they are', async () => {
+    const s = manager.new();
+    const hostile = { toString: () => { throw new Error('no'); } };
+    for (const key of [1, null, Symbol('k'), hostile]) {
+      await expect(s.set(key as unknown as string, 1)).rejects.toThrow(SessionValueError);
+      await expect(s.get(key as unknown as string)).rejects.toThrow(/must be a string/);
+    }
+  });
+
   it('should refuse a setMap argument that is not a plain object', async () => {
     const s = manager.new();
     await expect(s.setMap(new Map([['a', 1]]) as unknown as Record<string, unknown>)).rejects.toThrow(SessionValueError);
