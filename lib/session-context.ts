@@ -26,8 +26,11 @@ export interface SessionHost {
 
 /** What a session needs from its `Manager`: the storage, the TTL, the id function and the size limit. */
 export interface SessionContext {
+  /** Where the session lives; read once, when the session is made. */
   getStorage(): Storage;
+  /** The TTL in milliseconds, read at every storage call (so `setTTL` applies at once). */
   getTTL(): number;
+  /** The id function of sessions without `setIdFunc()`; `undefined` for the storage's `new()` or random ids. */
   readonly idFunc: IdFunc | undefined;
   /** See `ManagerOptions.maxSessionBytes`. */
   readonly maxSessionBytes: number;
