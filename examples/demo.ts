@@ -34,7 +34,7 @@ api.post('/login', async (req, res) => {
     res.status(400).json({ error: 'send {"name": "..."} (1 to 64 characters) as JSON' });
     return;
   }
-  await req.session.regenerate(); // new id on login: no session fixation
+  await req.session.regenerate({ keep: ['views'] }); // new id on login (no session fixation); only the view count carries over
   await req.session.set('user', { name });
   // The new id is in the `sessionid` response header; send it back in a `sessionid` request header.
   res.json({ user: { name }, sessionid: res.getHeader('sessionid') });
@@ -73,7 +73,9 @@ app.get('/', async (req, res) => {
 });
 
 app.post('/login', async (req, res) => {
-  await req.session.regenerate(); // new id on login: no session fixation
+  // A new id on login (no session fixation), carrying over only what may survive a login: a session
+  // planted before it (with an attacker's CSRF token) or left by a previous user keeps nothing else.
+  await req.session.regenerate({ keep: ['views'] });
   await req.session.set('user', { name: nameFrom(req.body) ?? 'guest' });
   res.redirect(303, '/'); // stored before the redirect reaches the browser
 });

@@ -18,8 +18,9 @@
  */
 export { session } from './middleware';
 export type { SessionOptions, CookieOptions } from './options';
-export { Manager, DEFAULT_TTL, type ManagerOptions } from './manager';
-export { Session, type IdFunc } from './session';
+export { Manager, DEFAULT_TTL, DEFAULT_MAX_SESSION_BYTES, type ManagerOptions } from './manager';
+export { Session, type IdFunc, type RegenerateOptions } from './session';
+export { serializeValue, MAX_VALUE_DEPTH } from './value';
 export type { SessionData, SessionKey } from './types';
 export { MemoryStorage, type MemoryStorageOptions } from './storage/memory';
 export { FileStorage, type FileStorageOptions } from './storage/file/file-storage';

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { SessionOptionsError, type SessionError } from './errors';
 import type { IdSigner } from './express-session-signer';
+import { checkMaxSessionBytes, DEFAULT_MAX_SESSION_BYTES } from './manager';
 import type { IdFunc } from './session';
 import { Signer } from './signer';
 
@@ -101,6 +102,15 @@ export interface SessionOptions {
    */
   readonly idFunc?: IdFunc;
   /**
+   * The most a session may hold, in bytes: the UTF-8 length of each key plus the JSON text of its
+   * value, over the session as the request knows it (as loaded, with its own changes on top). A
+   * `set`/`setMap` that would exceed it rejects with a `SessionValueError` before anything is
+   * written. `Infinity` disables the limit.
+   * @default 1_048_576 (1 MiB)
+   * @example `{ maxSessionBytes: 64 * 1024 }` for sessions that only hold ids and flags
+   */
+  readonly maxSessionBytes?: number;
+  /**
    * Receives session errors that can no longer reach Express's error handler (the response had
    * already started, or a TTL refresh after the response failed).
    * @default logs the error's name, code and message with `console.error`
@@ -129,6 +139,7 @@ export interface ResolvedOptions {
   readonly cookie: ResolvedCookie | undefined;
   readonly signer: IdSigner | undefined;
   readonly idFunc: IdFunc | undefined;
+  readonly maxSessionBytes: number;
   readonly onError: (err: SessionError, req: IncomingMessage) => void;
   /** The request headers the session depends on (lower case), for `Vary`. */
   readonly vary: readonly string[];
@@ -166,6 +177,7 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     cookie,
     signer: resolveSigner(options),
     idFunc: options.idFunc,
+    maxSessionBytes: checkMaxSessionBytes(options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES),
     onError: options.onError ?? logError,
     vary,
     varyHeader: vary.join(', '),
