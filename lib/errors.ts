@@ -124,8 +124,10 @@ export function toStorageError(storage: string, operation: string, err: unknown)
  * @internal
  */
 export function describeCause(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const { code, syscall } = err as NodeJS.ErrnoException;
+  // Duck-typed, not `instanceof Error`: errors from another realm (a VM context, a worker) are
+  // errors too, and their message may carry a path with a whole session id.
+  if (typeof err !== 'object' || err === null) return String(err);
+  const { code, syscall, message } = err as Partial<NodeJS.ErrnoException>;
   if (typeof code === 'string' && typeof syscall === 'string') return `${code} during ${syscall}`;
-  return err.message;
+  return typeof message === 'string' ? message : String(err);
 }
