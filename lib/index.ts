@@ -16,7 +16,7 @@
  * ```
  * @module
  */
-export { session } from './middleware';
+export { session, type SessionMiddleware, type NextFunction } from './middleware';
 export type { SessionOptions, CookieOptions } from './options';
 export { Manager, DEFAULT_TTL, type ManagerOptions } from './manager';
 export { Session, type IdFunc } from './session';
