@@ -16,7 +16,7 @@
  * ```
  * @module
  */
-export { session, type SessionMiddleware, type NextFunction } from './middleware';
+export { session, type SessionMiddleware } from './middleware';
 export type { SessionOptions, CookieOptions } from './options';
 export { Manager, DEFAULT_TTL, type ManagerOptions } from './manager';
 export { Session, type IdFunc } from './session';

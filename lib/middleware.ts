@@ -8,7 +8,7 @@ import { readClientId } from './client-id';
 import { SessionStateError } from './errors';
 import { Manager } from './manager';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options';
-import { RequestState, type NextFunction } from './request-state';
+import { kState, RequestState, type NextFunction, type StatefulRequest } from './request-state';
 import { Session } from './session';
 import { FileStorage } from './storage/file/file-storage';
 import type { Storage } from './storage/storage';
@@ -33,9 +33,6 @@ export interface SessionMiddleware {
    */
   close(): Promise<void>;
 }
-
-const kState = Symbol('sessionware.state');
-type StatefulRequest = IncomingMessage & { [kState]?: RequestState };
 
 /**
  * Creates the session middleware.

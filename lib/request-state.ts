@@ -11,12 +11,22 @@ import type { ClientId } from './client-id';
 import { SessionError, SessionStateError, StorageError } from './errors';
 import type { Manager } from './manager';
 import type { ResolvedOptions } from './options';
-import { hookWriteHead, ResponseHook, type HookOwner } from './response-hook';
+import { hookWriteHead, ResponseHook, setHookFinder, type HookOwner } from './response-hook';
 import type { Session, SessionHost } from './session';
 import { addVary, clearId, restore, retract, sendId, type Written } from './transport';
 
 /** A Connect/Express-style `next`. */
 export type NextFunction = (err?: unknown) => void;
+
+/** Where a request keeps its state (innermost `session()` first; see {@link RequestState.outer}). @internal */
+export const kState = Symbol('sessionware.state');
+/** @internal */
+export type StatefulRequest = IncomingMessage & { [kState]?: RequestState };
+
+setHookFinder((res) => {
+  for (let s = (res.req as StatefulRequest | undefined)?.[kState]; s !== undefined; s = s.outer) if (s.hook?.onPrototype) return s.hook;
+  return undefined;
+});
 
 /** Headers that describe a response body; removed when a failed write replaces that body with an error. */
 const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'etag', 'last-modified'];
@@ -60,7 +70,8 @@ export class RequestState implements SessionHost, HookOwner {
     if (change) this.changed = true;
     if (this.hook !== undefined) return;
     if (change) {
-      this.hook = new ResponseHook(this.res, this); // ending() now closes the session
+      const reachable = (this.res.req as StatefulRequest | undefined)?.[kState] !== undefined;
+      this.hook = new ResponseHook(this.res, this, reachable); // ending() now closes the session
     } else if (!this.listening) {
       this.listening = true;
       this.res.on('finish', () => finished(this));
@@ -81,6 +92,10 @@ export class RequestState implements SessionHost, HookOwner {
     const refresh = (this.session as Session).closeIfClean();
     if (refresh === undefined) void finish(this); // changes to write first: the end waits for them
     else conclude(this, refresh); // nothing to write: end now, refresh the TTL after
+  }
+
+  beforeHeaders(): void {
+    if (this.written !== undefined && !this.failed) restore(this.res, this.written);
   }
 
   report(err: unknown): void {
@@ -196,10 +211,8 @@ function applyTransport(state: RequestState): void {
   if (first) addVary(res, options);
   if (decision === 'clear') state.written = clearId(req, res, options, client as ClientId);
   else if (decision !== 'none') state.written = sendId(req, res, options, client as ClientId, decision.slice('send:'.length));
-  if (state.written?.cookie !== undefined && !state.headersHooked) {
-    state.headersHooked = true;
-    hookWriteHead(res, () => {
-      if (state.written !== undefined && !state.failed) restore(res, state.written);
-    });
+  if (state.written?.cookie !== undefined && !state.headersHooked && state.hook === undefined) {
+    state.headersHooked = true; // a ResponseHook merges writeHead headers itself
+    hookWriteHead(res, state);
   }
 }

@@ -16,6 +16,16 @@ export interface HookOwner {
   ending(): void;
   /** Something the application did could not be carried out and has no caller to tell. */
   report(err: unknown): void;
+  /** The headers are about to be stored: put back what the session wrote into them. */
+  beforeHeaders(): void;
+}
+
+/** Finds the hook a response's prototype dispatches to (the middleware knows where requests keep it). */
+let findHook: (res: ServerResponse) => ResponseHook | undefined = () => undefined;
+
+/** Tells the prototype hooks how to find a response's {@link ResponseHook}. @internal */
+export function setHookFinder(find: (res: ServerResponse) => ResponseHook | undefined): void {
+  findHook = find;
 }
 
 /**
@@ -28,16 +38,22 @@ type Phase = 'open' | 'ending' | 'released' | 'bypassed';
 
 type Write = ServerResponse['write'];
 type End = ServerResponse['end'];
+type WriteHead = ServerResponse['writeHead'];
 type Callback = (err?: Error | null) => void;
 
 /**
- * Takes over `write`, `end` and `flushHeaders` of one response once its session has a change to
- * store. The end (with its body) is held until {@link ResponseHook.release}. While the body is
- * framed by `Content-Length` (where the client sees it complete when the last byte arrives, before
- * `end()`), the last byte of each write is kept back and sent before the next write or at release;
- * everything else goes straight through, so backpressure (`write()` returning `false`, `'drain'`)
- * is Node's own. With chunked framing the body completes only at `end()`, so writes are untouched.
- * Hooks installed later on the same response (compression, a second session) wrap these and work.
+ * Takes over `write`, `end`, `flushHeaders` and `writeHead` of one response once its session has a
+ * change to store. The end (with its body) is held until {@link ResponseHook.release}. While the
+ * body is framed by `Content-Length` (where the client sees it complete when the last byte
+ * arrives, before `end()`), the last byte of each write is kept back and sent before the next
+ * write or at release; everything else goes straight through, so backpressure (`write()` returning
+ * `false`, `'drain'`) is Node's own. With chunked framing the body completes only at `end()`, so
+ * writes are untouched. `writeHead(status, headers)` merges (see {@link hookWriteHead}).
+ *
+ * Adding properties to a response costs microseconds each (V8 reshapes the object), so when
+ * nothing else wrapped the response's methods the hook swaps in a prototype (one per Express app,
+ * cached) whose methods dispatch to the response's hook; otherwise (compression, a second
+ * session) it wraps the methods with closures, which chain with whatever is there.
  * @internal
  */
 export class ResponseHook {
@@ -47,20 +63,32 @@ export class ResponseHook {
   readonly #write: Write;
   readonly #end: End;
   readonly #flushHeaders: () => void;
+  readonly #writeHead: WriteHead;
   /** The last byte of the last write, while the body is framed by `Content-Length`. */
   #held: Buffer | undefined = undefined;
   #endArgs: unknown[] | undefined = undefined;
+  /** Installed by swapping the response's prototype (found through {@link setHookFinder}). */
+  readonly onPrototype: boolean;
 
-  constructor(res: ServerResponse, owner: HookOwner) {
+  /** @param reachable `findHook(res)` will find this hook once it is stored (the request leads to it). */
+  constructor(res: ServerResponse, owner: HookOwner, reachable: boolean) {
     this.#res = res;
     this.#owner = owner;
     this.#write = res.write;
     this.#end = res.end;
     this.#flushHeaders = res.flushHeaders;
+    this.#writeHead = res.writeHead;
+    const proto = Object.getPrototypeOf(res) as object | null;
+    this.onPrototype = reachable && proto !== null && !HOOKED.has(proto) && !METHODS.some((m) => Object.hasOwn(res, m));
+    if (this.onPrototype) {
+      Object.setPrototypeOf(res, hookedPrototype(proto as object));
+      return;
+    }
     // Closures (not shared functions that look the state up): no app behaviour can detach them.
-    res.write = ((...args: unknown[]) => this.#onWrite(args)) as Write;
-    res.end = ((...args: unknown[]) => this.#onEnd(args)) as End;
-    res.flushHeaders = () => this.#onFlushHeaders();
+    res.write = ((...args: unknown[]) => this.handleWrite(args)) as Write;
+    res.end = ((...args: unknown[]) => this.handleEnd(args)) as End;
+    res.flushHeaders = () => this.handleFlushHeaders();
+    res.writeHead = ((status: number, ...rest: unknown[]) => this.handleWriteHead(status, rest)) as WriteHead;
   }
 
   /** `end()` was called (by the application, a pipe, Express...). */
@@ -92,7 +120,8 @@ export class ResponseHook {
     this.#endArgs = undefined;
   }
 
-  #onWrite(args: unknown[]): boolean {
+  /** @internal */
+  handleWrite(args: unknown[]): boolean {
     const res = this.#res;
     const phase = this.#phase;
     if (phase === 'bypassed') return Reflect.apply(this.#write, res, args) as boolean;
@@ -111,7 +140,8 @@ export class ResponseHook {
     return Reflect.apply(this.#write, res, typeof callback === 'function' ? [rest, callback] : [rest]) as boolean;
   }
 
-  #onEnd(args: unknown[]): ServerResponse {
+  /** @internal */
+  handleEnd(args: unknown[]): ServerResponse {
     const res = this.#res;
     const phase = this.#phase;
     if (phase === 'bypassed') return Reflect.apply(this.#end, res, args) as ServerResponse;
@@ -136,10 +166,16 @@ export class ResponseHook {
   }
 
   /** A body-less response (HEAD, 204, 304) is complete with its headers: they wait for the end too. */
-  #onFlushHeaders(): void {
+  /** @internal */
+  handleFlushHeaders(): void {
     const res = this.#res;
     if (this.#phase === 'open' && !hasBody(res)) return; // end() sends them
     this.#flushHeaders.call(res);
+  }
+
+  /** @internal */
+  handleWriteHead(status: number, rest: unknown[]): ServerResponse {
+    return mergedWriteHead(this.#res, this.#writeHead, status, rest, this.#owner);
   }
 
   /**
@@ -182,24 +218,69 @@ function hasBody(res: ServerResponse): boolean {
   return res.req?.method !== 'HEAD' && status !== 204 && status !== 304 && (status < 100 || status >= 200);
 }
 
+const METHODS = ['write', 'end', 'flushHeaders', 'writeHead'] as const;
+/** Prototypes made by {@link hookedPrototype}, by the prototype they extend. */
+const PROTOTYPES = new WeakMap<object, object>();
+const HOOKED = new WeakSet<object>();
+
+/** A prototype over `base` whose methods dispatch to the response's hook, or to `base` when it has none. */
+function hookedPrototype(base: object): object {
+  let proto = PROTOTYPES.get(base);
+  if (proto !== undefined) return proto;
+  const b = base as ServerResponse;
+  const { write: baseWrite, end: baseEnd, flushHeaders: baseFlushHeaders, writeHead: baseWriteHead } = b;
+  proto = Object.create(base, {
+    write: method(function write(this: ServerResponse, ...args: unknown[]): boolean {
+      const hook = findHook(this);
+      return hook ? hook.handleWrite(args) : (Reflect.apply(baseWrite, this, args) as boolean);
+    }),
+    end: method(function end(this: ServerResponse, ...args: unknown[]): ServerResponse {
+      const hook = findHook(this);
+      return hook ? hook.handleEnd(args) : (Reflect.apply(baseEnd, this, args) as ServerResponse);
+    }),
+    flushHeaders: method(function flushHeaders(this: ServerResponse): void {
+      const hook = findHook(this);
+      if (hook) hook.handleFlushHeaders();
+      else baseFlushHeaders.call(this);
+    }),
+    writeHead: method(function writeHead(this: ServerResponse, status: number, ...rest: unknown[]): ServerResponse {
+      const hook = findHook(this);
+      return hook ? hook.handleWriteHead(status, rest) : (Reflect.apply(baseWriteHead, this, [status, ...rest]) as ServerResponse);
+    }),
+  }) as object;
+  PROTOTYPES.set(base, proto);
+  HOOKED.add(proto);
+  return proto;
+}
+
+function method(value: (...args: never[]) => unknown): PropertyDescriptor {
+  return { value, writable: true, configurable: true, enumerable: false };
+}
+
 /**
- * Makes `writeHead(status, headers)` merge instead of replace: its headers are applied the way Node
- * applies them (an object replaces each named header, a flat `[name, value, ...]` list or a list
- * of `[name, value]` pairs adds), then `beforeHeaders` puts back what the session needs (its
- * `Set-Cookie`), then Node stores the headers. Node calls `writeHead` itself for implicit headers,
- * so this is also the last moment before any headers leave. Installed once per response.
+ * Makes `writeHead(status, headers)` of a response merge instead of replace (for a response whose
+ * session wrote a cookie but has no {@link ResponseHook}). Installed once per response.
  * @internal
  */
-export function hookWriteHead(res: ServerResponse, beforeHeaders: () => void): void {
+export function hookWriteHead(res: ServerResponse, owner: Pick<HookOwner, 'beforeHeaders'>): void {
   const writeHead = res.writeHead;
-  res.writeHead = function sessionWriteHead(this: ServerResponse, status: number, ...rest: unknown[]): ServerResponse {
-    const reason = typeof rest[0] === 'string' ? rest[0] : undefined;
-    const headers = reason === undefined ? rest[0] : rest[1];
-    if (this.headersSent) return Reflect.apply(writeHead, this, [status, ...rest]) as ServerResponse; // Node throws
-    if (headers !== undefined && headers !== null) applyHeaders(this, headers);
-    beforeHeaders();
-    return Reflect.apply(writeHead, this, reason === undefined ? [status] : [status, reason]) as ServerResponse;
-  } as ServerResponse['writeHead'];
+  res.writeHead = ((status: number, ...rest: unknown[]) => mergedWriteHead(res, writeHead, status, rest, owner)) as WriteHead;
+}
+
+/**
+ * `writeHead(status, [reason], headers)`, merging: its headers are applied the way Node applies
+ * them (an object replaces each named header, a flat `[name, value, ...]` list or a list of
+ * `[name, value]` pairs adds), then `beforeHeaders` puts back what the session needs (its
+ * `Set-Cookie`), then Node stores the headers. Node calls `writeHead` itself for implicit headers,
+ * so this is also the last moment before any headers leave.
+ */
+function mergedWriteHead(res: ServerResponse, writeHead: WriteHead, status: number, rest: unknown[], owner: Pick<HookOwner, 'beforeHeaders'>): ServerResponse {
+  const reason = typeof rest[0] === 'string' ? rest[0] : undefined;
+  const headers = reason === undefined ? rest[0] : rest[1];
+  if (res.headersSent) return Reflect.apply(writeHead, res, [status, ...rest]) as ServerResponse; // Node throws
+  if (headers !== undefined && headers !== null) applyHeaders(res, headers);
+  owner.beforeHeaders();
+  return Reflect.apply(writeHead, res, reason === undefined ? [status] : [status, reason]) as ServerResponse;
 }
 
 function applyHeaders(res: ServerResponse, headers: unknown): void {
