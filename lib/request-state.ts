@@ -81,7 +81,8 @@ export class RequestState implements SessionHost, HookOwner {
   settled(): void {
     if (this.failed) return;
     try {
-      applyTransport(this);
+      if (this.hook === undefined) applyTransport(this);
+      else this.hook.internal(() => applyTransport(this));
     } catch (err) {
       this.report(err);
     }
@@ -130,14 +131,14 @@ async function finish(state: RequestState): Promise<void> {
     refresh = await (state.session as Session).commit();
   } catch (err) {
     state.failed = true;
-    const { res } = state;
-    if (!res.headersSent) {
+    const { res, hook } = state;
+    if (!(hook ? hook.internal(() => res.headersSent) : res.headersSent)) {
+      hook?.bypass(); // the end the application called is dropped: the error handler answers
       // The response has not started: Express's error handler can still answer with the error.
       // Drop what described the body that will now not be sent, and the id, so the handler starts clean.
       for (const name of BODY_HEADERS) res.removeHeader(name);
       if (state.written !== undefined) retract(res, state.options, state.written);
       state.written = undefined;
-      state.hook?.bypass();
       state.next(err);
       return;
     }
@@ -153,7 +154,8 @@ async function finish(state: RequestState): Promise<void> {
  * of the response (when it is hooked), then the TTL refresh a clean close wants.
  */
 function conclude(state: RequestState, refresh: boolean): void {
-  settleTransport(state);
+  if (state.hook === undefined) settleTransport(state);
+  else state.hook.internal(() => settleTransport(state));
   state.hook?.release();
   if (refresh) (state.session as Session).refreshTTL().catch((err: unknown) => state.report(err));
 }

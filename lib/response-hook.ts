@@ -4,11 +4,14 @@
  * `pipe`, `sendFile`...), and `writeHead(status, headers)` must not drop the session's `Set-Cookie`.
  * @module
  */
-import type { OutgoingHttpHeader, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { SessionStateError } from './errors';
+import { headersSentError, headersSentGetter, mergedWriteHead, type HeaderOwner } from './response-headers';
+
+export { hookWriteHead } from './response-headers';
 
 /** What a {@link ResponseHook} asks of the request it serves. @internal */
-export interface HookOwner {
+export interface HookOwner extends HeaderOwner {
   /**
    * The application called `end()`: store the session, then call {@link ResponseHook.release}
    * (at once, when there is nothing to store).
@@ -16,8 +19,6 @@ export interface HookOwner {
   ending(): void;
   /** Something the application did could not be carried out and has no caller to tell. */
   report(err: unknown): void;
-  /** The headers are about to be stored: put back what the session wrote into them. */
-  beforeHeaders(): void;
 }
 
 /** Finds the hook a response's prototype dispatches to (the middleware knows where requests keep it). */
@@ -40,6 +41,9 @@ type Write = ServerResponse['write'];
 type End = ServerResponse['end'];
 type WriteHead = ServerResponse['writeHead'];
 type Callback = (err?: Error | null) => void;
+type SetHeader = ServerResponse['setHeader'];
+type AppendHeader = ServerResponse['appendHeader'];
+type RemoveHeader = ServerResponse['removeHeader'];
 
 /**
  * Takes over `write`, `end`, `flushHeaders` and `writeHead` of one response once its session has a
@@ -48,7 +52,7 @@ type Callback = (err?: Error | null) => void;
  * arrives, before `end()`), the last byte of each write is kept back and sent before the next
  * write or at release; everything else goes straight through, so backpressure (`write()` returning
  * `false`, `'drain'`) is Node's own. With chunked framing the body completes only at `end()`, so
- * writes are untouched. `writeHead(status, headers)` merges (see {@link hookWriteHead}).
+ * writes are untouched. `writeHead(status, headers)` merges (see `mergedWriteHead`).
  *
  * Adding properties to a response costs microseconds each (V8 reshapes the object), so when
  * nothing else wrapped the response's methods the hook swaps in a prototype (one per Express app,
@@ -67,6 +71,15 @@ export class ResponseHook {
   /** The last byte of the last write, while the body is framed by `Content-Length`. */
   #held: Buffer | undefined = undefined;
   #endArgs: unknown[] | undefined = undefined;
+  /** The status `end()` was called with: what the held response goes out with. */
+  #status = 200;
+  #statusMessage = '';
+  /** The session's own header work runs while the end is held (see {@link ResponseHook.internal}). */
+  #internal = 0;
+  readonly #setHeader: SetHeader;
+  readonly #appendHeader: AppendHeader;
+  readonly #removeHeader: RemoveHeader;
+  readonly #headersSent: () => boolean;
   /** Installed by swapping the response's prototype (found through {@link setHookFinder}). */
   readonly onPrototype: boolean;
 
@@ -78,17 +91,60 @@ export class ResponseHook {
     this.#end = res.end;
     this.#flushHeaders = res.flushHeaders;
     this.#writeHead = res.writeHead;
+    this.#setHeader = res.setHeader;
+    this.#appendHeader = res.appendHeader;
+    this.#removeHeader = res.removeHeader;
     const proto = Object.getPrototypeOf(res) as object | null;
     this.onPrototype = reachable && proto !== null && !HOOKED.has(proto) && !METHODS.some((m) => Object.hasOwn(res, m));
     if (this.onPrototype) {
-      Object.setPrototypeOf(res, hookedPrototype(proto as object));
+      const hooked = hookedPrototype(proto as object);
+      this.#headersSent = hooked.baseHeadersSent;
+      Object.setPrototypeOf(res, hooked.proto);
       return;
     }
+    this.#headersSent = headersSentGetter(res);
     // Closures (not shared functions that look the state up): no app behaviour can detach them.
     res.write = ((...args: unknown[]) => this.handleWrite(args)) as Write;
     res.end = ((...args: unknown[]) => this.handleEnd(args)) as End;
     res.flushHeaders = () => this.handleFlushHeaders();
     res.writeHead = ((status: number, ...rest: unknown[]) => this.handleWriteHead(status, rest)) as WriteHead;
+    res.setHeader = ((...args: unknown[]) => this.handleHeader('setHeader', args)) as SetHeader;
+    res.appendHeader = ((...args: unknown[]) => this.handleHeader('appendHeader', args)) as AppendHeader;
+    res.removeHeader = ((...args: unknown[]) => this.handleHeader('removeHeader', args)) as RemoveHeader;
+    Object.defineProperty(res, 'headersSent', { get: () => this.headersSent(), configurable: true, enumerable: false });
+  }
+
+  /**
+   * Runs `fn`, the session's own work on the headers, while the end is held: to everyone else the
+   * response then looks as it would after Node's own `end()` (see {@link ResponseHook.headersSent}).
+   */
+  internal<T>(fn: () => T): T {
+    this.#internal++;
+    try {
+      return fn();
+    } finally {
+      this.#internal--;
+    }
+  }
+
+  /**
+   * `res.headersSent`: `true` from the application's `end()` on, as in plain Node, although the
+   * headers wait for the session: a second `res.send()` (or an error handler) must not rewrite the
+   * status or a `Content-Length` of the response that is held.
+   */
+  headersSent(): boolean {
+    return this.#sealed() || this.#headersSent.call(this.#res);
+  }
+
+  /** @internal */
+  handleHeader(method: 'setHeader' | 'appendHeader' | 'removeHeader', args: unknown[]): unknown {
+    if (this.#sealed()) throw headersSentError(method === 'removeHeader' ? 'remove' : 'set');
+    const base = method === 'setHeader' ? this.#setHeader : method === 'appendHeader' ? this.#appendHeader : this.#removeHeader;
+    return Reflect.apply(base, this.#res, args);
+  }
+
+  #sealed(): boolean {
+    return this.#phase === 'ending' && this.#internal === 0;
   }
 
   /** `end()` was called (by the application, a pipe, Express...). */
@@ -102,6 +158,8 @@ export class ResponseHook {
     this.#phase = 'released';
     const res = this.#res;
     try {
+      res.statusCode = this.#status;
+      res.statusMessage = this.#statusMessage;
       this.#sendHeld();
       Reflect.apply(this.#end, res, this.#endArgs as unknown[]);
     } catch (err) {
@@ -161,6 +219,8 @@ export class ResponseHook {
     }
     this.#phase = 'ending';
     this.#endArgs = args;
+    this.#status = res.statusCode;
+    this.#statusMessage = res.statusMessage;
     this.#owner.ending();
     return res;
   }
@@ -175,6 +235,7 @@ export class ResponseHook {
 
   /** @internal */
   handleWriteHead(status: number, rest: unknown[]): ServerResponse {
+    if (this.#sealed()) throw headersSentError('write');
     return mergedWriteHead(this.#res, this.#writeHead, status, rest, this.#owner);
   }
 
@@ -218,18 +279,20 @@ function hasBody(res: ServerResponse): boolean {
   return res.req?.method !== 'HEAD' && status !== 204 && status !== 304 && (status < 100 || status >= 200);
 }
 
-const METHODS = ['write', 'end', 'flushHeaders', 'writeHead'] as const;
+const METHODS = ['write', 'end', 'flushHeaders', 'writeHead', 'setHeader', 'appendHeader', 'removeHeader', 'headersSent'] as const;
+
 /** Prototypes made by {@link hookedPrototype}, by the prototype they extend. */
-const PROTOTYPES = new WeakMap<object, object>();
+const PROTOTYPES = new WeakMap<object, { proto: object; baseHeadersSent: () => boolean }>();
 const HOOKED = new WeakSet<object>();
 
 /** A prototype over `base` whose methods dispatch to the response's hook, or to `base` when it has none. */
-function hookedPrototype(base: object): object {
-  let proto = PROTOTYPES.get(base);
-  if (proto !== undefined) return proto;
+function hookedPrototype(base: object): { proto: object; baseHeadersSent: () => boolean } {
+  const known = PROTOTYPES.get(base);
+  if (known !== undefined) return known;
   const b = base as ServerResponse;
   const { write: baseWrite, end: baseEnd, flushHeaders: baseFlushHeaders, writeHead: baseWriteHead } = b;
-  proto = Object.create(base, {
+  const baseHeadersSent = headersSentGetter(b);
+  const proto = Object.create(base, {
     write: method(function write(this: ServerResponse, ...args: unknown[]): boolean {
       const hook = findHook(this);
       return hook ? hook.handleWrite(args) : (Reflect.apply(baseWrite, this, args) as boolean);
@@ -247,50 +310,33 @@ function hookedPrototype(base: object): object {
       const hook = findHook(this);
       return hook ? hook.handleWriteHead(status, rest) : (Reflect.apply(baseWriteHead, this, [status, ...rest]) as ServerResponse);
     }),
+    setHeader: method(function setHeader(this: ServerResponse, ...args: unknown[]): unknown {
+      const hook = findHook(this);
+      return hook ? hook.handleHeader('setHeader', args) : Reflect.apply(b.setHeader, this, args);
+    }),
+    appendHeader: method(function appendHeader(this: ServerResponse, ...args: unknown[]): unknown {
+      const hook = findHook(this);
+      return hook ? hook.handleHeader('appendHeader', args) : Reflect.apply(b.appendHeader, this, args);
+    }),
+    removeHeader: method(function removeHeader(this: ServerResponse, ...args: unknown[]): unknown {
+      const hook = findHook(this);
+      return hook ? hook.handleHeader('removeHeader', args) : Reflect.apply(b.removeHeader, this, args);
+    }),
+    headersSent: {
+      configurable: true,
+      enumerable: false,
+      get(this: ServerResponse): boolean {
+        const hook = findHook(this);
+        return hook ? hook.headersSent() : baseHeadersSent.call(this);
+      },
+    },
   }) as object;
-  PROTOTYPES.set(base, proto);
+  const hooked = { proto, baseHeadersSent };
+  PROTOTYPES.set(base, hooked);
   HOOKED.add(proto);
-  return proto;
+  return hooked;
 }
 
 function method(value: (...args: never[]) => unknown): PropertyDescriptor {
   return { value, writable: true, configurable: true, enumerable: false };
-}
-
-/**
- * Makes `writeHead(status, headers)` of a response merge instead of replace (for a response whose
- * session wrote a cookie but has no {@link ResponseHook}). Installed once per response.
- * @internal
- */
-export function hookWriteHead(res: ServerResponse, owner: Pick<HookOwner, 'beforeHeaders'>): void {
-  const writeHead = res.writeHead;
-  res.writeHead = ((status: number, ...rest: unknown[]) => mergedWriteHead(res, writeHead, status, rest, owner)) as WriteHead;
-}
-
-/**
- * `writeHead(status, [reason], headers)`, merging: its headers are applied the way Node applies
- * them (an object replaces each named header, a flat `[name, value, ...]` list or a list of
- * `[name, value]` pairs adds), then `beforeHeaders` puts back what the session needs (its
- * `Set-Cookie`), then Node stores the headers. Node calls `writeHead` itself for implicit headers,
- * so this is also the last moment before any headers leave.
- */
-function mergedWriteHead(res: ServerResponse, writeHead: WriteHead, status: number, rest: unknown[], owner: Pick<HookOwner, 'beforeHeaders'>): ServerResponse {
-  const reason = typeof rest[0] === 'string' ? rest[0] : undefined;
-  const headers = reason === undefined ? rest[0] : rest[1];
-  if (res.headersSent) return Reflect.apply(writeHead, res, [status, ...rest]) as ServerResponse; // Node throws
-  if (headers !== undefined && headers !== null) applyHeaders(res, headers);
-  owner.beforeHeaders();
-  return Reflect.apply(writeHead, res, reason === undefined ? [status] : [status, reason]) as ServerResponse;
-}
-
-function applyHeaders(res: ServerResponse, headers: unknown): void {
-  if (!Array.isArray(headers)) {
-    for (const [name, value] of Object.entries(headers as Record<string, OutgoingHttpHeader>)) if (name) res.setHeader(name, value);
-    return;
-  }
-  const pairs: [unknown, unknown][] = [];
-  if (headers.every((h) => Array.isArray(h))) for (const h of headers as unknown[][]) pairs.push([h[0], h[1]]);
-  else for (let i = 0; i < headers.length; i += 2) pairs.push([headers[i], headers[i + 1]]);
-  for (const [name] of pairs) if (typeof name === 'string' && name) res.removeHeader(name);
-  for (const [name, value] of pairs) if (typeof name === 'string' && name) res.appendHeader(name, value as string | readonly string[]);
 }

@@ -200,6 +200,27 @@ describe.each(Object.entries(FRAMEWORKS))('read-your-writes on every response pa
     }
   });
 
+  it('should keep the held response intact when the handler sends twice (the second fails as in plain Node)', async () => {
+    const app = express();
+    app.use(session(slow));
+    let second: unknown;
+    app.get('/', wrap(async (req, res) => {
+      await req.session.set('k', 'once');
+      res.send('first');
+      try {
+        res.status(500).send('a second, longer body that must not change the first');
+      } catch (err) {
+        second = (err as NodeJS.ErrnoException).code;
+      }
+    }));
+    app.get('/get', wrap(async (req, res) => void res.json({ value: (await req.session.get('k')) ?? null })));
+    const agent = request.agent(app);
+    const first = await agent.get('/').expect(200, 'first');
+    expect(first.headers['content-length']).toBe('5');
+    expect(second).toBe('ERR_HTTP_HEADERS_SENT');
+    await agent.get('/get').set('Cookie', `sessionid=${cookieValue(first.headers['set-cookie'])}`).expect(200, { value: 'once' });
+  });
+
   it('should drop data written after end() without crashing, reporting it through onError', async () => {
     const errors: Error[] = [];
     const app = express();
