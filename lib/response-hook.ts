@@ -46,13 +46,16 @@ type AppendHeader = ServerResponse['appendHeader'];
 type RemoveHeader = ServerResponse['removeHeader'];
 
 /**
- * Takes over `write`, `end`, `flushHeaders` and `writeHead` of one response once its session has a
- * change to store. The end (with its body) is held until {@link ResponseHook.release}. While the
+ * Takes over `write`, `end`, `flushHeaders`, `writeHead` and the header methods of one response
+ * once its session has a change to store. The end (with its body) is held until {@link ResponseHook.release}. While the
  * body is framed by `Content-Length` (where the client sees it complete when the last byte
  * arrives, before `end()`), the last byte of each write is kept back and sent before the next
  * write or at release; everything else goes straight through, so backpressure (`write()` returning
  * `false`, `'drain'`) is Node's own. With chunked framing the body completes only at `end()`, so
- * writes are untouched. `writeHead(status, headers)` merges (see `mergedWriteHead`).
+ * writes are untouched. `writeHead(status, headers)` merges (see `mergedWriteHead`). From `end()`
+ * until the release the response looks as Node's does after `end()`: `headersSent` is `true` and
+ * header changes throw `ERR_HTTP_HEADERS_SENT` (the session's own work excepted, see
+ * {@link ResponseHook.internal}), so a second `res.send()` cannot rewrite the held response.
  *
  * Adding properties to a response costs microseconds each (V8 reshapes the object), so when
  * nothing else wrapped the response's methods the hook swaps in a prototype (one per Express app,

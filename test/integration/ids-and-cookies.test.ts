@@ -122,6 +122,35 @@ describe.each(Object.entries(FRAMEWORKS))('ids and cookies on %s', (_name, expre
       }
     });
 
+    it('should store both sessions before the response completes when both change in one request', async () => {
+      const site = recordCalls(memory, { delay: { setSession: 100 } });
+      const admin = new MemoryStorage();
+      const slowAdmin = recordCalls(admin, { delay: { setSession: 60 } });
+      try {
+        const app = express();
+        app.use(session(site.storage));
+        app.use((req: import('express').Request, _res: import('express').Response, next: import('express').NextFunction) => {
+          req.session.set('visited', 'admin').then(() => next(), next); // the outer session changes first
+        });
+        const area = express.Router();
+        area.use(session(slowAdmin.storage, { name: 'adminsid', cookie: { path: '/admin' } }));
+        area.get('/set', wrap(async (req, res) => {
+          await req.session.set('who', 'admin');
+          res.setHeader('Content-Length', '2');
+          res.write('ok');
+          setTimeout(() => res.end(), 5);
+        }));
+        app.use('/admin', area);
+        const res = await request(app).get('/admin/set').expect(200, 'ok');
+        const siteId = cookieValue(res.headers['set-cookie']) as string;
+        const adminId = cookieValue(res.headers['set-cookie'], 'adminsid') as string;
+        expect((await memory.getSession(siteId))?.get('visited')).toBe('"admin"');
+        expect((await admin.getSession(adminId))?.get('who')).toBe('"admin"');
+      } finally {
+        await admin.close();
+      }
+    });
+
     it('should fail the request with a SessionStateError when both use the same cookie name', async () => {
       const app = express();
       app.use(session(memory));
