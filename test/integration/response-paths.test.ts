@@ -295,6 +295,46 @@ describe.each(Object.entries(FRAMEWORKS))('read-your-writes on every response pa
   });
 });
 
+describe('a client that goes away while the write is held', () => {
+  it('should still store the change, and nothing throws', async () => {
+    const memory = new MemoryStorage();
+    const { storage } = recordCalls(memory, { delay: { setSession: 100 } });
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    const express = FRAMEWORKS['Express 5'];
+    const app = express();
+    app.use(session(storage, { onError: () => undefined }));
+    let id: string | undefined;
+    app.get('/', wrap(async (req, res) => {
+      await req.session.set('k', 'gone');
+      id = await req.session.id();
+      res.setHeader('Content-Length', '4');
+      res.write('abcd');
+      res.end();
+    }));
+    const server = await listen(app);
+    try {
+      await new Promise<void>((resolve) => {
+        const req = http.get(`${server.url}/`, (res) => {
+          res.once('data', () => {
+            req.destroy(); // the last byte is held: the client gives up before it
+            resolve();
+          });
+        });
+        req.on('error', () => undefined);
+      });
+      await sleep(200);
+      expect((await memory.getSession(id as string))?.get('k')).toBe('"gone"');
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await server.close();
+      await memory.close();
+    }
+  });
+});
+
 describe('read-your-writes without Express', () => {
   let memory: MemoryStorage;
   let slow: Storage;
