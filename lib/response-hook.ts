@@ -7,6 +7,9 @@
 import type { ServerResponse } from 'node:http';
 import { SessionStateError } from './errors';
 import { headersSentError, headersSentGetter, mergedWriteHead, type HeaderOwner } from './response-headers';
+import { hookedPrototype, isHookedPrototype, METHODS } from './response-prototype';
+
+export { setHookFinder } from './response-prototype';
 
 export { hookWriteHead } from './response-headers';
 
@@ -19,14 +22,6 @@ export interface HookOwner extends HeaderOwner {
   ending(): void;
   /** Something the application did could not be carried out and has no caller to tell. */
   report(err: unknown): void;
-}
-
-/** Finds the hook a response's prototype dispatches to (the middleware knows where requests keep it). */
-let findHook: (res: ServerResponse) => ResponseHook | undefined = () => undefined;
-
-/** Tells the prototype hooks how to find a response's {@link ResponseHook}. @internal */
-export function setHookFinder(find: (res: ServerResponse) => ResponseHook | undefined): void {
-  findHook = find;
 }
 
 /**
@@ -83,7 +78,7 @@ export class ResponseHook {
   readonly #appendHeader: AppendHeader;
   readonly #removeHeader: RemoveHeader;
   readonly #headersSent: () => boolean;
-  /** Installed by swapping the response's prototype (found through {@link setHookFinder}). */
+  /** Installed by swapping the response's prototype (found through `setHookFinder`). */
   readonly onPrototype: boolean;
 
   /** @param reachable `findHook(res)` will find this hook once it is stored (the request leads to it). */
@@ -98,7 +93,7 @@ export class ResponseHook {
     this.#appendHeader = res.appendHeader;
     this.#removeHeader = res.removeHeader;
     const proto = Object.getPrototypeOf(res) as object | null;
-    this.onPrototype = reachable && proto !== null && !HOOKED.has(proto) && !METHODS.some((m) => Object.hasOwn(res, m));
+    this.onPrototype = reachable && proto !== null && !isHookedPrototype(proto) && !METHODS.some((m) => Object.hasOwn(res, m));
     if (this.onPrototype) {
       const hooked = hookedPrototype(proto as object);
       this.#headersSent = hooked.baseHeadersSent;
@@ -280,66 +275,4 @@ export class ResponseHook {
 function hasBody(res: ServerResponse): boolean {
   const status = res.statusCode;
   return res.req?.method !== 'HEAD' && status !== 204 && status !== 304 && (status < 100 || status >= 200);
-}
-
-const METHODS = ['write', 'end', 'flushHeaders', 'writeHead', 'setHeader', 'appendHeader', 'removeHeader', 'headersSent'] as const;
-
-/** Prototypes made by {@link hookedPrototype}, by the prototype they extend. */
-const PROTOTYPES = new WeakMap<object, { proto: object; baseHeadersSent: () => boolean }>();
-const HOOKED = new WeakSet<object>();
-
-/** A prototype over `base` whose methods dispatch to the response's hook, or to `base` when it has none. */
-function hookedPrototype(base: object): { proto: object; baseHeadersSent: () => boolean } {
-  const known = PROTOTYPES.get(base);
-  if (known !== undefined) return known;
-  const b = base as ServerResponse;
-  const { write: baseWrite, end: baseEnd, flushHeaders: baseFlushHeaders, writeHead: baseWriteHead } = b;
-  const baseHeadersSent = headersSentGetter(b);
-  const proto = Object.create(base, {
-    write: method(function write(this: ServerResponse, ...args: unknown[]): boolean {
-      const hook = findHook(this);
-      return hook ? hook.handleWrite(args) : (Reflect.apply(baseWrite, this, args) as boolean);
-    }),
-    end: method(function end(this: ServerResponse, ...args: unknown[]): ServerResponse {
-      const hook = findHook(this);
-      return hook ? hook.handleEnd(args) : (Reflect.apply(baseEnd, this, args) as ServerResponse);
-    }),
-    flushHeaders: method(function flushHeaders(this: ServerResponse): void {
-      const hook = findHook(this);
-      if (hook) hook.handleFlushHeaders();
-      else baseFlushHeaders.call(this);
-    }),
-    writeHead: method(function writeHead(this: ServerResponse, status: number, ...rest: unknown[]): ServerResponse {
-      const hook = findHook(this);
-      return hook ? hook.handleWriteHead(status, rest) : (Reflect.apply(baseWriteHead, this, [status, ...rest]) as ServerResponse);
-    }),
-    setHeader: method(function setHeader(this: ServerResponse, ...args: unknown[]): unknown {
-      const hook = findHook(this);
-      return hook ? hook.handleHeader('setHeader', args) : Reflect.apply(b.setHeader, this, args);
-    }),
-    appendHeader: method(function appendHeader(this: ServerResponse, ...args: unknown[]): unknown {
-      const hook = findHook(this);
-      return hook ? hook.handleHeader('appendHeader', args) : Reflect.apply(b.appendHeader, this, args);
-    }),
-    removeHeader: method(function removeHeader(this: ServerResponse, ...args: unknown[]): unknown {
-      const hook = findHook(this);
-      return hook ? hook.handleHeader('removeHeader', args) : Reflect.apply(b.removeHeader, this, args);
-    }),
-    headersSent: {
-      configurable: true,
-      enumerable: false,
-      get(this: ServerResponse): boolean {
-        const hook = findHook(this);
-        return hook ? hook.headersSent() : baseHeadersSent.call(this);
-      },
-    },
-  }) as object;
-  const hooked = { proto, baseHeadersSent };
-  PROTOTYPES.set(base, hooked);
-  HOOKED.add(proto);
-  return hooked;
-}
-
-function method(value: (...args: never[]) => unknown): PropertyDescriptor {
-  return { value, writable: true, configurable: true, enumerable: false };
 }
