@@ -16,7 +16,7 @@
  * ```
  * @module
  */
-export { session } from './middleware';
+export { session, type SessionMiddleware } from './middleware';
 export type { SessionOptions, CookieOptions } from './options';
 export { Manager, DEFAULT_TTL, DEFAULT_MAX_SESSION_BYTES, type ManagerOptions } from './manager';
 export { Session, type IdFunc, type RegenerateOptions } from './session';

@@ -35,7 +35,9 @@ export interface CookieOptions {
    */
   readonly secure?: boolean | 'auto';
   /**
-   * `SameSite` attribute. `'none'` requires `secure` not to be `false`.
+   * `SameSite` attribute. `'none'` requires `secure` not to be `false`; with `secure: 'auto'` it is
+   * only sent on HTTPS requests (browsers reject `SameSite=None` without `Secure`), so a plain-HTTP
+   * request (local development) gets a cookie without `SameSite`, which browsers treat as `Lax`.
    * @default 'lax'
    */
   readonly sameSite?: 'lax' | 'strict' | 'none' | false;
@@ -47,7 +49,8 @@ export interface CookieOptions {
    */
   readonly maxAge?: number;
   /**
-   * `Partitioned` attribute (CHIPS). Requires `secure` not to be `false`.
+   * `Partitioned` attribute (CHIPS). Requires `secure` not to be `false`; with `secure: 'auto'` it
+   * is only sent on HTTPS requests (browsers reject `Partitioned` without `Secure`).
    * @default false
    */
   readonly partitioned?: boolean;
@@ -66,7 +69,10 @@ export interface SessionOptions {
    */
   readonly ttl?: number;
   /**
-   * Name of the cookie that carries the session id.
+   * Name of the cookie that carries the session id. When the client sends several cookies of this
+   * name (a duplicate planted from a sibling subdomain or a longer path), the first of them (at most
+   * 4 are looked at) that passes the signature and syntax checks is used, and a cookie is never
+   * cleared because of a junk duplicate.
    * @default 'sessionid'
    */
   readonly name?: string;
@@ -156,6 +162,7 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
  * @internal
  */
 export function resolveOptions(options: SessionOptions): ResolvedOptions {
+  checkShape(options);
   const name = options.name ?? 'sessionid';
   if (typeof name !== 'string' || !TOKEN.test(name)) {
     throw new SessionOptionsError(`options.name "${String(name)}" is not a valid cookie name: use letters, digits and !#$%&'*+.^_\`|~-.`);
@@ -194,6 +201,7 @@ function resolveSigner({ secret, signer }: SessionOptions): IdSigner | undefined
 }
 
 function resolveCookie(name: string, c: CookieOptions): ResolvedCookie {
+  checkCookieShape(c);
   const resolved: ResolvedCookie = {
     path: c.path ?? '/',
     domain: c.domain,
@@ -229,6 +237,60 @@ function resolveCookie(name: string, c: CookieOptions): ResolvedCookie {
     throw new SessionOptionsError('a "__Host-" cookie name requires options.cookie.secure: true, path "/" and no domain.');
   }
   return resolved;
+}
+
+/** Every option of `session()`: a misspelt name is an error, not a silently ignored setting. */
+const OPTION_KEYS: Record<keyof SessionOptions, true> = { ttl: true, name: true, header: true, cookie: true, secret: true, idFunc: true, onError: true };
+const COOKIE_KEYS: Record<keyof CookieOptions, true> = { path: true, domain: true, httpOnly: true, secure: true, sameSite: true, maxAge: true, partitioned: true, priority: true };
+
+/** Types of the options `resolveCookie` and the `Signer` do not check themselves. */
+function checkShape(options: SessionOptions): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new SessionOptionsError('session(storage, options): options must be an object, e.g. { ttl: 30 * 60 * 1000 }.');
+  }
+  checkKeys(options, OPTION_KEYS, 'options');
+  const { ttl, idFunc, onError, secret, cookie } = options;
+  if (ttl !== undefined && !(typeof ttl === 'number' && Number.isFinite(ttl) && ttl >= 1)) {
+    throw new SessionOptionsError(`options.ttl must be a positive number of milliseconds (got ${describe(ttl)}), e.g. 30 * 60 * 1000 for 30 minutes.`);
+  }
+  if (idFunc !== undefined && typeof idFunc !== 'function') {
+    throw new SessionOptionsError(`options.idFunc must be a function (ttl) => id (got ${describe(idFunc)}); leave it out for 192-bit random ids.`);
+  }
+  if (onError !== undefined && typeof onError !== 'function') {
+    throw new SessionOptionsError(`options.onError must be a function (err, req) => void (got ${describe(onError)}); leave it out to log with console.error.`);
+  }
+  if (secret !== undefined && typeof secret !== 'string' && !Array.isArray(secret)) {
+    throw new SessionOptionsError(`options.secret must be a string or an array of strings (got ${describe(secret)}).`);
+  }
+  if (cookie !== undefined && cookie !== false && (typeof cookie !== 'object' || cookie === null || Array.isArray(cookie))) {
+    throw new SessionOptionsError(`options.cookie must be an object of cookie attributes, or false for header-only ids (got ${describe(cookie)}).`);
+  }
+}
+
+function checkCookieShape(c: CookieOptions): void {
+  checkKeys(c, COOKIE_KEYS, 'options.cookie');
+  if (c.path !== undefined && typeof c.path !== 'string') throw new SessionOptionsError(`options.cookie.path must be a string such as "/" (got ${describe(c.path)}).`);
+  if (c.domain !== undefined && typeof c.domain !== 'string') throw new SessionOptionsError(`options.cookie.domain must be a host name string (got ${describe(c.domain)}).`);
+  if (c.httpOnly !== undefined && typeof c.httpOnly !== 'boolean') throw new SessionOptionsError(`options.cookie.httpOnly must be true or false (got ${describe(c.httpOnly)}).`);
+  if (c.partitioned !== undefined && typeof c.partitioned !== 'boolean') throw new SessionOptionsError(`options.cookie.partitioned must be true or false (got ${describe(c.partitioned)}).`);
+  if (c.priority !== undefined && !['low', 'medium', 'high'].includes(c.priority)) {
+    throw new SessionOptionsError(`options.cookie.priority must be "low", "medium" or "high" (got ${describe(c.priority)}).`);
+  }
+}
+
+function checkKeys(given: object, known: Record<string, true>, where: string): void {
+  for (const key of Object.keys(given)) {
+    if (!Object.hasOwn(known, key)) {
+      throw new SessionOptionsError(`${where}.${key} is not an option; the options are: ${Object.keys(known).join(', ')}. Check the spelling.`);
+    }
+  }
+}
+
+/** A short, safe description of a bad option value for messages (never the value of a secret). */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return `the string "${value.length > 20 ? `${value.slice(0, 20)}…` : value}"`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
 }
 
 function logError(err: SessionError): void {

@@ -1,20 +1,13 @@
 /**
- * How the session id travels: read from the cookie first, then the header; written back the way
- * the client uses (a `Set-Cookie`, or the response header), and cleared on logout.
+ * How the session id travels back: written the way the client uses (a `Set-Cookie`, or the
+ * response header), cleared on logout, and kept in the headers when the application replaces them.
+ * (Reading it is `client-id.ts`.)
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parse, serialize, type SerializeOptions } from 'cookie';
-import { isValidId } from './id';
+import { serialize, type SerializeOptions } from 'cookie';
+import type { ClientId } from './client-id';
 import type { ResolvedCookie, ResolvedOptions } from './options';
-
-/** What the client sent. @internal */
-export interface ClientId {
-  /** The verified id, or `undefined` when none was sent or it failed validation. */
-  readonly id: string | undefined;
-  /** Where the client keeps its id; `undefined` when it sent none. */
-  readonly via: 'cookie' | 'header' | undefined;
-}
 
 /** What {@link sendId} or {@link clearId} put into a response, so that a later change can take it back. @internal */
 export interface Written {
@@ -24,34 +17,8 @@ export interface Written {
   readonly header: boolean;
 }
 
-const NONE: ClientId = { id: undefined, via: undefined };
 const NOTHING: Written = { cookie: undefined, header: false };
 const EPOCH = new Date(0);
-
-/**
- * Reads the id from the cookie, then from the header. Untrusted input is checked (signature, when
- * a secret is set, then syntax) before it can reach a storage; what fails is treated as no id.
- * @internal
- */
-export function readClientId(req: IncomingMessage, options: ResolvedOptions): ClientId {
-  let token: string | undefined;
-  let via: ClientId['via'];
-  const cookieHeader = options.cookie && req.headers.cookie;
-  if (cookieHeader && cookieHeader.includes(options.name)) {
-    token = parse(cookieHeader)[options.name];
-    if (token) via = 'cookie';
-  }
-  if (!token && options.header) {
-    const value = req.headers[options.header];
-    if (typeof value === 'string' && value !== '') {
-      token = value;
-      via = 'header';
-    }
-  }
-  if (!token) return NONE;
-  const id = options.signer ? options.signer.unsign(token) : token;
-  return { id: isValidId(id) ? id : undefined, via };
-}
 
 /**
  * Sends `id` to the client: as a cookie to cookie clients and new clients, in the response header
@@ -147,13 +114,18 @@ function cookieAttributes(req: IncomingMessage, c: ResolvedCookie, maxAge: numbe
   return attributes;
 }
 
+/**
+ * The cookie's attributes for a secure or an insecure request. `SameSite=None` and `Partitioned`
+ * are only valid with `Secure` (browsers drop such a cookie otherwise), so with `secure: 'auto'` an
+ * insecure request gets neither: the default `Lax` behaviour applies there, as in express-session.
+ */
 function attributesOf(c: ResolvedCookie, secure: boolean): SerializeOptions {
   const attributes: SerializeOptions = {
     path: c.path,
     httpOnly: c.httpOnly,
     secure,
-    sameSite: c.sameSite,
-    partitioned: c.partitioned,
+    sameSite: c.sameSite === 'none' && !secure ? false : c.sameSite,
+    partitioned: c.partitioned && secure,
   };
   if (c.domain !== undefined) attributes.domain = c.domain;
   if (c.priority !== undefined) attributes.priority = c.priority;

@@ -23,6 +23,31 @@ describe('session() options', () => {
     expect(() => session(storage, options)).toThrow(SessionOptionsError);
   });
 
+  it.each<[string, unknown, RegExp]>([
+    ['idFunc: "bogus"', { idFunc: 'bogus' }, /options\.idFunc must be a function/],
+    ['onError: 3', { onError: 3 }, /options\.onError must be a function/],
+    ['ttl: "x"', { ttl: 'x' }, /options\.ttl must be a positive number/],
+    ['ttl: NaN', { ttl: Number.NaN }, /options\.ttl/],
+    ['an unknown option', { ttll: 5 }, /options\.ttll is not an option; the options are: ttl, name/],
+    ['an unknown cookie option', { cookie: { sameSight: 'lax' } }, /options\.cookie\.sameSight is not an option/],
+    ['cookie: true', { cookie: true }, /options\.cookie must be an object/],
+    ['a numeric cookie path', { cookie: { path: 5 } }, /options\.cookie\.path must be a string/],
+    ['httpOnly: "yes"', { cookie: { httpOnly: 'yes' } }, /options\.cookie\.httpOnly must be true or false/],
+    ['partitioned: 1', { cookie: { partitioned: 1 } }, /options\.cookie\.partitioned/],
+    ['priority: "urgent"', { cookie: { priority: 'urgent' } }, /options\.cookie\.priority/],
+    ['secret: 42', { secret: 42 }, /options\.secret must be a string or an array/],
+    ['options that are not an object', 'fast', /options must be an object/],
+  ])('should name the option and the fix for %s', (_what, options, message) => {
+    let thrown: unknown;
+    try {
+      session(storage, options as SessionOptions);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(SessionOptionsError);
+    expect((thrown as Error).message).toMatch(message);
+  });
+
   it('should accept a complete, valid configuration', () => {
     expect(() =>
       session(storage, {

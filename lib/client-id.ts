@@ -1,0 +1,97 @@
+/**
+ * Reading the id a client sent: every value under the cookie name (a planted duplicate must not
+ * hide the real one), then the id header; each checked (signature, then syntax) before it can
+ * reach a storage.
+ * @module
+ */
+import type { IncomingMessage } from 'node:http';
+import { isValidId } from './id';
+import type { ResolvedOptions } from './options';
+
+/** What the client sent. @internal */
+export interface ClientId {
+  /** The verified id, or `undefined` when none was sent or none passed validation. */
+  readonly id: string | undefined;
+  /** Where the client keeps its id (where `id` came from, else where the first value came from); `undefined` when it sent none. */
+  readonly via: 'cookie' | 'header' | undefined;
+  /**
+   * The client sent more than one value under the cookie name (or the header): one of them may be
+   * a duplicate planted from a sibling subdomain or a longer path, so an unknown id is not cleared
+   * (the expiring `Set-Cookie` would delete the real cookie and leave the planted one).
+   */
+  readonly duplicates: boolean;
+}
+
+/** How many values sent under the name are considered: more is an attack or a broken client. */
+export const MAX_CANDIDATES = 4;
+
+const NONE: ClientId = { id: undefined, via: undefined, duplicates: false };
+
+/**
+ * Reads the id from the cookie, then from the header: the first value that passes the signature
+ * (when a secret is set) and the syntax check wins; what fails is treated as no id. Bounded: at
+ * most {@link MAX_CANDIDATES} values per source are looked at, and nothing is decoded.
+ * @internal
+ */
+export function readClientId(req: IncomingMessage, options: ResolvedOptions): ClientId {
+  let via: ClientId['via'];
+  let duplicates = false;
+  const cookieHeader = options.cookie ? req.headers.cookie : undefined;
+  if (typeof cookieHeader === 'string' && cookieHeader.includes(options.name)) {
+    const values = cookieValues(cookieHeader, options.name, MAX_CANDIDATES);
+    if (values.length > 0) {
+      via = 'cookie';
+      duplicates = values.length > 1;
+      const id = firstValid(values, options);
+      if (id !== undefined) return { id, via, duplicates };
+    }
+  }
+  const header = options.header === undefined ? undefined : req.headers[options.header];
+  if (typeof header === 'string' && header !== '') {
+    // Node joins repeated headers with ", "; ids and signatures contain no comma.
+    const values = header.includes(',') ? header.split(',', MAX_CANDIDATES).map((v) => v.trim()) : [header];
+    via ??= 'header';
+    duplicates ||= values.length > 1;
+    const id = firstValid(values, options);
+    if (id !== undefined) return { id, via: 'header', duplicates };
+  }
+  return via === undefined ? NONE : { id: undefined, via, duplicates };
+}
+
+function firstValid(tokens: readonly string[], options: ResolvedOptions): string | undefined {
+  for (const token of tokens) {
+    if (token === '' || token.length > 512) continue; // an id plus a signature is under 200 characters
+    const id = options.signer ? options.signer.unsign(token) : token;
+    if (isValidId(id)) return id;
+  }
+  return undefined;
+}
+
+/**
+ * The values of every `name=value` pair of a `Cookie` header whose name is exactly `name`, in the
+ * order sent, at most `limit` of them; surrounding double quotes are removed, nothing is decoded.
+ * (The `cookie` package keeps only the first value of a name.) Linear in the header length.
+ * @internal
+ */
+export function cookieValues(header: string, name: string, limit: number): string[] {
+  const values: string[] = [];
+  const length = header.length;
+  let pos = 0;
+  while (pos < length && values.length < limit) {
+    let end = header.indexOf(';', pos);
+    if (end === -1) end = length;
+    let start = pos;
+    while (start < end && (header.charCodeAt(start) === 32 || header.charCodeAt(start) === 9)) start++;
+    if (header.startsWith(name, start)) {
+      let eq = start + name.length;
+      while (eq < end && (header.charCodeAt(eq) === 32 || header.charCodeAt(eq) === 9)) eq++;
+      if (eq < end && header.charCodeAt(eq) === 61 /* = */) values.push(unquote(header.slice(eq + 1, end).trim()));
+    }
+    pos = end + 1;
+  }
+  return values;
+}
+
+function unquote(value: string): string {
+  return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+}

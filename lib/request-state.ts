@@ -1,0 +1,220 @@
+/**
+ * `RequestState`: one request's side of its session (the {@link SessionHost}). It watches the
+ * response only as much as the session needs: nothing while unused, a `finish` listener after a
+ * read, {@link ResponseHook}s once a change is coming (the end of the response then waits for the
+ * session to be stored). The id goes into the response headers as soon as the operation that
+ * decided it settles.
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientId } from './client-id';
+import { SessionError, SessionStateError, StorageError } from './errors';
+import type { Manager } from './manager';
+import type { ResolvedOptions } from './options';
+import { hookWriteHead, ResponseHook, setHookFinder, type HookOwner } from './response-hook';
+import type { Session, SessionHost } from './session';
+import { addVary, clearId, restore, retract, sendId, type Written } from './transport';
+
+/** A Connect/Express-style `next`. */
+export type NextFunction = (err?: unknown) => void;
+
+/** Where a request keeps its state (innermost `session()` first; see {@link RequestState.outer}). @internal */
+export const kState = Symbol('sessionware.state');
+/** @internal */
+export type StatefulRequest = IncomingMessage & { [kState]?: RequestState };
+
+setHookFinder((res) => {
+  for (let s = (res.req as StatefulRequest | undefined)?.[kState]; s !== undefined; s = s.outer) if (s.hook?.onPrototype) return s.hook;
+  return undefined;
+});
+
+/** Headers that describe a response body; removed when a failed write replaces that body with an error. */
+const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'etag', 'last-modified'];
+
+/** @internal */
+export class RequestState implements SessionHost, HookOwner {
+  session: Session | undefined = undefined;
+  client: ClientId | undefined = undefined;
+  /** What the response headers say about the id (see `decide`). */
+  applied = 'unused';
+  /** What was written into the headers for `applied`: taken back if the decision changes. */
+  written: Written | undefined = undefined;
+  /** Committing failed: the response must not advertise the session. */
+  failed = false;
+  /** A change was started in this request (a logout may then clear a duplicated cookie). */
+  changed = false;
+  /** A `finish` listener closes the session (it was used, and made no change so far). */
+  listening = false;
+  /** The response hooks, once a change is coming. */
+  hook: ResponseHook | undefined = undefined;
+  /** `writeHead` merges the session's `Set-Cookie` back in. */
+  headersHooked = false;
+
+  constructor(
+    readonly options: ResolvedOptions,
+    readonly manager: Manager,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly next: NextFunction,
+    /** The `session()` middleware this state belongs to. */
+    readonly owner: object,
+    /** The state of an outer `session()` on the same request, if any. */
+    readonly outer: RequestState | undefined,
+  ) {}
+
+  get ended(): boolean {
+    return this.hook?.ended === true || this.res.writableEnded;
+  }
+
+  willRun(change: boolean): void {
+    if (change) this.changed = true;
+    if (this.hook !== undefined) return;
+    if (change) {
+      const reachable = (this.res.req as StatefulRequest | undefined)?.[kState] !== undefined;
+      this.hook = new ResponseHook(this.res, this, reachable); // ending() now closes the session
+    } else if (!this.listening) {
+      this.listening = true;
+      this.res.on('finish', () => finished(this));
+    }
+  }
+
+  settled(): void {
+    if (this.failed) return;
+    try {
+      if (this.hook === undefined) applyTransport(this);
+      else this.hook.internal(() => applyTransport(this));
+    } catch (err) {
+      this.report(err);
+    }
+  }
+
+  /** `end()` was called on a hooked response. */
+  ending(): void {
+    const refresh = (this.session as Session).closeIfClean();
+    if (refresh === undefined) void finish(this); // changes to write first: the end waits for them
+    else conclude(this, refresh); // nothing to write: end now, refresh the TTL after
+  }
+
+  beforeHeaders(): void {
+    if (this.written !== undefined && !this.failed) restore(this.res, this.written);
+  }
+
+  report(err: unknown): void {
+    const error = err instanceof SessionError ? err : new StorageError('session', 'close', 'unexpected failure', { cause: err });
+    try {
+      this.options.onError(error, this.req);
+    } catch (hookErr) {
+      console.error('[sessionware] options.onError threw:', hookErr);
+    }
+  }
+}
+
+/**
+ * The response is complete. A session that made no change closes here (once a read the handler
+ * did not wait for has settled) and refreshes its TTL.
+ */
+function finished(state: RequestState): void {
+  if (state.hook !== undefined) return; // the end hook closes it
+  (state.session as Session).commit().then(
+    (refresh) => conclude(state, refresh),
+    (err: unknown) => state.report(err),
+  );
+}
+
+/**
+ * Commits the session, then releases the end of the response: a write of a dirty session lands
+ * before the client can see the response complete (read-your-writes).
+ */
+async function finish(state: RequestState): Promise<void> {
+  let refresh: boolean;
+  try {
+    refresh = await (state.session as Session).commit();
+  } catch (err) {
+    state.failed = true;
+    const { res, hook } = state;
+    if (!(hook ? hook.internal(() => res.headersSent) : res.headersSent)) {
+      hook?.bypass(); // the end the application called is dropped: the error handler answers
+      // The response has not started: Express's error handler can still answer with the error.
+      // Drop what described the body that will now not be sent, and the id, so the handler starts clean.
+      for (const name of BODY_HEADERS) res.removeHeader(name);
+      if (state.written !== undefined) retract(res, state.options, state.written);
+      state.written = undefined;
+      state.next(err);
+      return;
+    }
+    state.report(err);
+    state.hook?.release();
+    return;
+  }
+  conclude(state, refresh);
+}
+
+/**
+ * After a successful close: the final word about the id into the headers, then the held-back end
+ * of the response (when it is hooked), then the TTL refresh a clean close wants.
+ */
+function conclude(state: RequestState, refresh: boolean): void {
+  if (state.hook === undefined) settleTransport(state);
+  else state.hook.internal(() => settleTransport(state));
+  state.hook?.release();
+  if (refresh) (state.session as Session).refreshTTL().catch((err: unknown) => state.report(err));
+}
+
+/**
+ * The session is closed: puts the final word about the id into the headers (again, if the
+ * application replaced `Set-Cookie` since), or, if they already left, reports an id the client missed.
+ */
+function settleTransport(state: RequestState): void {
+  if (!state.res.headersSent) {
+    applyTransport(state);
+    if (state.written !== undefined) restore(state.res, state.written);
+    return;
+  }
+  const wanted = decide(state);
+  if (wanted !== state.applied && wanted !== 'none' && wanted !== 'unused') {
+    state.report(new SessionStateError('the session id changed after the response headers were sent, so the client did not receive it; finish session work before writing the response.'));
+  }
+}
+
+/**
+ * What the response must tell the client about its id: `send:<id>` (a new, regenerated or
+ * app-chosen id; or the same id again to slide a persistent cookie), `clear` (the client holds an
+ * id that is gone: logout, unknown or expired), `none`, or `unused` (the session was never used:
+ * the response carries nothing of it, not even `Vary`). A client that sent several values under the
+ * name is only told to clear after a change (a logout): a planted duplicate must not log it out.
+ */
+function decide(state: RequestState): string {
+  const { session, client, options } = state;
+  if (!session || !client) return 'unused';
+  const { used, id, stored, known } = session.transportState;
+  if (!used) return 'unused';
+  if (stored && id !== undefined) {
+    const rolling = options.cookie?.maxAge !== undefined && client.via === 'cookie';
+    return id !== client.id || rolling ? `send:${id}` : 'none';
+  }
+  if (!known || client.via === undefined || (client.duplicates && !state.changed)) return 'none';
+  return 'clear';
+}
+
+/**
+ * Brings the response headers in line with the session, as soon as an operation settles: takes
+ * back what an earlier decision wrote and writes the new one. Once the headers are sent nothing can
+ * change; `settleTransport` reports what the client missed.
+ */
+function applyTransport(state: RequestState): void {
+  const decision = decide(state);
+  const { client, options, req, res } = state;
+  if (decision === state.applied || res.headersSent) return;
+  if (state.written !== undefined) retract(res, options, state.written);
+  state.written = undefined;
+  if (decision === 'unused') return; // cannot follow a used state; guards the send branch below
+  const first = state.applied === 'unused';
+  state.applied = decision;
+  if (first) addVary(res, options);
+  if (decision === 'clear') state.written = clearId(req, res, options, client as ClientId);
+  else if (decision !== 'none') state.written = sendId(req, res, options, client as ClientId, decision.slice('send:'.length));
+  if (state.written?.cookie !== undefined && !state.headersHooked && state.hook === undefined) {
+    state.headersHooked = true; // a ResponseHook merges writeHead headers itself
+    hookWriteHead(res, state);
+  }
+}
