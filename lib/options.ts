@@ -240,7 +240,7 @@ function resolveCookie(name: string, c: CookieOptions): ResolvedCookie {
 }
 
 /** Every option of `session()`: a misspelt name is an error, not a silently ignored setting. */
-const OPTION_KEYS: Record<keyof SessionOptions, true> = { ttl: true, name: true, header: true, cookie: true, secret: true, idFunc: true, onError: true };
+const OPTION_KEYS: Record<keyof SessionOptions, true> = { ttl: true, name: true, header: true, cookie: true, secret: true, signer: true, idFunc: true, maxSessionBytes: true, onError: true };
 const COOKIE_KEYS: Record<keyof CookieOptions, true> = { path: true, domain: true, httpOnly: true, secure: true, sameSite: true, maxAge: true, partitioned: true, priority: true };
 
 /** Types of the options `resolveCookie` and the `Signer` do not check themselves. */
