@@ -111,7 +111,8 @@ local function open(key, want)
       if type(k) ~= 'string' or type(v) ~= 'string' then return nil end
       out[#out + 1] = entry(k, v)
     end
-    redis.call('SET', key, table.concat(out), 'KEEPTTL')
+    local pttl = redis.call('PTTL', key)
+    if pttl > 0 then redis.call('SET', key, table.concat(out), 'PX', pttl) else redis.call('SET', key, table.concat(out)) end
     head = out[1]
   end
   if string.sub(head, 1, 1) ~= 'S' or #head < HEAD then return nil end
