@@ -91,6 +91,11 @@ describe('RedisStorage', () => {
     const id = generateId();
     await redis.client.set(PREFIX + id, JSON.stringify({ user: '"alice"', n: '1' }), 'PX', 50_000);
     await expect(storage.getSession(id)).resolves.toEqual(new Map([['user', '"alice"'], ['n', '1']]));
+    // a call that writes nothing still rewrites the layout, keeping the expiry
+    await expect(storage.compareAndSet(id, 'n', '"stale"', '5', HOUR, { create: false })).resolves.toBe('conflict');
+    expect((await redis.client.get(PREFIX + id))?.startsWith('S')).toBe(true);
+    expect(await redis.client.pttl(PREFIX + id)).toBeLessThanOrEqual(50_000);
+    expect(await redis.client.pttl(PREFIX + id)).toBeGreaterThan(40_000);
     await expect(storage.setSession(id, { set: new Map([['n', '2']]), removed: new Set() }, HOUR, { create: false })).resolves.toBe(true);
     expect((await redis.client.get(PREFIX + id))?.startsWith('S')).toBe(true);
     await expect(storage.getSession(id)).resolves.toEqual(new Map([['user', '"alice"'], ['n', '2']]));
