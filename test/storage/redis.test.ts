@@ -103,6 +103,18 @@ describe('RedisStorage', () => {
     await storage.close();
   });
 
+  it('should keep a small session written often small (at most twice its live size)', async () => {
+    const storage = new RedisStorage(redis.client, { prefix: PREFIX });
+    const id = generateId();
+    await storage.setSession(id, { set: new Map([['user', '{"id":7,"name":"alice"}'], ['n', '0']]), removed: new Set() }, HOUR, CREATE);
+    const size = await redis.client.strlen(PREFIX + id);
+    for (let i = 1; i <= 200; i++) {
+      await storage.setSession(id, { set: new Map([['n', String(i % 10)]]), removed: new Set() }, HOUR, { create: false });
+      expect(await redis.client.strlen(PREFIX + id)).toBeLessThanOrEqual(size * 2 + 40);
+    }
+    await storage.close();
+  });
+
   it('should keep an emptied session, still existing', async () => {
     const storage = new RedisStorage(redis.client, { prefix: PREFIX });
     const id = generateId();

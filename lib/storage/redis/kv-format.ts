@@ -191,7 +191,7 @@ local function commit(key, st, drop, adds, ttl)
   local size = st.size
   if #adds > 0 then size = redis.call('APPEND', key, table.concat(adds)) end
   local version = (st.version + 1) % 4294967296
-  if dead > 4096 and dead * 2 > size then
+  if dead * 2 > size then
     local raw = redis.call('GET', key)
     local out = { 'S' .. hex(version) .. hex(0) }
     local pos = HEAD
