@@ -9,6 +9,7 @@ module.exports = {
   moduleNameMapper: {
     '^sessionware$': '<rootDir>/lib/index.ts',
     '^sessionware/redis$': '<rootDir>/lib/redis.ts',
+    '^sessionware/memcache$': '<rootDir>/lib/memcache.ts',
     '^sessionware/testing$': '<rootDir>/lib/testing.ts',
   },
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],

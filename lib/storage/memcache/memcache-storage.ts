@@ -1,0 +1,341 @@
+/**
+ * `MemcacheStorage`: each session is one memcached item under `prefix + id`. Reads cost one `gat`;
+ * writes merge only what changed with `gets` + `cas`, and never re-create a removed session.
+ * @module
+ */
+import { CorruptSessionError, SessionOptionsError, StorageError } from '../../errors';
+import { applyChanges } from '../record-codec';
+import { MemcacheClient, TOO_LARGE, type MemcacheConnection, type StoreReply } from './memcache-client';
+import { KEY_PATTERN, MAX_ID_LENGTH, MAX_KEY_BYTES, decodeItem, encodeChecked, encodeForward, exptime, tooLarge, type Item } from './memcache-item';
+import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
+
+/** Options of {@link MemcacheStorage}. */
+export interface MemcacheStorageOptions {
+  /**
+   * Prepended to every session id to form its memcached key. Printable ASCII without spaces, at
+   * most 121 bytes (memcached keys are at most 250 bytes; ids up to 128, plus one for the
+   * forward key). Give each application its own prefix when they share a memcached.
+   * @default 'session:'
+   * @example `{ prefix: 'myapp:sess:' }`
+   */
+  readonly prefix?: string;
+  /**
+   * The most milliseconds one memcached command may take before it fails with a `StorageError`
+   * naming the operation, so a request never hangs while memcached is unreachable.
+   * @default 2_000
+   */
+  readonly commandTimeout?: number;
+  /**
+   * memcached's item size limit in bytes (its `-I` option): a session whose item would be larger
+   * is not sent, and the write rejects with a `StorageError` whose `cause` is a
+   * `SessionValueError` naming the largest value written. Raise it together with `-I`.
+   * @default 1_048_576
+   */
+  readonly maxItemSize?: number;
+  /**
+   * How many times a write retries after another request changed the session between its `gets`
+   * and its `cas` (with a short random back-off) before it rejects with a `StorageError`.
+   * @default 64
+   */
+  readonly casRetries?: number;
+  /**
+   * Receives problems that do not fail a request: a stored item that cannot be decoded (a
+   * `CorruptSessionError`; the session is treated as missing).
+   * @default logs the error with `console.error`
+   * @example `{ onError: (err) => logger.warn({ err }, 'memcached session problem') }`
+   */
+  readonly onError?: (err: StorageError) => void;
+}
+
+/** How long a `gat` makes a following `updateTTL` of the same session redundant (memcached counts seconds). */
+const TOUCH_WINDOW = 1000;
+/** The most sessions remembered as just read (see {@link TOUCH_WINDOW}). */
+const TOUCH_MEMORY = 10_000;
+/** Forwards followed by one write, as the `Storage` contract says. */
+const MAX_HOPS = 4;
+const CONFLICT = Symbol('conflict');
+type Mutation = (current: Map<string, string> | undefined) => Map<string, string> | typeof CONFLICT;
+
+/**
+ * Keeps each session as one memcached item under `prefix + id`: a JSON object of JSON texts, with
+ * the TTL as memcached's expiry (whole seconds, rounded up; above 30 days sent as an absolute
+ * Unix time, as memcached requires).
+ *
+ * - **Read** (`getSession`): one `gat` (get-and-touch), which also slides the TTL, so a clean
+ *   close right after it (`updateTTL`) sends nothing: **a read-only request costs one command**.
+ * - **Dirty close** (`setSession`): `add` for a new session (one command); otherwise `gets`, merge
+ *   only the changed and removed keys, `cas` (two commands), retried when an overlapping request
+ *   changed the session in between (`casRetries`), so no request loses another's changes. A
+ *   session that is gone (`gets` misses, `cas` answers `NOT_FOUND`) is never re-created.
+ * - **Logout** (`removeAll`): one `delete`, then one `get` of the forward key (see `moveSession`).
+ * - **Regenerate** (`moveSession`): `gets` old, `add` new, `set` the forward key, `cas` old into a
+ *   forward: the `cas` is the atomic step, so a write to the old id lands before the move (and is
+ *   carried over) or after it (and follows the forward).
+ * - **Update one key** (`compareAndSet`): `gets` + `cas`.
+ * - `count()` is not provided: memcached cannot list or count items by prefix without a full
+ *   crawl (`lru_crawler metadump`), which is neither cheap nor exact.
+ *
+ * memcached is a cache: under memory pressure it **evicts** items, which logs those users out.
+ * Run it with `-M` (return errors instead of evicting) and enough `-m` if that is not acceptable.
+ * It keeps nothing across a restart.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { session } from 'sessionware';
+ * import { MemcacheStorage } from 'sessionware/memcache';
+ *
+ * const storage = new MemcacheStorage('127.0.0.1:11211', { prefix: 'myapp:sess:' });
+ * const app = express();
+ * app.use(session(storage));
+ * process.on('SIGTERM', () => void storage.close());
+ * ```
+ */
+export class MemcacheStorage implements Storage {
+  readonly #mc: MemcacheClient;
+  readonly #prefix: string;
+  readonly #maxItemSize: number;
+  readonly #casRetries: number;
+  readonly #onError: (err: StorageError) => void;
+  /** Sessions this instance just read with `gat`: id -> [ttl, until]. */
+  readonly #touched = new Map<string, readonly [number, number]>();
+
+  /**
+   * @param connection a `memcache-client` `MemcacheClient` (left open by `close()`), its options,
+   *   or `'host:port'` (the storage creates the client and shuts it down). See {@link MemcacheConnection}.
+   * @throws {SessionOptionsError} on an invalid option.
+   */
+  constructor(connection: MemcacheConnection, options: MemcacheStorageOptions = {}) {
+    const { prefix = 'session:', commandTimeout = 2_000, maxItemSize = 1_048_576, casRetries = 64, onError = logError } = options;
+    const name = 'MemcacheStorage';
+    if (connection === null || connection === undefined || (typeof connection !== 'object' && typeof connection !== 'string')) {
+      throw new SessionOptionsError(`${name}: pass a memcache-client MemcacheClient, its options, or 'host:port'.`);
+    }
+    if (typeof prefix !== 'string' || (prefix !== '' && !KEY_PATTERN.test(prefix))) {
+      throw new SessionOptionsError(`${name}: options.prefix must be a string of printable ASCII without spaces, e.g. 'session:'.`);
+    }
+    if (prefix.length + MAX_ID_LENGTH + 1 > MAX_KEY_BYTES) {
+      throw new SessionOptionsError(`${name}: options.prefix is ${prefix.length} bytes; at most ${MAX_KEY_BYTES - MAX_ID_LENGTH - 1} fit memcached's ${MAX_KEY_BYTES}-byte keys with a ${MAX_ID_LENGTH}-character id.`);
+    }
+    if (!(commandTimeout > 0) || !Number.isFinite(commandTimeout)) {
+      throw new SessionOptionsError(`${name}: options.commandTimeout must be a positive, finite number of milliseconds.`);
+    }
+    if (!Number.isSafeInteger(maxItemSize) || maxItemSize < 1024) {
+      throw new SessionOptionsError(`${name}: options.maxItemSize must be a whole number of bytes, at least 1024 (memcached's -I; default 1 MiB).`);
+    }
+    if (!Number.isSafeInteger(casRetries) || casRetries < 0) throw new SessionOptionsError(`${name}: options.casRetries must be a whole number >= 0.`);
+    if (typeof onError !== 'function') throw new SessionOptionsError(`${name}: options.onError must be a function.`);
+    this.#prefix = prefix;
+    this.#maxItemSize = maxItemSize;
+    this.#casRetries = casRetries;
+    this.#onError = onError;
+    this.#mc = new MemcacheClient(name, connection, commandTimeout);
+  }
+
+  /** The memcache-client instance in use (yours, or the one the storage created). */
+  get client(): MemcacheClient['client'] {
+    return this.#mc.client;
+  }
+
+  /** One `gat`: resolves the session and slides its TTL; `undefined` when missing, a forward or unreadable. */
+  async getSession(id: string, ttl: number): Promise<SessionRecord | undefined> {
+    const key = this.#key('getSession', id);
+    const value = await this.#mc.gat('getSession', key, exptime(ttl, Date.now()));
+    if (value === undefined) return undefined;
+    const item = this.#decode('getSession', value);
+    if (item.kind !== 'record') return undefined;
+    this.#remember(id, ttl);
+    return item.record;
+  }
+
+  /** `add` (new session) or `gets` + `cas` (merge): see the class doc. */
+  async setSession(id: string, changes: SessionChanges, ttl: number, options: WriteOptions): Promise<boolean> {
+    this.#touched.delete(id);
+    const result = await this.#update('setSession', id, ttl, options.create, (current) => applyChanges(current, changes), changes);
+    return result === 'ok';
+  }
+
+  /** `gets` + `cas` of one key, only if it still holds `expected`. */
+  async compareAndSet(id: string, key: string, expected: string | undefined, next: string | undefined, ttl: number, options: WriteOptions): Promise<CompareAndSetResult> {
+    this.#touched.delete(id);
+    const set = new Map<string, string>(next === undefined ? [] : [[key, next]]);
+    const changes: SessionChanges = { set, removed: new Set(next === undefined ? [key] : []) };
+    return this.#update('compareAndSet', id, ttl, options.create, (current) => (current?.get(key) === expected ? applyChanges(current, changes) : CONFLICT), changes);
+  }
+
+  /**
+   * Moves a live session to `newId` and leaves a forward under `oldId`:
+   * 1. `gets` old (a miss, a forward or an unreadable item: resolve `undefined`, nothing written);
+   * 2. `add` new with the record (changes applied, filtered by `keep`), and `set` the forward key
+   *    `prefix + oldId + '>'` (what `removeAll(oldId)` follows);
+   * 3. `cas` old into a forward to new, living `forwardTTL`. This is the one atomic step:
+   *    `EXISTS` (a write to old came in between) re-reads old, rewrites new and tries again;
+   *    `NOT_FOUND` (a logout came in between) deletes new and the forward key: the logout wins.
+   *
+   * memcached has no multi-key transaction: between steps 2 and 3 both items exist, but nobody
+   * knows the new id yet except `removeAll(oldId)`, which deletes it too. A crash in that window
+   * leaves an unreachable copy that expires with its TTL.
+   */
+  async moveSession(oldId: string, newId: string, changes: SessionChanges, ttl: number, options: MoveOptions): Promise<SessionRecord | undefined> {
+    const op = 'moveSession';
+    const [oldKey, newKey, forwardKey] = [this.#key(op, oldId), this.#key(op, newId), this.#key(op, oldId) + '>'];
+    this.#touched.delete(oldId);
+    const forwardUntil = Date.now() + options.forwardTTL;
+    let created = false;
+    const abandon = async (): Promise<undefined> => {
+      if (created) await Promise.all([this.#mc.delete(op, newKey), this.#mc.delete(op, forwardKey)]);
+      return undefined;
+    };
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0) await this.#backoff(op, attempt);
+      const found = await this.#mc.gets(op, oldKey);
+      if (!found) return abandon();
+      const item = this.#decode(op, found.value);
+      if (item.kind !== 'record') return abandon();
+      const record = applyChanges(item.record, changes);
+      if (options.keep) for (const key of record.keys()) if (!options.keep.has(key)) record.delete(key);
+      const text = encodeChecked('MemcacheStorage', op, newKey, record, this.#maxItemSize, changes);
+      const expiry = exptime(ttl, Date.now());
+      if (!created) {
+        if ((await this.#store(op, 'add', newKey, text, expiry)) !== 'STORED') {
+          throw new StorageError('MemcacheStorage', op, 'the new session id is already in use; ids must be fresh and unguessable.');
+        }
+        created = true;
+        await this.#store(op, 'set', forwardKey, newId, exptime(options.forwardTTL, Date.now()));
+      } else {
+        await this.#store(op, 'set', newKey, text, expiry);
+      }
+      const reply = await this.#store(op, 'cas', oldKey, encodeForward(newId, forwardUntil), exptime(options.forwardTTL, Date.now()), found.cas);
+      if (reply === 'STORED') return record;
+      if (reply === 'NOT_FOUND') return abandon();
+    }
+  }
+
+  /**
+   * `delete`, then (when something was deleted) a `get` of the forward key: if the id had been
+   * moved, the session it moved to is deleted too. Resolves whether a session was deleted.
+   */
+  async removeAll(id: string): Promise<boolean> {
+    this.#touched.delete(id);
+    let key = this.#key('removeAll', id);
+    for (let hop = 0; ; hop++) {
+      if (!(await this.#mc.delete('removeAll', key))) return false;
+      const to = hop < MAX_HOPS ? await this.#mc.get('removeAll', `${key}>`) : undefined;
+      if (typeof to !== 'string' || !KEY_PATTERN.test(to)) return true;
+      key = this.#key('removeAll', to);
+    }
+  }
+
+  /**
+   * `touch`, unless this storage read the session with `gat` (which already slid the TTL) less than
+   * a second ago with the same TTL. Never creates a session.
+   */
+  async updateTTL(id: string, ttl: number): Promise<void> {
+    const seen = this.#touched.get(id);
+    this.#touched.delete(id);
+    if (seen && seen[0] === ttl && seen[1] > Date.now()) return;
+    await this.#mc.touch('updateTTL', this.#key('updateTTL', id), exptime(ttl, Date.now()));
+  }
+
+  /** Shuts the client down if the storage created it; a client you passed stays open. */
+  async close(): Promise<void> {
+    this.#touched.clear();
+    this.#mc.close();
+  }
+
+  /**
+   * The bounded `gets` + `cas` loop shared by `setSession` and `compareAndSet`. `create` starts with
+   * an `add`; a miss (or `NOT_FOUND` on `cas`) without `create` resolves `'gone'`; a forward is
+   * followed (up to {@link MAX_HOPS}); `mutate` may refuse with {@link CONFLICT}.
+   */
+  async #update(op: string, id: string, ttl: number, create: boolean, mutate: Mutation, changes: SessionChanges): Promise<'ok' | 'gone' | 'conflict'> {
+    let key = this.#key(op, id);
+    let hops = 0;
+    let tryAdd = create;
+    for (let attempt = 0; ; ) {
+      if (tryAdd) {
+        tryAdd = false;
+        const next = mutate(undefined);
+        if (next === CONFLICT) return 'conflict';
+        const reply = await this.#store(op, 'add', key, encodeChecked('MemcacheStorage', op, key, next, this.#maxItemSize, changes), exptime(ttl, Date.now()));
+        if (reply === 'STORED') return 'ok';
+      }
+      const found = await this.#mc.gets(op, key);
+      if (!found) {
+        if (!create) return 'gone';
+        tryAdd = true; // it was deleted after our add failed: add again
+        await this.#backoff(op, ++attempt);
+        continue;
+      }
+      const item = this.#decode(op, found.value);
+      if (item.kind === 'forward') {
+        if (item.until <= Date.now() || hops++ >= MAX_HOPS) return 'gone';
+        key = this.#key(op, item.to);
+        continue;
+      }
+      if (item.kind === 'unreadable' && !create) return 'gone';
+      const next = mutate(item.kind === 'record' ? item.record : undefined);
+      if (next === CONFLICT) return 'conflict';
+      const text = encodeChecked('MemcacheStorage', op, key, next, this.#maxItemSize, changes);
+      const reply = await this.#store(op, 'cas', key, text, exptime(ttl, Date.now()), found.cas);
+      if (reply === 'STORED') return 'ok';
+      if (reply === 'NOT_FOUND' && !create) return 'gone';
+      await this.#backoff(op, ++attempt);
+    }
+  }
+
+  /** One storage command; memcached's "too large" reply becomes the clear size error. */
+  async #store(op: string, command: 'add' | 'set' | 'cas', key: string, value: string, expiry: number, cas?: string): Promise<StoreReply> {
+    try {
+      return await this.#mc.store(op, command, key, value, expiry, cas);
+    } catch (err) {
+      if (err instanceof StorageError && err.message.endsWith(TOO_LARGE)) throw tooLarge('MemcacheStorage', op, undefined, this.#maxItemSize, undefined);
+      throw err;
+    }
+  }
+
+  /** Waits a random 0..attempt ms (at most 16) after a lost `cas` race; rejects past `casRetries`. */
+  async #backoff(op: string, attempt: number): Promise<void> {
+    if (attempt > this.#casRetries) {
+      throw new StorageError('MemcacheStorage', op, `gave up after ${this.#casRetries} retries: other requests kept changing the session between gets and cas (options.casRetries).`);
+    }
+    const ms = Math.floor(Math.random() * Math.min(attempt, 16));
+    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  #decode(op: string, value: string | null): Item {
+    const item = decodeItem(value);
+    if (item.kind === 'unreadable') {
+      const err = new CorruptSessionError('MemcacheStorage', op, 'the stored item is not a session this storage wrote; treating it as missing', { cause: item.cause });
+      try {
+        this.#onError(err);
+      } catch (hookErr) {
+        console.error('[sessionware] options.onError threw:', hookErr);
+      }
+    }
+    return item;
+  }
+
+  /** Remembers that `id` was just read with `gat` and `ttl`, forgetting the oldest beyond {@link TOUCH_MEMORY}. */
+  #remember(id: string, ttl: number): void {
+    this.#touched.delete(id);
+    this.#touched.set(id, [ttl, Date.now() + TOUCH_WINDOW]);
+    if (this.#touched.size > TOUCH_MEMORY) {
+      const oldest = this.#touched.keys().next();
+      if (!oldest.done) this.#touched.delete(oldest.value);
+    }
+  }
+
+  /** The memcached key of session `id`, checked against the text protocol's limits. */
+  #key(op: string, id: string): string {
+    const key = this.#prefix + id;
+    if (key.length + 1 > MAX_KEY_BYTES || !KEY_PATTERN.test(key)) {
+      throw new StorageError('MemcacheStorage', op, `the key prefix + id is not a valid memcached key (printable ASCII without spaces, at most ${MAX_KEY_BYTES - 1} bytes here); session ids are 8 to 128 characters of [A-Za-z0-9_-].`);
+    }
+    return key;
+  }
+}
+
+function logError(err: StorageError): void {
+  console.error(`[sessionware] ${err.name} (${err.code}): ${err.message}`);
+}
