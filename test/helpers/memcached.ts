@@ -10,7 +10,7 @@ import net from 'node:net';
 import { freePort, sleep } from './redis';
 
 /** Sends raw text-protocol lines and resolves the reply up to (and including) a line matching `end`. */
-export function rawCommand(port: number, line: string, end = /^(END|OK|ERROR|HD|EN|NF|VA .*|CLIENT_ERROR.*|SERVER_ERROR.*)\r\n/m): Promise<string> {
+export function rawCommand(port: number, line: string, end = /^(END|OK|ERROR|HD.*|EN|NF|VA .*|CLIENT_ERROR.*|SERVER_ERROR.*)\r\n/m): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.createConnection({ host: '127.0.0.1', port });
     let reply = '';
@@ -111,6 +111,18 @@ export class MemcachedServer {
       await sleep(30);
     }
   }
+}
+
+/**
+ * Commands a client sent, from `stats` counters: `cmd_get` (get/gets), `cmd_set` (set/add/cas/...),
+ * `cmd_touch` (touch/gat/gats), deletes. The helpers' own `stats` and `version` are not counted.
+ */
+export function commandsBetween(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const names = ['cmd_get', 'cmd_set', 'cmd_touch', 'delete_hits', 'delete_misses', 'cas_hits', 'cas_badval', 'cas_misses'] as const;
+  const delta: Record<string, number> = {};
+  for (const name of names) delta[name] = (after[name] ?? 0) - (before[name] ?? 0);
+  delta['total'] = (delta['cmd_get'] ?? 0) + (delta['cmd_set'] ?? 0) + (delta['cmd_touch'] ?? 0) + (delta['delete_hits'] ?? 0) + (delta['delete_misses'] ?? 0);
+  return delta;
 }
 
 let shared: Promise<MemcachedServer> | undefined;

@@ -4,7 +4,7 @@
  * @module
  */
 import { CorruptSessionError, SessionOptionsError, StorageError } from '../../errors';
-import { applyChanges } from '../record-codec';
+import { applyChanges, movedRecord } from '../record-codec';
 import { MemcacheClient, TOO_LARGE, type MemcacheConnection, type StoreReply } from './memcache-client';
 import { KEY_PATTERN, MAX_ID_LENGTH, MAX_KEY_BYTES, decodeItem, encodeChecked, encodeForward, exptime, tooLarge, type Item } from './memcache-item';
 import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
@@ -67,6 +67,8 @@ type Mutation = (current: Map<string, string> | undefined) => Map<string, string
  *   only the changed and removed keys, `cas` (two commands), retried when an overlapping request
  *   changed the session in between (`casRetries`), so no request loses another's changes. A
  *   session that is gone (`gets` misses, `cas` answers `NOT_FOUND`) is never re-created.
+ * - **Clean close** (`updateTTL`): nothing after a `gat` by this instance less than a second ago
+ *   (the usual case), otherwise one `gat`.
  * - **Logout** (`removeAll`): one `delete`, then one `get` of the forward key (see `moveSession`).
  * - **Regenerate** (`moveSession`): `gets` old, `add` new, `set` the forward key, `cas` old into a
  *   forward: the `cas` is the atomic step, so a write to the old id lands before the move (and is
@@ -143,6 +145,7 @@ export class MemcacheStorage implements Storage {
     const value = await this.#mc.gat('getSession', key, exptime(ttl, Date.now()));
     if (value === undefined) return undefined;
     const item = this.#decode('getSession', value);
+    if (item.kind === 'forward') await this.#restore('getSession', key, item.until);
     if (item.kind !== 'record') return undefined;
     this.#remember(id, ttl);
     return item.record;
@@ -192,8 +195,7 @@ export class MemcacheStorage implements Storage {
       if (!found) return abandon();
       const item = this.#decode(op, found.value);
       if (item.kind !== 'record') return abandon();
-      const record = applyChanges(item.record, changes);
-      if (options.keep) for (const key of record.keys()) if (!options.keep.has(key)) record.delete(key);
+      const record = movedRecord(item.record, changes, options.keep);
       const text = encodeChecked('MemcacheStorage', op, newKey, record, this.#maxItemSize, changes);
       const expiry = exptime(ttl, Date.now());
       if (!created) {
@@ -227,14 +229,19 @@ export class MemcacheStorage implements Storage {
   }
 
   /**
-   * `touch`, unless this storage read the session with `gat` (which already slid the TTL) less than
-   * a second ago with the same TTL. Never creates a session.
+   * Nothing when this storage read the session with `gat` (which already slid the TTL) less than a
+   * second ago with the same TTL; otherwise one `gat`. Never creates a session, and never extends a
+   * forward (its expiry is set back).
    */
   async updateTTL(id: string, ttl: number): Promise<void> {
     const seen = this.#touched.get(id);
     this.#touched.delete(id);
     if (seen && seen[0] === ttl && seen[1] > Date.now()) return;
-    await this.#mc.touch('updateTTL', this.#key('updateTTL', id), exptime(ttl, Date.now()));
+    const key = this.#key('updateTTL', id);
+    const value = await this.#mc.gat('updateTTL', key, exptime(ttl, Date.now()));
+    if (value === undefined || value === null || !value.startsWith('@')) return;
+    const item = decodeItem(value);
+    if (item.kind === 'forward') await this.#restore('updateTTL', key, item.until);
   }
 
   /** Shuts the client down if the storage created it; a client you passed stays open. */
@@ -303,15 +310,30 @@ export class MemcacheStorage implements Storage {
     if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
   }
 
+  /**
+   * A `gat` of a forward slid its expiry too: set it back to the forward's own end (an absolute
+   * Unix time), so a forward lives `forwardTTL` however often its id is read.
+   */
+  async #restore(op: string, key: string, until: number): Promise<void> {
+    try {
+      await this.#mc.touch(op, key, Math.ceil(until / 1000));
+    } catch (err) {
+      this.#report(err as StorageError);
+    }
+  }
+
+  #report(err: StorageError): void {
+    try {
+      this.#onError(err);
+    } catch (hookErr) {
+      console.error('[sessionware] options.onError threw:', hookErr);
+    }
+  }
+
   #decode(op: string, value: string | null): Item {
     const item = decodeItem(value);
     if (item.kind === 'unreadable') {
-      const err = new CorruptSessionError('MemcacheStorage', op, 'the stored item is not a session this storage wrote; treating it as missing', { cause: item.cause });
-      try {
-        this.#onError(err);
-      } catch (hookErr) {
-        console.error('[sessionware] options.onError threw:', hookErr);
-      }
+      this.#report(new CorruptSessionError('MemcacheStorage', op, 'the stored item is not a session this storage wrote; treating it as missing', { cause: item.cause }));
     }
     return item;
   }
