@@ -73,15 +73,15 @@ export class MemcacheClient {
   }
 
   /**
-   * `gat <exptime> <key>`: reads an item and sets its expiry in one command. Resolves `undefined`
-   * on a miss and `null` for an item that is not a string (stored by another client).
+   * `gats <exptime> <key>`: reads an item with its CAS token and sets its expiry, in one command.
+   * Resolves `undefined` on a miss.
    */
-  async gat(operation: string, key: string, exptime: number): Promise<string | null | undefined> {
-    const results = await this.#bounded(operation, () => this.client.cmd<Record<string, Retrieved>>(`gat ${exptime} ${key}`));
-    return valueOf(results[key]);
+  async gats(operation: string, key: string, exptime: number): Promise<CasItem | undefined> {
+    const results = await this.#bounded(operation, () => this.client.cmd<Record<string, Retrieved>>(`gats ${exptime} ${key}`));
+    return casItem(results[key]);
   }
 
-  /** `get <key>`, resolving like {@link MemcacheClient.gat}. */
+  /** `get <key>`: the value, `undefined` on a miss, `null` for an item that is not a string. */
   async get(operation: string, key: string): Promise<string | null | undefined> {
     const results = await this.#bounded(operation, () => this.client.cmd<Record<string, Retrieved>>(`get ${key}`));
     return valueOf(results[key]);
@@ -90,9 +90,7 @@ export class MemcacheClient {
   /** `gets <key>`: the item with its CAS token, or `undefined` on a miss. */
   async gets(operation: string, key: string): Promise<CasItem | undefined> {
     const results = await this.#bounded(operation, () => this.client.cmd<Record<string, Retrieved>>(`gets ${key}`));
-    const found = results[key];
-    if (!found || found.casUniq === undefined) return undefined;
-    return { value: valueOf(found) ?? null, cas: String(found.casUniq) };
+    return casItem(results[key]);
   }
 
   /** `add` / `set` / `cas` of a string value (flags 0). Resolves memcached's reply. */
@@ -200,6 +198,11 @@ interface InFlight {
 function valueOf(found: Retrieved | undefined): string | null | undefined {
   if (!found) return undefined;
   return typeof found.value === 'string' ? found.value : null;
+}
+
+function casItem(found: Retrieved | undefined): CasItem | undefined {
+  if (!found || found.casUniq === undefined) return undefined;
+  return { value: valueOf(found) ?? null, cas: String(found.casUniq) };
 }
 
 /** memcached's one-word reply carried by a memcache-client rejection, if that is what `err` is. */

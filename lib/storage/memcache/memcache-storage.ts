@@ -1,10 +1,11 @@
 /**
- * `MemcacheStorage`: each session is one memcached item under `prefix + id`. Reads cost one `gat`;
+ * `MemcacheStorage`: each session is one memcached item under `prefix + id`. Reads cost one `gats`;
  * writes merge only what changed with `gets` + `cas`, and never re-create a removed session.
  * @module
  */
 import { CorruptSessionError, SessionOptionsError, StorageError } from '../../errors';
 import { applyChanges, movedRecord } from '../record-codec';
+import { RecentReads, type Read } from './memcache-reads';
 import { MemcacheClient, TOO_LARGE, type MemcacheConnection, type StoreReply } from './memcache-client';
 import { KEY_PATTERN, MAX_ID_LENGTH, MAX_KEY_BYTES, decodeItem, encodeChecked, encodeForward, exptime, tooLarge, type Item } from './memcache-item';
 import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
@@ -47,28 +48,26 @@ export interface MemcacheStorageOptions {
   readonly onError?: (err: StorageError) => void;
 }
 
-/** How long a `gat` makes a following `updateTTL` of the same session redundant (memcached counts seconds). */
+/** How long a `gats` makes a following `updateTTL` of the same session redundant (memcached counts seconds). */
 const TOUCH_WINDOW = 1000;
-/** The most sessions remembered as just read (see {@link TOUCH_WINDOW}). */
-const TOUCH_MEMORY = 10_000;
 /** Forwards followed by one write, as the `Storage` contract says. */
 const MAX_HOPS = 4;
 const CONFLICT = Symbol('conflict');
-type Mutation = (current: Map<string, string> | undefined) => Map<string, string> | typeof CONFLICT;
+type Mutation = (current: ReadonlyMap<string, string> | undefined) => Map<string, string> | typeof CONFLICT;
 
 /**
  * Keeps each session as one memcached item under `prefix + id`: a JSON object of JSON texts, with
  * the TTL as memcached's expiry (whole seconds, rounded up; above 30 days sent as an absolute
  * Unix time, as memcached requires).
  *
- * - **Read** (`getSession`): one `gat` (get-and-touch), which also slides the TTL, so a clean
+ * - **Read** (`getSession`): one `gats` (get-and-touch, with the CAS token), which also slides the TTL, so a clean
  *   close right after it (`updateTTL`) sends nothing: **a read-only request costs one command**.
  * - **Dirty close** (`setSession`): `add` for a new session (one command); otherwise `gets`, merge
  *   only the changed and removed keys, `cas` (two commands), retried when an overlapping request
  *   changed the session in between (`casRetries`), so no request loses another's changes. A
  *   session that is gone (`gets` misses, `cas` answers `NOT_FOUND`) is never re-created.
- * - **Clean close** (`updateTTL`): nothing after a `gat` by this instance less than a second ago
- *   (the usual case), otherwise one `gat`.
+ * - **Clean close** (`updateTTL`): nothing after a `gats` by this instance less than a second ago
+ *   (the usual case), otherwise one `gats`.
  * - **Logout** (`removeAll`): one `delete`, then one `get` of the forward key (see `moveSession`).
  * - **Regenerate** (`moveSession`): `gets` old, `add` new, `set` the forward key, `cas` old into a
  *   forward: the `cas` is the atomic step, so a write to the old id lands before the move (and is
@@ -99,8 +98,8 @@ export class MemcacheStorage implements Storage {
   readonly #maxItemSize: number;
   readonly #casRetries: number;
   readonly #onError: (err: StorageError) => void;
-  /** Sessions this instance just read with `gat`: id -> [ttl, until]. */
-  readonly #touched = new Map<string, readonly [number, number]>();
+  /** Sessions this instance just read with `gats`, for the close of the same request. */
+  readonly #reads = new RecentReads();
 
   /**
    * @param connection a `memcache-client` `MemcacheClient` (left open by `close()`), its options,
@@ -139,31 +138,31 @@ export class MemcacheStorage implements Storage {
     return this.#mc.client;
   }
 
-  /** One `gat`: resolves the session and slides its TTL; `undefined` when missing, a forward or unreadable. */
+  /** One `gats`: resolves the session and slides its TTL; `undefined` when missing, a forward or unreadable. */
   async getSession(id: string, ttl: number): Promise<SessionRecord | undefined> {
     const key = this.#key('getSession', id);
-    const value = await this.#mc.gat('getSession', key, exptime(ttl, Date.now()));
-    if (value === undefined) return undefined;
-    const item = this.#decode('getSession', value);
+    const found = await this.#mc.gats('getSession', key, exptime(ttl, Date.now()));
+    if (found === undefined) return undefined;
+    const item = this.#decode('getSession', found.value);
     if (item.kind === 'forward') await this.#restore('getSession', key, item.until);
     if (item.kind !== 'record') return undefined;
-    this.#remember(id, ttl);
+    this.#reads.add(id, { ttl, cas: found.cas, record: item.record, at: Date.now() });
     return item.record;
   }
 
   /** `add` (new session) or `gets` + `cas` (merge): see the class doc. */
   async setSession(id: string, changes: SessionChanges, ttl: number, options: WriteOptions): Promise<boolean> {
-    this.#touched.delete(id);
-    const result = await this.#update('setSession', id, ttl, options.create, (current) => applyChanges(current, changes), changes);
+    const read = this.#reads.take(id);
+    const result = await this.#update('setSession', id, ttl, options.create, (current) => applyChanges(current, changes), changes, read);
     return result === 'ok';
   }
 
   /** `gets` + `cas` of one key, only if it still holds `expected`. */
   async compareAndSet(id: string, key: string, expected: string | undefined, next: string | undefined, ttl: number, options: WriteOptions): Promise<CompareAndSetResult> {
-    this.#touched.delete(id);
+    const read = this.#reads.take(id);
     const set = new Map<string, string>(next === undefined ? [] : [[key, next]]);
     const changes: SessionChanges = { set, removed: new Set(next === undefined ? [key] : []) };
-    return this.#update('compareAndSet', id, ttl, options.create, (current) => (current?.get(key) === expected ? applyChanges(current, changes) : CONFLICT), changes);
+    return this.#update('compareAndSet', id, ttl, options.create, (current) => (current?.get(key) === expected ? applyChanges(current, changes) : CONFLICT), changes, read);
   }
 
   /**
@@ -182,7 +181,7 @@ export class MemcacheStorage implements Storage {
   async moveSession(oldId: string, newId: string, changes: SessionChanges, ttl: number, options: MoveOptions): Promise<SessionRecord | undefined> {
     const op = 'moveSession';
     const [oldKey, newKey, forwardKey] = [this.#key(op, oldId), this.#key(op, newId), this.#key(op, oldId) + '>'];
-    this.#touched.delete(oldId);
+    this.#reads.take(oldId);
     const forwardUntil = Date.now() + options.forwardTTL;
     let created = false;
     const abandon = async (): Promise<undefined> => {
@@ -218,7 +217,7 @@ export class MemcacheStorage implements Storage {
    * moved, the session it moved to is deleted too. Resolves whether a session was deleted.
    */
   async removeAll(id: string): Promise<boolean> {
-    this.#touched.delete(id);
+    this.#reads.take(id);
     let key = this.#key('removeAll', id);
     for (let hop = 0; ; hop++) {
       if (!(await this.#mc.delete('removeAll', key))) return false;
@@ -229,36 +228,44 @@ export class MemcacheStorage implements Storage {
   }
 
   /**
-   * Nothing when this storage read the session with `gat` (which already slid the TTL) less than a
-   * second ago with the same TTL; otherwise one `gat`. Never creates a session, and never extends a
-   * forward (its expiry is set back).
+   * Nothing when this storage read the session with `gats` (which already slid the TTL) less than a
+   * second ago with the same TTL; otherwise one `gats`. Never creates a session, and never extends
+   * a forward (its expiry is set back).
    */
   async updateTTL(id: string, ttl: number): Promise<void> {
-    const seen = this.#touched.get(id);
-    this.#touched.delete(id);
-    if (seen && seen[0] === ttl && seen[1] > Date.now()) return;
+    const read = this.#reads.take(id);
+    if (read && read.ttl === ttl && read.at + TOUCH_WINDOW > Date.now()) return;
     const key = this.#key('updateTTL', id);
-    const value = await this.#mc.gat('updateTTL', key, exptime(ttl, Date.now()));
-    if (value === undefined || value === null || !value.startsWith('@')) return;
-    const item = decodeItem(value);
+    const found = await this.#mc.gats('updateTTL', key, exptime(ttl, Date.now()));
+    if (!found?.value?.startsWith('@')) return;
+    const item = decodeItem(found.value);
     if (item.kind === 'forward') await this.#restore('updateTTL', key, item.until);
   }
 
   /** Shuts the client down if the storage created it; a client you passed stays open. */
   async close(): Promise<void> {
-    this.#touched.clear();
+    this.#reads.clear();
     this.#mc.close();
   }
 
   /**
    * The bounded `gets` + `cas` loop shared by `setSession` and `compareAndSet`. `create` starts with
    * an `add`; a miss (or `NOT_FOUND` on `cas`) without `create` resolves `'gone'`; a forward is
-   * followed (up to {@link MAX_HOPS}); `mutate` may refuse with {@link CONFLICT}.
+   * followed (up to {@link MAX_HOPS}); `mutate` may refuse with {@link CONFLICT}. With `read` (this
+   * request's `gats`), the first attempt skips the `gets`: its CAS token proves what is stored.
    */
-  async #update(op: string, id: string, ttl: number, create: boolean, mutate: Mutation, changes: SessionChanges): Promise<'ok' | 'gone' | 'conflict'> {
+  async #update(op: string, id: string, ttl: number, create: boolean, mutate: Mutation, changes: SessionChanges, read?: Read): Promise<'ok' | 'gone' | 'conflict'> {
     let key = this.#key(op, id);
     let hops = 0;
     let tryAdd = create;
+    if (read && !create) {
+      const next = mutate(read.record);
+      if (next !== CONFLICT) {
+        const reply = await this.#store(op, 'cas', key, encodeChecked('MemcacheStorage', op, key, next, this.#maxItemSize, changes), exptime(ttl, Date.now()), read.cas);
+        if (reply === 'STORED') return 'ok';
+      }
+      // Changed since the read (or a conflict by an old value): decide on what is stored now.
+    }
     for (let attempt = 0; ; ) {
       if (tryAdd) {
         tryAdd = false;
@@ -311,7 +318,7 @@ export class MemcacheStorage implements Storage {
   }
 
   /**
-   * A `gat` of a forward slid its expiry too: set it back to the forward's own end (an absolute
+   * A `gats` of a forward slid its expiry too: set it back to the forward's own end (an absolute
    * Unix time), so a forward lives `forwardTTL` however often its id is read.
    */
   async #restore(op: string, key: string, until: number): Promise<void> {
@@ -336,16 +343,6 @@ export class MemcacheStorage implements Storage {
       this.#report(new CorruptSessionError('MemcacheStorage', op, 'the stored item is not a session this storage wrote; treating it as missing', { cause: item.cause }));
     }
     return item;
-  }
-
-  /** Remembers that `id` was just read with `gat` and `ttl`, forgetting the oldest beyond {@link TOUCH_MEMORY}. */
-  #remember(id: string, ttl: number): void {
-    this.#touched.delete(id);
-    this.#touched.set(id, [ttl, Date.now() + TOUCH_WINDOW]);
-    if (this.#touched.size > TOUCH_MEMORY) {
-      const oldest = this.#touched.keys().next();
-      if (!oldest.done) this.#touched.delete(oldest.value);
-    }
   }
 
   /** The memcached key of session `id`, checked against the text protocol's limits. */
