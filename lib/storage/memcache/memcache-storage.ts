@@ -22,7 +22,9 @@ export interface MemcacheStorageOptions {
   readonly prefix?: string;
   /**
    * The most milliseconds one memcached command may take before it fails with a `StorageError`
-   * naming the operation, so a request never hangs while memcached is unreachable.
+   * naming the operation, so a request never hangs while memcached is unreachable. A command that
+   * timed out may still be carried out by memcached later (it was sent). Clients the storage creates
+   * also get it as memcache-client's `cmdTimeout` and `connectTimeout`.
    * @default 2_000
    */
   readonly commandTimeout?: number;
