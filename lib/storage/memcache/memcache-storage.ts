@@ -102,6 +102,8 @@ export class MemcacheStorage implements Storage {
   readonly #onError: (err: StorageError) => void;
   /** Sessions this instance just read with `gats`, for the close of the same request. */
   readonly #reads = new RecentReads();
+  /** The last write queued per session (see {@link MemcacheStorage.#serial}). */
+  readonly #writing = new Map<string, Promise<void>>();
 
   /**
    * @param connection a `memcache-client` `MemcacheClient` (left open by `close()`), its options,
@@ -154,17 +156,16 @@ export class MemcacheStorage implements Storage {
 
   /** `add` (new session) or `gets` + `cas` (merge): see the class doc. */
   async setSession(id: string, changes: SessionChanges, ttl: number, options: WriteOptions): Promise<boolean> {
-    const read = this.#reads.take(id);
-    const result = await this.#update('setSession', id, ttl, options.create, (current) => applyChanges(current, changes), changes, read);
+    const result = await this.#serial(id, (read) => this.#update('setSession', id, ttl, options.create, (current) => applyChanges(current, changes), changes, read));
     return result === 'ok';
   }
 
   /** `gets` + `cas` of one key, only if it still holds `expected`. */
   async compareAndSet(id: string, key: string, expected: string | undefined, next: string | undefined, ttl: number, options: WriteOptions): Promise<CompareAndSetResult> {
-    const read = this.#reads.take(id);
     const set = new Map<string, string>(next === undefined ? [] : [[key, next]]);
     const changes: SessionChanges = { set, removed: new Set(next === undefined ? [key] : []) };
-    return this.#update('compareAndSet', id, ttl, options.create, (current) => (current?.get(key) === expected ? applyChanges(current, changes) : CONFLICT), changes, read);
+    const mutate: Mutation = (current) => (current?.get(key) === expected ? applyChanges(current, changes) : CONFLICT);
+    return this.#serial(id, (read) => this.#update('compareAndSet', id, ttl, options.create, mutate, changes, read));
   }
 
   /**
@@ -300,6 +301,23 @@ export class MemcacheStorage implements Storage {
     }
   }
 
+  /**
+   * Runs the writes this instance makes to one session one after another: overlapping requests in
+   * one process then never race each other's `cas` (only other processes can), which saves the
+   * retries. A write that had to wait skips this request's read (its CAS token is stale by then).
+   */
+  #serial<T>(id: string, write: (read: Read | undefined) => Promise<T>): Promise<T> {
+    const before = this.#writing.get(id);
+    const read = this.#reads.take(id);
+    const run = before ? before.then(() => write(undefined)) : write(read);
+    const done = run.then(noop, noop);
+    this.#writing.set(id, done);
+    void done.then(() => {
+      if (this.#writing.get(id) === done) this.#writing.delete(id);
+    });
+    return run;
+  }
+
   /** One storage command; memcached's "too large" reply becomes the clear size error. */
   async #store(op: string, command: 'add' | 'set' | 'cas', key: string, value: string, expiry: number, cas?: string): Promise<StoreReply> {
     try {
@@ -356,6 +374,8 @@ export class MemcacheStorage implements Storage {
     return key;
   }
 }
+
+function noop(): void {}
 
 function logError(err: StorageError): void {
   console.error(`[sessionware] ${err.name} (${err.code}): ${err.message}`);
