@@ -11,5 +11,6 @@
  * ```
  * @module
  */
-export { MemcacheStorage, type MemcacheStorageOptions } from './storage/memcache/memcache-storage';
+export { MemcacheStorage } from './storage/memcache/memcache-storage';
+export type { MemcacheStorageOptions } from './storage/memcache/memcache-options';
 export type { MemcacheConnection } from './storage/memcache/memcache-client';

@@ -27,4 +27,12 @@ describe('npm run build', () => {
     const out = node(['--input-type=module', '-e', "import { session, Session } from 'sessionware'; import { RedisHashStorage } from 'sessionware/redis'; console.log(typeof session, typeof Session, typeof RedisHashStorage)"]);
     expect(out.trim()).toBe('function function function');
   });
+
+  it('should load sessionware/memcache by name, and leave memcache-client unloaded until then', () => {
+    expect(existsSync(join(ROOT, 'dist', 'memcache.d.ts'))).toBe(true);
+    const script = "require('sessionware'); const before = Object.keys(require.cache).some((f) => f.includes('memcache-client')); const { MemcacheStorage } = require('sessionware/memcache'); console.log(before, typeof MemcacheStorage)";
+    expect(node(['-e', script]).trim()).toBe('false function');
+    const esm = node(['--input-type=module', '-e', "import { MemcacheStorage } from 'sessionware/memcache'; console.log(typeof MemcacheStorage)"]);
+    expect(esm.trim()).toBe('function');
+  });
 });
