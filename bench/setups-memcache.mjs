@@ -73,6 +73,7 @@ export async function startMemcached(cpu = process.env.BENCH_LOAD_CPU ?? '1') {
   const pin = process.env.BENCH_NO_PIN !== '1' && spawnSync('taskset', ['-c', String(cpu), 'true']).status === 0;
   const proc = pin ? spawn('taskset', ['-c', String(cpu), 'memcached', ...args], { stdio: 'ignore' }) : spawn('memcached', args, { stdio: 'ignore' });
   const address = `127.0.0.1:${port}`;
+  process.once('exit', () => proc.kill('SIGKILL')); // never outlive the process that started it
   for (let i = 0; i < 200; i++) {
     try {
       if ((await memcachedCommand(address, 'version')).startsWith('VERSION')) return { address, stop: () => proc.kill('SIGKILL') };
