@@ -8,9 +8,11 @@
 // request overlapping a write, and resurrection (slow write + logout).
 // Writes bench/results/memcache.{json,md}. Knobs: the BENCH_* variables of run.mjs that apply
 // (DURATION, SLICES, WARMUP, CONNECTIONS, TRIALS, TRIAL_CONCURRENCY, SLOW_MS, SKIP_BUILD, NO_PIN,
-// SERVER_CPU, LOAD_CPU, OUT), plus BENCH_MEMCACHE_CONNECTIONS (default 4, both sides).
+// SERVER_CPU, LOAD_CPU, OUT, SCENARIOS, SKIP=commands,correctness), plus BENCH_MEMCACHE_CONNECTIONS
+// (default 4, both sides). A partial run prints its numbers and leaves the report alone.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import autocannon from 'autocannon';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from './setups.mjs';
@@ -29,6 +31,8 @@ const CFG = {
   serverCpu: env.BENCH_SERVER_CPU ?? '0',
   loadCpu: env.BENCH_LOAD_CPU ?? '1',
   out: path.resolve(ROOT, env.BENCH_OUT ?? 'bench/results'),
+  scenarios: env.BENCH_SCENARIOS ? env.BENCH_SCENARIOS.split(',').map((x) => x.trim()) : ['read', 'write', 'new'],
+  skip: new Set((env.BENCH_SKIP ?? '').split(',').filter(Boolean)), // commands, correctness
 };
 const log = (...a) => console.log('[bench:memcache]', ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -38,13 +42,14 @@ const pinned = (cpu, cmd, args) => (hasTaskset ? ['taskset', ['-c', String(cpu),
 async function startServer(setup, ctx) {
   const [cmd, args] = pinned(CFG.serverCpu, process.execPath, [path.join(ROOT, 'bench/server.mjs'), setup.name]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...env, BENCH_CTX: JSON.stringify(ctx), NODE_ENV: 'production' } });
-  const port = await new Promise((resolve, reject) => {
+  const { port, pid } = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start in 20 s')), 20_000);
-    child.on('message', (m) => m?.ready && (clearTimeout(timer), resolve(m.port)));
+    child.on('message', (m) => m?.ready && (clearTimeout(timer), resolve(m)));
     child.on('exit', (code) => (clearTimeout(timer), reject(new Error(`server exited ${code} before ready`))));
   });
   return {
     base: `http://127.0.0.1:${port}`,
+    pid,
     async stop() {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
@@ -99,7 +104,7 @@ async function commandsPerRequest(base, address, p, n = 100) {
 
 async function throughput(server, address) {
   const out = {};
-  for (const scenario of ['read', 'write', 'new']) {
+  for (const scenario of CFG.scenarios) {
     const cookie = scenario === 'new' ? undefined : await newSession(server.base);
     if (cookie && (await get(server.base, '/read', cookie)).json?.n !== 1) throw new Error('seeded session not read back');
     const before = await memcachedStats(address);
@@ -113,6 +118,35 @@ async function throughput(server, address) {
     log(`  /${scenario.padEnd(5)} ${res.rps.toFixed(0).padStart(6)} req/s  ratio ${res.ratio.toFixed(2)}x (slices ${r.ratios.map((x) => x.toFixed(2)).join(' ')})  p50 ${res.p50?.toFixed(2)} ms${res.casRetriesPerWrite !== undefined ? `  cas retries/write ${res.casRetriesPerWrite}` : ''}${res.non2xx ? `  non2xx ${res.non2xx}` : ''}`);
     out[scenario] = res;
   }
+  return out;
+}
+
+/** CPU seconds (user + system) the process `pid` has used so far, from /proc (Linux). */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/**
+ * Server CPU µs per request of `path`: `n` requests over CFG.connections connections, CPU time of
+ * the server process from /proc. Unlike req/s it hardly moves when neighbours steal the CPU.
+ */
+async function cpuPerRequest(server, p, cookie, n = 20_000) {
+  await new Promise((resolve, reject) => autocannon({ url: server.base + p, connections: CFG.connections, amount: 2000, headers: cookie ? { cookie } : {} }, (e) => (e ? reject(e) : resolve())));
+  const before = cpuSeconds(server.pid);
+  const r = await new Promise((resolve, reject) => autocannon({ url: server.base + p, connections: CFG.connections, amount: n, headers: cookie ? { cookie } : {} }, (e, res) => (e ? reject(e) : resolve(res))));
+  await sleep(300);
+  if (r.non2xx) throw new Error(`${p}: ${r.non2xx} non-2xx responses`);
+  return +(((cpuSeconds(server.pid) - before) * 1e6) / r.requests.total).toFixed(1);
+}
+
+async function cpuCosts(server) {
+  const out = {};
+  for (const scenario of ['bare', ...CFG.scenarios]) {
+    const cookie = scenario === 'read' || scenario === 'write' ? await newSession(server.base) : undefined;
+    out[scenario] = await cpuPerRequest(server, `/${scenario}`, cookie);
+  }
+  log(`  server CPU µs/request: ${JSON.stringify(out)}`);
   return out;
 }
 
@@ -187,6 +221,14 @@ function renderMarkdown(results) {
     '',
     `sessionware / connect-memcached (ratio to bare; raw req/s multiple in brackets): /read **${f(ours.throughput.read.ratio / theirs.throughput.read.ratio)}x** (${f(ours.throughput.read.rps / theirs.throughput.read.rps)}x), /write ${f(ours.throughput.write.ratio / theirs.throughput.write.ratio)}x (${f(ours.throughput.write.rps / theirs.throughput.write.rps)}x), /new ${f(ours.throughput.new.ratio / theirs.throughput.new.ratio)}x (${f(ours.throughput.new.rps / theirs.throughput.new.rps)}x). Target /read >= 1.5x: **${ours.throughput.read.ratio / theirs.throughput.read.ratio >= 1.5 ? 'met' : 'not met'}**.`,
     '',
+    'Server CPU per request (µs, from /proc over 20 000 requests at the same concurrency; steadier than req/s on a busy machine; bare = Express without sessions):',
+    '',
+    '| setup | bare | /read | /write | /new |',
+    '|---|---|---|---|---|',
+    ...results.setups.map((s) => `| ${s.label} | ${['bare', 'read', 'write', 'new'].map((k) => f(s.cpu?.[k], 1)).join(' | ')} |`),
+    '',
+    ours.cpu && theirs.cpu ? `Session cost above bare (CPU µs/request), connect-memcached / sessionware: /read **${f((theirs.cpu.read - theirs.cpu.bare) / (ours.cpu.read - ours.cpu.bare))}x**, /write ${f((theirs.cpu.write - theirs.cpu.bare) / (ours.cpu.write - ours.cpu.bare))}x, /new ${f((theirs.cpu.new - theirs.cpu.bare) / (ours.cpu.new - ours.cpu.bare))}x; whole request: /read ${f(theirs.cpu.read / ours.cpu.read)}x, /write ${f(theirs.cpu.write / ours.cpu.write)}x, /new ${f(theirs.cpu.new / ours.cpu.new)}x.` : '',
+    '',
     'memcached commands per request (`stats` deltas over 100 sequential requests; get = get/gets, set = set/add/cas, touch = touch/gat/gats):',
     '',
     '| setup | /read | /write | /new | /logout |',
@@ -238,10 +280,12 @@ async function main() {
     let server = await startServer(setup, { memcached: memcached.address, prefix });
     try {
       entry.throughput = await throughput(server, memcached.address);
+      if (os.platform() === 'linux') entry.cpu = await cpuCosts(server);
       entry.commands = {};
-      for (const p of ['read', 'write', 'new', 'logout']) entry.commands[p] = await commandsPerRequest(server.base, memcached.address, `/${p}`);
+      if (!CFG.skip.has('commands')) for (const p of ['read', 'write', 'new', 'logout']) entry.commands[p] = await commandsPerRequest(server.base, memcached.address, `/${p}`);
       log(`  commands/request: ${JSON.stringify(entry.commands)}`);
       await server.stop();
+      if (CFG.skip.has('correctness')) continue;
       const ctx = { memcached: memcached.address, prefix, probes: true };
       const pair = [await startServer(setup, ctx), await startServer(setup, ctx)];
       try {
@@ -253,6 +297,10 @@ async function main() {
       await server.stop();
       memcached.stop();
     }
+  }
+  if (CFG.scenarios.length < 3 || CFG.skip.size) {
+    console.log(JSON.stringify(results.setups.map((s) => ({ name: s.name, throughput: s.throughput, probes: s.probes })), null, 1));
+    return; // a partial run does not replace the report
   }
   mkdirSync(CFG.out, { recursive: true });
   writeFileSync(path.join(CFG.out, 'memcache.json'), JSON.stringify(results, null, 2) + '\n');

@@ -175,6 +175,45 @@ describe('MemcacheStorage', () => {
     await Promise.all(instances.map((s) => s.close()));
   });
 
+  it('should merge overlapping writes of one instance into few gets + cas, keeping every change', async () => {
+    const id = generateId();
+    await storage.setSession(id, ONE, HOUR, CREATE);
+    const before = await server.stats();
+    const writes = Array.from({ length: 30 }, (_, i) => storage.setSession(id, { set: new Map([[`k${i}`, String(i)]]), removed: new Set(i === 29 ? ['a'] : []) }, HOUR, UPDATE));
+    expect(await Promise.all(writes)).toEqual(Array(30).fill(true));
+    const commands = commandsBetween(before, await server.stats());
+    expect(commands['cas_hits']).toBeLessThan(10); // the first write, then batches
+    expect(commands['cas_badval']).toBe(0);
+    const stored = await storage.getSession(id, HOUR);
+    expect(stored?.size).toBe(30);
+    expect(stored?.has('a')).toBe(false);
+  });
+
+  it('should fail only the write that is too large when it was batched with others', async () => {
+    const id = generateId();
+    await storage.setSession(id, ONE, HOUR, CREATE);
+    const huge = { set: new Map([['blob', JSON.stringify('x'.repeat(1_048_576))]]), removed: new Set<string>() };
+    const small = (k: string) => ({ set: new Map([[k, '1']]), removed: new Set<string>() });
+    const results = await Promise.allSettled([storage.setSession(id, small('first'), HOUR, UPDATE), storage.setSession(id, small('b1'), HOUR, UPDATE), storage.setSession(id, huge, HOUR, UPDATE), storage.setSession(id, small('b2'), HOUR, UPDATE)]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect(String((results[2] as PromiseRejectedResult).reason)).toMatch(/'blob'/);
+    expect([...((await storage.getSession(id, HOUR)) ?? new Map()).keys()].sort()).toEqual(['a', 'b1', 'b2', 'first']);
+  });
+
+  it('should drop a whole batch, re-creating nothing, when a logout came first', async () => {
+    const id = generateId();
+    await storage.setSession(id, ONE, HOUR, CREATE);
+    const other = new MemcacheStorage(server.address, { prefix });
+    await storage.getSession(id, HOUR); // this instance read it just before the logout elsewhere
+    await other.removeAll(id);
+    const first = storage.setSession(id, { set: new Map([['x', '1']]), removed: new Set() }, HOUR, UPDATE);
+    const batched = [1, 2, 3].map((i) => storage.setSession(id, { set: new Map([[`y${i}`, '1']]), removed: new Set() }, HOUR, UPDATE));
+    expect(await first).toBe(false);
+    expect(await Promise.all(batched)).toEqual([false, false, false]);
+    expect(await server.valueOf(prefix + id)).toBeUndefined();
+    await other.close();
+  });
+
   it('should use a memcache-client passed in and leave it open on close', async () => {
     const client = new MemcacheClient({ server: server.address });
     const borrowed = new MemcacheStorage(client, { prefix });

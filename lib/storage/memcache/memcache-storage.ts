@@ -6,6 +6,7 @@
 import { CorruptSessionError, StorageError } from '../../errors';
 import { applyChanges, movedRecord } from '../record-codec';
 import { RecentReads, type Read } from './memcache-reads';
+import { WriteQueue } from './memcache-writes';
 import { MemcacheClient, TOO_LARGE, type MemcacheConnection, type StoreReply } from './memcache-client';
 import { resolveOptions, type MemcacheStorageOptions } from './memcache-options';
 import { KEY_PATTERN, MAX_KEY_BYTES, decodeItem, encodeChecked, encodeForward, exptime, tooLarge, type Item } from './memcache-item';
@@ -63,8 +64,8 @@ export class MemcacheStorage implements Storage {
   readonly #onError: (err: StorageError) => void;
   /** Sessions this instance just read with `gats`, for the close of the same request. */
   readonly #reads = new RecentReads();
-  /** The last write queued per session (see {@link MemcacheStorage.#serial}). */
-  readonly #writing = new Map<string, Promise<void>>();
+  /** One process's writes to a session, in order and batched (see `WriteQueue`). */
+  readonly #queue = new WriteQueue();
 
   /**
    * @param connection a `memcache-client` `MemcacheClient` (left open by `close()`), its options,
@@ -99,8 +100,14 @@ export class MemcacheStorage implements Storage {
 
   /** `add` (new session) or `gets` + `cas` (merge): see the class doc. */
   async setSession(id: string, changes: SessionChanges, ttl: number, options: WriteOptions): Promise<boolean> {
-    const result = await this.#serial(id, (read) => this.#update('setSession', id, ttl, options.create, (current) => applyChanges(current, changes), changes, read));
-    return result === 'ok';
+    const one = async (single: SessionChanges, read?: Read) => (await this.#update('setSession', id, ttl, options.create, (current) => applyChanges(current, single), single, read)) === 'ok';
+    if (!options.create && this.#queue.busy(id)) {
+      this.#reads.take(id); // its CAS token is stale once the write in flight lands
+      const all = async (list: readonly SessionChanges[]) => (await this.#update('setSession', id, ttl, false, (current) => list.reduce<Map<string, string>>((next, each) => applyChanges(next, each), new Map(current)), mergeChanges(list))) === 'ok';
+      return this.#queue.join(id, ttl, changes, all, one);
+    }
+    const read = this.#reads.take(id);
+    return this.#queue.run(id, () => one(changes, read));
   }
 
   /** `gets` + `cas` of one key, only if it still holds `expected`. */
@@ -108,7 +115,8 @@ export class MemcacheStorage implements Storage {
     const set = new Map<string, string>(next === undefined ? [] : [[key, next]]);
     const changes: SessionChanges = { set, removed: new Set(next === undefined ? [key] : []) };
     const mutate: Mutation = (current) => (current?.get(key) === expected ? applyChanges(current, changes) : CONFLICT);
-    return this.#serial(id, (read) => this.#update('compareAndSet', id, ttl, options.create, mutate, changes, read));
+    const read = this.#queue.busy(id) ? (this.#reads.take(id), undefined) : this.#reads.take(id);
+    return this.#queue.run(id, () => this.#update('compareAndSet', id, ttl, options.create, mutate, changes, read));
   }
 
   /**
@@ -244,23 +252,6 @@ export class MemcacheStorage implements Storage {
     }
   }
 
-  /**
-   * Runs the writes this instance makes to one session one after another: overlapping requests in
-   * one process then never race each other's `cas` (only other processes can), which saves the
-   * retries. A write that had to wait skips this request's read (its CAS token is stale by then).
-   */
-  #serial<T>(id: string, write: (read: Read | undefined) => Promise<T>): Promise<T> {
-    const before = this.#writing.get(id);
-    const read = this.#reads.take(id);
-    const run = before ? before.then(() => write(undefined)) : write(read);
-    const done = run.then(noop, noop);
-    this.#writing.set(id, done);
-    void done.then(() => {
-      if (this.#writing.get(id) === done) this.#writing.delete(id);
-    });
-    return run;
-  }
-
   /** One storage command; memcached's "too large" reply becomes the clear size error. */
   async #store(op: string, command: 'add' | 'set' | 'cas', key: string, value: string, expiry: number, cas?: string): Promise<StoreReply> {
     try {
@@ -318,4 +309,13 @@ export class MemcacheStorage implements Storage {
   }
 }
 
-function noop(): void {}
+/** The changes of several writes as one (later writes win), for the size check's error message. */
+function mergeChanges(list: readonly SessionChanges[]): SessionChanges {
+  const set = new Map<string, string>();
+  const removed = new Set<string>();
+  for (const changes of list) {
+    for (const [key, value] of changes.set) set.set(key, value), removed.delete(key);
+    for (const key of changes.removed) set.delete(key), removed.add(key);
+  }
+  return { set, removed };
+}
