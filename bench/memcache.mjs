@@ -213,7 +213,7 @@ function renderMarkdown(results) {
   const lines = [
     '# memcached: sessionware + MemcacheStorage vs express-session + connect-memcached',
     '',
-    `${results.meta.date}, commit ${results.meta.commit}, ${results.meta.node}, ${results.meta.cpus}; ${results.meta.pinned}; memcached ${results.meta.memcached}, ${results.meta.memcacheConnections} connections each side; autocannon ${CFG.connections} connections, ${CFG.duration} s per scenario in ${CFG.slices} slices.`,
+    `${results.meta.date}, commit ${results.meta.commit}, ${results.meta.node}, ${results.meta.cpus}; ${results.meta.pinned}; ${results.meta.memcached}, ${results.meta.memcacheConnections} connections each side; load average ${results.meta.loadAverage} at the start (2 cores: above 2, neighbours compete for the CPU and req/s ratios get noisy); autocannon ${CFG.connections} connections, ${CFG.duration} s per scenario in ${CFG.slices} slices.`,
     '',
     '| setup | /read ratio | /read req/s | /write ratio | /write req/s | /new ratio | /new req/s |',
     '|---|---|---|---|---|---|---|',
@@ -263,6 +263,7 @@ async function main() {
       pinned: hasTaskset ? `server on CPU ${CFG.serverCpu}, load generator and memcached on CPU ${CFG.loadCpu}` : 'not pinned',
       memcached: version,
       memcacheConnections: num('BENCH_MEMCACHE_CONNECTIONS', 4),
+      loadAverage: os.loadavg().map((x) => x.toFixed(1)).join(' '),
     },
     setups: [],
   };
