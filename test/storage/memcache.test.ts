@@ -214,6 +214,29 @@ describe('MemcacheStorage', () => {
     await other.close();
   });
 
+  it('should reject writes with a StorageError, not lose sessions, when a full memcached runs with -M', async () => {
+    const full = await MemcachedServer.start({ args: ['-M', '-m', '2'] });
+    const strict = new MemcacheStorage(full.address, { prefix });
+    const blob = { set: new Map([['b', JSON.stringify('x'.repeat(100_000))]]), removed: new Set<string>() };
+    const ids: string[] = [];
+    try {
+      const err = await (async () => {
+        for (let i = 0; i < 100; i++) {
+          const id = generateId();
+          await strict.setSession(id, blob, HOUR, CREATE);
+          ids.push(id);
+        }
+        return undefined;
+      })().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StorageError);
+      expect(String(err)).toMatch(/out of memory/);
+      for (const id of ids) expect((await strict.getSession(id, HOUR))?.size).toBe(1); // nothing was evicted
+    } finally {
+      await strict.close();
+      await full.stop();
+    }
+  });
+
   it('should use a memcache-client passed in and leave it open on close', async () => {
     const client = new MemcacheClient({ server: server.address });
     const borrowed = new MemcacheStorage(client, { prefix });
