@@ -24,12 +24,16 @@ type Mutation = (current: ReadonlyMap<string, string> | undefined) => Map<string
  * the TTL as memcached's expiry (whole seconds, rounded up; above 30 days sent as an absolute
  * Unix time, as memcached requires).
  *
- * - **Read** (`getSession`): one `gats` (get-and-touch, with the CAS token), which also slides the TTL, so a clean
- *   close right after it (`updateTTL`) sends nothing: **a read-only request costs one command**.
- * - **Dirty close** (`setSession`): `add` for a new session (one command); otherwise `gets`, merge
- *   only the changed and removed keys, `cas` (two commands), retried when an overlapping request
- *   changed the session in between (`casRetries`), so no request loses another's changes. A
- *   session that is gone (`gets` misses, `cas` answers `NOT_FOUND`) is never re-created.
+ * - **Read** (`getSession`): one `gats` (get-and-touch, with the CAS token), which also slides
+ *   the TTL, so a clean close right after it (`updateTTL`) sends nothing: **a read-only request
+ *   costs one command**.
+ * - **Dirty close** (`setSession`): `add` for a new session (one command). Otherwise one `cas`
+ *   with the token of this request's `gats` (a read-then-write request costs two commands); when
+ *   the session changed since, `gets`, merge only the changed and removed keys onto what is stored
+ *   now, `cas` again (at most `casRetries` times), so no request loses another's changes. A
+ *   session that is gone (`gets` misses, `cas` answers `NOT_FOUND`) is never re-created. One
+ *   instance's writes to a session run in turn, and those that arrive while one is in flight are
+ *   merged into a single `gets` + `cas` (see `WriteQueue`): only other processes make a `cas` retry.
  * - **Clean close** (`updateTTL`): nothing after a `gats` by this instance less than a second ago
  *   (the usual case), otherwise one `gats`.
  * - **Logout** (`removeAll`): one `delete`, then one `get` of the forward key (see `moveSession`).
