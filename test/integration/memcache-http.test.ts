@@ -68,6 +68,16 @@ describe('MemcacheStorage over HTTP', () => {
     await request(app).get('/data').set('Cookie', cookie).expect(200, {});
   });
 
+  it('should regenerate: a new id with the data, the old id no longer accepted', async () => {
+    const id = await login();
+    const res = await request(app).get('/regenerate').set('Cookie', `sessionid=${id}`).expect(200);
+    const next = cookieValue(res.headers['set-cookie']) as string;
+    expect(next).toBeTruthy();
+    expect(next).not.toBe(id);
+    await request(app).get('/data').set('Cookie', `sessionid=${next}`).expect(200, { user: 'alice' });
+    await request(app).get('/data').set('Cookie', `sessionid=${id}`).expect(200, {});
+  });
+
   it('should keep a write that a read-only request overlapped (connect-memcached loses it)', async () => {
     const cookie = `sessionid=${await login()}`;
     const reader = request(app).get('/slow-read?ms=200').set('Cookie', cookie).then((r) => r);
