@@ -1,6 +1,10 @@
 /** @type {import('jest').Config} */
 module.exports = {
-  testEnvironment: 'node',
+  // Node, with a private OS temp dir per test file that must be empty when the file is done.
+  testEnvironment: '<rootDir>/test/helpers/temp-dir-environment.js',
+  // With CI set: the run must leave no new `sessionware*` entries in the real OS temp dir either.
+  globalSetup: '<rootDir>/test/helpers/global-setup.js',
+  globalTeardown: '<rootDir>/test/helpers/global-teardown.js',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {
@@ -10,6 +14,7 @@ module.exports = {
     '^sessionware$': '<rootDir>/lib/index.ts',
     '^sessionware/redis$': '<rootDir>/lib/redis.ts',
     '^sessionware/memcache$': '<rootDir>/lib/memcache.ts',
+    '^sessionware/express-session-store$': '<rootDir>/lib/express-session-store.ts',
     '^sessionware/testing$': '<rootDir>/lib/testing.ts',
   },
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],

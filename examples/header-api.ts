@@ -1,15 +1,17 @@
 /**
  * A header-only JSON API (mobile apps, SPAs with tokens): no cookies at all, the id travels in
  * `X-Session-Id` both ways.
- * Run: npx tsx examples/header-api.ts
+ * Run: npx tsx examples/header-api.ts   (serves until Ctrl-C; `PORT` chooses the port, default 3001)
  *   curl -i -X POST localhost:3001/login?name=ada          # -> X-Session-Id: <id>
  *   curl -H "X-Session-Id: <id>" localhost:3001/me          # -> {"name":"ada"}
  */
 import express from 'express';
 import { MemoryStorage, session } from 'sessionware';
+import { serve } from './serve';
 
+const storage = new MemoryStorage();
 const app = express();
-app.use(session(new MemoryStorage(), { cookie: false, header: 'X-Session-Id', ttl: 15 * 60 * 1000 }));
+app.use(session(storage, { cookie: false, header: 'X-Session-Id', ttl: 15 * 60 * 1000 }));
 app.use((_req, res, next) => {
   res.setHeader('Access-Control-Expose-Headers', 'X-Session-Id'); // let browsers read it
   next();
@@ -30,4 +32,4 @@ app.post('/logout', async (req, res) => {
   res.status(204).end();
 });
 
-app.listen(3001, () => console.log('header API on http://localhost:3001'));
+serve(app, { name: 'header API', defaultPort: 3001, storage });

@@ -18,8 +18,9 @@
  */
 export { session } from './middleware';
 export type { SessionOptions, CookieOptions } from './options';
-export { Manager, DEFAULT_TTL, type ManagerOptions } from './manager';
-export { Session, type IdFunc } from './session';
+export { Manager, DEFAULT_TTL, DEFAULT_MAX_SESSION_BYTES, type ManagerOptions } from './manager';
+export { Session, type IdFunc, type RegenerateOptions } from './session';
+export { serializeValue, MAX_VALUE_DEPTH } from './value';
 export type { SessionData, SessionKey } from './types';
 export { MemoryStorage, type MemoryStorageOptions } from './storage/memory';
 export { FileStorage, type FileStorageOptions } from './storage/file/file-storage';
@@ -28,6 +29,7 @@ export type { Storage, SessionRecord, SessionChanges, WriteOptions, MoveOptions,
 export { encodeRecord, decodeRecord, applyChanges } from './storage/record-codec';
 export { generateId, isValidId, ID_PATTERN } from './id';
 export { Signer } from './signer';
+export { ExpressSessionSigner, type IdSigner } from './express-session-signer';
 export {
   SessionError,
   SessionOptionsError,

@@ -5,12 +5,15 @@
  */
 import { SessionOptionsError } from './errors';
 import { isValidId } from './id';
-import { Session, type IdFunc } from './session';
+import { Session, type IdFunc, type SessionContext } from './session';
 import { defaultStorage } from './storage/default-storage';
 import type { Storage } from './storage/storage';
 
 /** The default session TTL: 24 hours, as in gsession. */
 export const DEFAULT_TTL = 24 * 60 * 60 * 1000;
+
+/** The default session size limit: 1 MiB. */
+export const DEFAULT_MAX_SESSION_BYTES = 1_048_576;
 
 /** Options of {@link Manager}. */
 export interface ManagerOptions {
@@ -30,6 +33,16 @@ export interface ManagerOptions {
    * @default 24 random bytes from `crypto`, base64url-encoded (192 bits)
    */
   readonly idFunc?: IdFunc;
+  /**
+   * The most a session may hold, in bytes: the UTF-8 length of every key plus the JSON text of its
+   * value, counted over the session as this request knows it (what it loaded, with its own changes
+   * on top). A `set`/`setMap` that would go beyond it rejects with a `SessionValueError` before
+   * anything is written. Overlapping requests that each stay under the limit can together go
+   * slightly over it: the limit keeps sessions small, it is not a quota. `Infinity` disables it.
+   * @default 1_048_576 (1 MiB)
+   * @example `{ maxSessionBytes: 64 * 1024 }` for sessions that only hold ids and flags
+   */
+  readonly maxSessionBytes?: number;
 }
 
 /**
@@ -43,15 +56,18 @@ export interface ManagerOptions {
  * await s.close();
  * ```
  */
-export class Manager {
+export class Manager implements SessionContext {
   #storage: Storage;
   #ttl: number;
   /** The `idFunc` option, used by sessions that have no `setIdFunc()` of their own. @internal */
   readonly idFunc: IdFunc | undefined;
+  /** The `maxSessionBytes` option. @internal */
+  readonly maxSessionBytes: number;
 
-  /** @throws {SessionOptionsError} on a non-positive or non-finite `ttl`. */
+  /** @throws {SessionOptionsError} on a non-positive or non-finite `ttl`, or a `maxSessionBytes` that is not a positive integer (or `Infinity`). */
   constructor(options: ManagerOptions = {}) {
     this.#ttl = checkTTL(options.ttl ?? DEFAULT_TTL);
+    this.maxSessionBytes = checkMaxSessionBytes(options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES);
     this.#storage = options.storage ?? defaultStorage();
     this.idFunc = options.idFunc;
   }
@@ -94,4 +110,12 @@ function checkTTL(ttl: number): number {
     throw new SessionOptionsError(`ttl must be a positive number of milliseconds (got ${String(ttl)}); e.g. 30 * 60 * 1000 for 30 minutes.`);
   }
   return Math.floor(ttl);
+}
+
+/** @internal */
+export function checkMaxSessionBytes(max: number): number {
+  if (typeof max !== 'number' || !(max === Infinity || (Number.isInteger(max) && max > 0))) {
+    throw new SessionOptionsError(`maxSessionBytes must be a positive whole number of bytes, or Infinity to disable the limit (got ${String(max)}); e.g. 1_048_576 for 1 MiB.`);
+  }
+  return max;
 }

@@ -108,6 +108,7 @@ export function session(storage?: Storage, options: SessionOptions = {}): Sessio
     ...(storage && { storage }),
     ...(resolved.ttl !== undefined && { ttl: resolved.ttl }),
     ...(resolved.idFunc && { idFunc: resolved.idFunc }),
+    maxSessionBytes: resolved.maxSessionBytes,
   });
   return function sessionMiddleware(req, res, next) {
     if (stateOf(req as StatefulRequest) !== undefined) return next(); // mounted twice: the first one serves

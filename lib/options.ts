@@ -5,6 +5,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { SessionOptionsError, type SessionError } from './errors';
+import type { IdSigner } from './express-session-signer';
+import { checkMaxSessionBytes, DEFAULT_MAX_SESSION_BYTES } from './manager';
 import type { IdFunc } from './session';
 import { Signer } from './signer';
 
@@ -86,10 +88,28 @@ export interface SessionOptions {
    */
   readonly secret?: string | readonly string[];
   /**
+   * Signs ids in another format instead of `secret`'s: `new ExpressSessionSigner(secret)` reads
+   * and writes express-session's `s:<id>.<signature>` cookies, so users logged in under
+   * express-session stay logged in after the switch (see the README's migration section). Any
+   * object with `sign(id)` and `unsign(token)` fits. Give `secret` or `signer`, not both.
+   * @default undefined (`secret` decides)
+   * @example `{ name: 'connect.sid', signer: new ExpressSessionSigner(process.env.SESSION_SECRET!) }`
+   */
+  readonly signer?: IdSigner;
+  /**
    * Creates session ids. Must return 8 to 128 characters of `[A-Za-z0-9_-]`, unguessable.
    * @default 24 bytes from `crypto`, base64url-encoded
    */
   readonly idFunc?: IdFunc;
+  /**
+   * The most a session may hold, in bytes: the UTF-8 length of each key plus the JSON text of its
+   * value, over the session as the request knows it (as loaded, with its own changes on top). A
+   * `set`/`setMap` that would exceed it rejects with a `SessionValueError` before anything is
+   * written. `Infinity` disables the limit.
+   * @default 1_048_576 (1 MiB)
+   * @example `{ maxSessionBytes: 64 * 1024 }` for sessions that only hold ids and flags
+   */
+  readonly maxSessionBytes?: number;
   /**
    * Receives session errors that can no longer reach Express's error handler (the response had
    * already started, or a TTL refresh after the response failed).
@@ -117,8 +137,9 @@ export interface ResolvedOptions {
   /** Lower-cased header name, or `undefined` when headers are off. */
   readonly header: string | undefined;
   readonly cookie: ResolvedCookie | undefined;
-  readonly signer: Signer | undefined;
+  readonly signer: IdSigner | undefined;
   readonly idFunc: IdFunc | undefined;
+  readonly maxSessionBytes: number;
   readonly onError: (err: SessionError, req: IncomingMessage) => void;
   /** The request headers the session depends on (lower case), for `Vary`. */
   readonly vary: readonly string[];
@@ -154,12 +175,22 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     name,
     header: headerName,
     cookie,
-    signer: options.secret === undefined ? undefined : new Signer(options.secret),
+    signer: resolveSigner(options),
     idFunc: options.idFunc,
+    maxSessionBytes: checkMaxSessionBytes(options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES),
     onError: options.onError ?? logError,
     vary,
     varyHeader: vary.join(', '),
   };
+}
+
+function resolveSigner({ secret, signer }: SessionOptions): IdSigner | undefined {
+  if (signer === undefined) return secret === undefined ? undefined : new Signer(secret);
+  if (secret !== undefined) throw new SessionOptionsError('options.secret and options.signer are both set: give the secret to the signer, e.g. signer: new ExpressSessionSigner(secret).');
+  if (typeof signer !== 'object' || signer === null || typeof signer.sign !== 'function' || typeof signer.unsign !== 'function') {
+    throw new SessionOptionsError('options.signer must have sign(id) and unsign(token) methods, e.g. new ExpressSessionSigner(secret).');
+  }
+  return signer;
 }
 
 function resolveCookie(name: string, c: CookieOptions): ResolvedCookie {

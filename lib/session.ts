@@ -3,32 +3,38 @@
  * read by the first awaited call. Every operation of one session runs in call order.
  * @module
  */
-import { SessionOptionsError, SessionStateError, toStorageError } from './errors';
-import { generateId, isValidId } from './id';
-import type { Manager } from './manager';
-import type { SessionRecord, Storage } from './storage/storage';
+import { SessionOptionsError, SessionStateError } from './errors';
+import { isValidId } from './id';
+import { SessionChangeSet } from './session-changes';
+import { OperationQueue } from './session-queue';
+import { expressSessionError, keepOption, refuseCallback, type IdFunc, type IdOrigin, type RegenerateOptions, type SessionContext, type SessionHost } from './session-context';
+import { SessionStorage } from './session-storage';
 import type { SessionData, SessionKey } from './types';
-import { parseValue, serializeValue } from './value';
+import { checkKey, parseValue, serializeEntries, serializeValue } from './value';
 
-/** Creates a session id; receives the TTL in milliseconds. */
-export type IdFunc = (ttl: number) => string;
-
-/** Where the id a session was opened with came from. @internal */
-export type IdOrigin = 'client' | 'app';
+export type { IdFunc, IdOrigin, RegenerateOptions, SessionContext, SessionHost } from './session-context';
 
 /**
- * The request a session belongs to, as the middleware presents it to the session. @internal
+ * Where a session is in its life. The only transitions:
+ *
+ * | from   | to     | by |
+ * | ---    | ---    | --- |
+ * | New    | Fresh  | the load: no id, or an id the storage does not know (a client's is dropped) |
+ * | New    | Stored | the load found the session |
+ * | Fresh  | Stored | a write created it (straight through, or the commit) |
+ * | Fresh  | Fresh  | `regenerate()`: a new id; unsent changes outside `keep` dropped |
+ * | Stored | Stored | `regenerate()`: `moveSession` moved it to a new id |
+ * | Stored | Gone   | a write or the move found it removed: a concurrent logout won, this request's writes are dropped |
+ * | any    | Fresh  | `removeAll()` (logout): deleted now, id forgotten; later writes start a new session |
+ *
+ * Closing is not a phase: once `#closing` is set only the commit runs, and the phase stays as it
+ * was for the transport's last look at it.
  */
-export interface SessionHost {
-  /** The response has ended: new work would be lost, so it is refused. */
-  readonly ended: boolean;
-  /**
-   * An operation is about to start; `change` when it changes the session (the end of the response
-   * must then wait for the session to be stored).
-   */
-  willRun(change: boolean): void;
-  /** An operation settled: what the client must be told about its id may have changed. */
-  settled(): void;
+const enum Phase {
+  New,
+  Fresh,
+  Stored,
+  Gone,
 }
 
 /** What an operation does, for {@link Session} bookkeeping. */
@@ -38,77 +44,61 @@ const enum Op {
   Close,
 }
 
-const EMPTY: SessionRecord = new Map();
-
 /** `unknown` for keys not declared in `SessionData`, `never` for declared ones (they take their declared type). */
 type UndeclaredKey<K extends string> = K extends SessionKey ? never : unknown;
 
 /**
  * A session, as `req.session` or from `manager.new()`. All data methods are async and run in the
- * order they were called. Values are stored as JSON: `set` rejects what JSON would lose, and every
- * read returns a fresh copy, so mutating a returned object changes nothing until you `set` it.
+ * order they were called. Values are stored as JSON (see `serializeValue` for exactly what is
+ * accepted): `set` rejects what JSON would change, and every read returns a fresh copy.
+ * `JSON.stringify(session)` gives a placeholder string, never data.
  *
  * @example
  * ```ts
  * app.post('/login', async (req, res) => {
- *   await req.session.regenerate();              // new id against fixation, data kept
+ *   await req.session.regenerate({ keep: ['cart'] }); // new id against fixation, only the cart kept
  *   await req.session.set('user', { id: 7 });
  *   res.redirect('/');
  * });
  * app.post('/logout', async (req, res) => {
- *   await req.session.removeAll();               // deleted now; the cookie is cleared
+ *   await req.session.removeAll();                    // deleted now; the cookie is cleared
  *   res.redirect('/');
  * });
  * ```
  */
 export class Session {
-  readonly #manager: Manager;
-  readonly #storage: Storage;
+  readonly #context: SessionContext;
+  readonly #io: SessionStorage;
+  #phase = Phase.New;
   #id: string | undefined;
   #origin: IdOrigin | undefined;
   #idFunc: IdFunc | undefined;
-  #used = false;
-  #started = false;
-  #exists = false;
-  #gone = false;
-  #dirty = false;
-  #closed = false;
+  readonly #data = new SessionChangeSet();
+  /** Set once the session closes: the commit's outcome (whether a TTL refresh is due). */
   #closing: Promise<boolean> | undefined;
-  #refreshed = false;
-  /** A write-through write already reset the TTL in this request. */
-  #ttlFresh = false;
-  #base: SessionRecord = EMPTY;
-  /** This request's changes, visible to its own reads; `null` marks a removed key. */
-  #overlay: Map<string, string | null> | undefined;
-  /** Keys of `#overlay` the storage has not received yet. */
-  #pending: Set<string> | undefined;
-  /** Settles after the last queued operation; only meaningful while `#active > 0`. */
-  #queue: Promise<unknown> | undefined;
-  /** Operations queued and not yet settled. */
-  #active = 0;
-  readonly #settled = (): void => {
-    this.#active--;
-    this.host?.settled();
-  };
-  /**
-   * The request this session belongs to (set by the middleware): it learns when a change is about
-   * to be made and when an operation settled, and tells whether the response has ended.
-   * @internal
-   */
-  host: SessionHost | undefined = undefined;
+  #refreshing: Promise<void> | undefined;
+  #host: SessionHost | undefined;
+  readonly #queue = new OperationQueue(() => this.#host?.settled());
 
   /**
    * Sessions are made by `session()` and `Manager.new()`; you rarely construct one yourself.
-   * @param manager supplies the storage and the TTL.
+   * @param context supplies the storage, the TTL and the limits (a `Manager`).
    * @param id an id already checked with `isValidId`, or `undefined` for a new session.
-   * @param origin `'client'` ids are only used if the storage knows them (strict mode);
-   *   `'app'` ids are adopted.
+   * @param origin `'client'` ids are only used if the storage knows them (strict mode); `'app'` ids are adopted.
    */
-  constructor(manager: Manager, id?: string, origin: IdOrigin = 'client') {
-    this.#manager = manager;
-    this.#storage = manager.getStorage();
+  constructor(context: SessionContext, id?: string, origin: IdOrigin = 'client') {
+    this.#context = context;
+    this.#io = new SessionStorage(context);
     this.#id = id;
     this.#origin = id === undefined ? undefined : origin;
+  }
+
+  /** The request this session belongs to (set by the middleware). Not enumerable. @internal */
+  get host(): SessionHost | undefined {
+    return this.#host;
+  }
+  set host(host: SessionHost | undefined) {
+    this.#host = host;
   }
 
   /** Reads a value; resolves `def` (or `undefined`) when the key is absent. */
@@ -118,65 +108,40 @@ export class Session {
   get<T>(key: string, def: T): Promise<T>;
   get(key: string, def?: unknown): Promise<unknown> {
     return this.#run(Op.Read, async () => {
-      const text = await this.#read(key);
+      const text = await this.#read(checkKey(key));
       return text === undefined ? def : parseValue(text);
     });
   }
 
   /**
-   * Stores a value. Rejects with a `SessionValueError` when the value is not JSON-serialisable
-   * (functions, BigInt, cycles, Map/Set, non-finite numbers, `undefined`).
+   * Stores a value. Rejects with a `SessionValueError`, storing nothing, when the value is not plain
+   * JSON data (see `serializeValue`), the key is not well-formed Unicode, or the session would grow
+   * beyond `maxSessionBytes`.
    */
   set<K extends SessionKey>(key: K, value: SessionData[K]): Promise<void>;
   set<K extends string>(key: K & UndeclaredKey<K>, value: unknown): Promise<void>;
   set(key: string, value: unknown): Promise<void> {
-    let text: string;
-    try {
-      text = serializeValue(key, value);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#write(new Map([[key, text]]));
+    return this.#write(() => new Map([[checkKey(key), serializeValue(key, value)]]));
   }
 
-  /** Stores several values at once; rejects without storing any if one of them is not JSON-serialisable. */
+  /** Stores several values at once, atomically; rejects without storing any if one of them is refused (as `set` would). */
   setMap(values: Partial<SessionData> & Record<string, unknown>): Promise<void> {
-    let texts: Map<string, string>;
-    try {
-      texts = new Map(Object.entries(values).map(([k, v]) => [k, serializeValue(k, v)]));
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#write(texts);
-  }
-
-  /** Stores serialised values: straight through where the storage writes per key, else at close. */
-  #write(texts: Map<string, string>): Promise<void> {
-    return this.#run(Op.Change, async () => {
-      if (texts.size > 0) {
-        if (!this.#started) await this.#start();
-        if (this.#gone) return;
-        const id = this.#id ?? (await this.#ensureId());
-        const through = this.#writeThrough(id, texts);
-        if (through) await through;
-        if (this.#gone) return;
-        for (const [key, text] of texts) this.#change(key, text, !through);
-      }
-      this.#dirty = true;
-    });
+    return this.#write(() => serializeEntries(values));
   }
 
   /** Removes keys. Without a stored session this does nothing. */
   remove(...keys: string[]): Promise<void> {
+    refuseCallback('remove', keys[keys.length - 1]);
     return this.#run(Op.Change, async () => {
+      keys.forEach(checkKey);
       await this.#start();
-      if (this.#id === undefined || this.#gone) return;
-      const id = this.#id;
-      const storage = this.#storage;
-      const through = storage.remove !== undefined && this.#exists;
-      if (through) await this.#call('remove', () => (storage.remove as NonNullable<Storage['remove']>)(id, keys));
-      for (const key of keys) this.#change(key, null, !through);
-      this.#dirty = true;
+      if (this.#phase === Phase.Stored) {
+        const through = await this.#io.remove(this.#id as string, keys);
+        for (const key of keys) this.#data.change(key, null, !through);
+      } else if (this.#phase === Phase.Fresh) {
+        this.#data.discard(keys);
+      } else return;
+      this.#data.dirty = true;
     });
   }
 
@@ -186,22 +151,24 @@ export class Session {
    * a new id; no overlapping request can bring the removed one back.
    */
   removeAll(): Promise<void> {
+    refuseCallback('removeAll', arguments[0] as unknown);
     return this.#run(Op.Change, async () => {
       const id = this.#id;
-      if (id !== undefined) await this.#call('removeAll', () => this.#storage.removeAll(id));
-      this.#reset();
-      this.#started = true;
-      this.#dirty = true;
+      if (id !== undefined) await this.#io.removeAll(id);
+      this.#forget(Phase.Fresh);
+      this.#data.dirty = true;
     });
   }
 
   /** Tells whether `key` holds a value. */
   contains(key: string): Promise<boolean> {
-    return this.#run(Op.Read, async () => (await this.#read(key)) !== undefined);
+    refuseCallback('contains', arguments[1] as unknown);
+    return this.#run(Op.Read, async () => (await this.#read(checkKey(key))) !== undefined);
   }
 
   /** Resolves a copy of all values, as a plain object. */
   data(): Promise<Record<string, unknown>> {
+    refuseCallback('data', arguments[0] as unknown);
     return this.#run(Op.Read, async () => {
       const record = await this.#record();
       return Object.fromEntries([...record].map(([k, text]) => [k, parseValue(text)]));
@@ -210,21 +177,16 @@ export class Session {
 
   /** Resolves the number of keys. */
   size(): Promise<number> {
+    refuseCallback('size', arguments[0] as unknown);
     return this.#run(Op.Read, async () => {
-      const storage = this.#storage;
-      if (storage.getSize && this.#exists && !this.#overlay?.size && this.#id !== undefined) {
-        const id = this.#id;
-        return this.#call('getSize', () => (storage.getSize as NonNullable<Storage['getSize']>)(id));
-      }
-      return (await this.#record()).size;
+      const counted = this.#phase === Phase.Stored && !this.#data.changed ? this.#io.size(this.#id as string) : undefined;
+      return counted ?? (await this.#record()).size;
     });
   }
 
-  /**
-   * Resolves the session id, creating one if the session is new. An id created only by this call
-   * is not sent to the client: nothing was stored under it yet.
-   */
+  /** Resolves the session id, creating one if the session is new. An id created only by this call is not sent to the client: nothing was stored under it yet. */
   id(): Promise<string> {
+    refuseCallback('id', arguments[0] as unknown);
     return this.#run(Op.Read, async () => {
       await this.#start();
       return this.#ensureId();
@@ -232,29 +194,32 @@ export class Session {
   }
 
   /**
-   * Gives the session a new id and keeps its data (call it on login, against session fixation).
-   * The data is written under the new id and the old id is deleted before this resolves.
+   * Login: gives the session a new id (against session fixation), keeping its data, or only the
+   * keys in `keep`. The storage moves the session atomically (`moveSession`) and leaves a short
+   * forward on the old id, so a write of an overlapping request still lands in the new session and
+   * a logout racing the login logs the new session out too. If the session was removed before the
+   * move, the logout wins: nothing is moved and this request's later writes are dropped.
+   * @throws {SessionStateError} at once when called with a callback (express-session style).
    */
-  regenerate(): Promise<void> {
+  regenerate(options?: RegenerateOptions): Promise<void> {
+    refuseCallback('regenerate', options);
+    const unsupported = this.#io.cannotMove();
+    if (unsupported) return Promise.reject(unsupported);
     return this.#run(Op.Change, async () => {
+      const keep = keepOption(options);
       await this.#start();
-      const oldId = this.#id;
-      const hadSession = this.#exists;
-      const record = this.#exists || this.#overlay?.size ? await this.#record() : EMPTY;
-      this.#reset();
-      const newId = await this.#ensureId();
-      this.#dirty = true;
-      if (this.#gone || (!hadSession && record.size === 0)) return;
-      const ttl = this.#manager.getTTL();
-      const changes = { set: record, removed: new Set<string>() };
-      await this.#call('setSession', () => this.#storage.setSession(newId, changes, ttl, { create: true }));
-      this.#base = record;
-      this.#exists = true;
-      if (oldId === undefined || !hadSession) return;
-      if (!(await this.#call('removeAll', () => this.#storage.removeAll(oldId)))) {
-        // A concurrent logout removed the old session first: do not carry its data on.
-        await this.#call('removeAll', () => this.#storage.removeAll(newId));
-        this.#lose();
+      this.#data.dirty = true;
+      if (this.#phase === Phase.Fresh) {
+        if (keep) this.#data.keepOnly(keep);
+        this.#id = undefined;
+        await this.#ensureId();
+      } else if (this.#phase === Phase.Stored) {
+        const newId = await this.#io.newId(this.#idFunc);
+        const record = await this.#io.move(this.#id as string, newId, this.#data.pendingChanges(), keep);
+        if (record === undefined) return this.#forget(Phase.Gone);
+        this.#id = newId;
+        this.#data.load(record);
+        this.#data.written = true;
       }
     });
   }
@@ -265,36 +230,23 @@ export class Session {
    * call it yourself for sessions from `Manager.new()`. Further calls do nothing; other methods
    * reject afterwards.
    */
-  async close(): Promise<void> {
-    if (await this.commit()) await this.refreshTTL();
+  close(): Promise<void> {
+    refuseCallback('close', arguments[0] as unknown);
+    return this.commit().then((refresh) => (refresh ? this.refreshTTL() : undefined));
   }
 
-  /**
-   * Writes pending changes and closes the session. Resolves `true` when the session closed clean
-   * and only wants its TTL refreshed (see {@link Session.refreshTTL}).
-   * @internal
-   */
+  /** Writes pending changes and closes the session. Resolves `true` when the session closed clean and only wants its TTL refreshed (see {@link Session.refreshTTL}). @internal */
   commit(): Promise<boolean> {
     const settled = this.closeIfClean();
     if (settled !== undefined) return Promise.resolve(settled);
     this.#closing ??= this.#run(Op.Close, async () => {
-      this.#closed = true;
-      if (!this.#started || this.#gone || this.#id === undefined) return false;
-      const pending = this.#pending;
-      if (!pending?.size) return this.#refreshDue();
       const id = this.#id;
-      const set = new Map<string, string>();
-      const removed = new Set<string>();
-      for (const key of pending) {
-        const text = this.#overlay?.get(key);
-        if (text == null) removed.add(key);
-        else set.set(key, text);
-      }
-      const options = { create: !this.#exists };
-      const ok = await this.#call('setSession', () => this.#storage.setSession(id, { set, removed }, this.#manager.getTTL(), options));
-      pending.clear();
-      if (!ok) this.#lose();
-      else this.#exists = true;
+      if (id === undefined || (this.#phase !== Phase.Fresh && this.#phase !== Phase.Stored)) return false;
+      if (!this.#data.pending) return this.#refreshDue();
+      const ok = await this.#io.commit(id, this.#data.pendingChanges(), this.#phase === Phase.Fresh);
+      this.#data.sent();
+      if (ok) this.#phase = Phase.Stored;
+      else this.#forget(Phase.Gone);
       return false;
     });
     return this.#closing;
@@ -307,34 +259,32 @@ export class Session {
    * @internal
    */
   closeIfClean(): boolean | undefined {
-    if (this.#closing !== undefined || this.#active !== 0 || this.#pending?.size) return undefined;
-    this.#closed = true;
+    if (this.#closing !== undefined || !this.#queue.idle || this.#data.pending) return undefined;
     const refresh = this.#refreshDue();
     this.#closing = Promise.resolve(refresh);
     return refresh;
   }
 
-  /** A clean close of a stored session whose TTL no write reset in this request wants `updateTTL`. */
+  /** A clean close of a stored session whose TTL no write of this request reset wants `updateTTL`. */
   #refreshDue(): boolean {
-    return this.#started && !this.#gone && this.#id !== undefined && this.#exists && !this.#ttlFresh;
+    return this.#phase === Phase.Stored && !this.#data.written;
   }
 
   /** Refreshes the TTL of the session after a clean close; once. @internal */
   refreshTTL(): Promise<void> {
     const id = this.#id;
-    if (id === undefined || this.#refreshed) return Promise.resolve();
-    this.#refreshed = true;
-    return this.#call('updateTTL', () => this.#storage.updateTTL(id, this.#manager.getTTL()));
+    if (id === undefined || this.#refreshing !== undefined) return Promise.resolve();
+    return (this.#refreshing = this.#io.updateTTL(id));
   }
 
   /** Tells whether this request changed the session (set, remove, removeAll, regenerate). */
   isDirty(): boolean {
-    return this.#dirty;
+    return this.#data.dirty;
   }
 
   /** Tells whether the session has no stored counterpart (yet): no id, an unknown id, or removed. */
   isNew(): boolean {
-    return this.#started ? !this.#exists : this.#id === undefined;
+    return this.#phase === Phase.New ? this.#id === undefined : this.#phase !== Phase.Stored;
   }
 
   /**
@@ -350,11 +300,7 @@ export class Session {
     this.#origin = 'app';
   }
 
-  /**
-   * Sets the function that creates this session's id when it needs one. Only before the session is
-   * first used.
-   * @throws {SessionStateError} after the session started.
-   */
+  /** Sets the function that creates this session's id when it needs one. Only before the session is first used. @throws {SessionStateError} after the session started. */
   setIdFunc(fn: IdFunc): void {
     this.#assertUnused('setIdFunc');
     this.#idFunc = fn;
@@ -362,137 +308,127 @@ export class Session {
 
   /**
    * What the transport needs to know when the response goes out, without any I/O: whether the
-   * session was used, its current id, whether that id is (or is about to be) stored, and whether the session's state
-   * is known (it loaded, or was removed; `false` after a storage failure).
+   * session was used, its current id, whether that id is (or is about to be) stored, and whether
+   * the session's state is known (it loaded, or was removed; `false` after a storage failure).
    * @internal
    */
   get transportState(): { used: boolean; id: string | undefined; stored: boolean; known: boolean } {
-    const stored = (this.#exists || (this.#pending?.size ?? 0) > 0) && !this.#gone;
-    return { used: this.#used, id: this.#id, stored, known: this.#started };
+    const stored = this.#phase === Phase.Stored || (this.#phase === Phase.Fresh && this.#data.pending);
+    return { used: this.#queue.used, id: this.#id, stored, known: this.#phase !== Phase.New };
   }
 
-  #run<T>(kind: Op, op: () => Promise<T>): Promise<T> {
-    if (kind !== Op.Close && (this.#closed || this.#closing !== undefined || this.host?.ended === true)) {
-      return Promise.reject(new SessionStateError('the session is closed: it closes when the response ends, so finish session work before responding (or use Manager.new() outside requests).'));
+  /** `JSON.stringify(req.session)` gives this placeholder: a session's data is read with `await session.data()`. */
+  toJSON(): string {
+    return '[sessionware Session: read its data with await session.data()]';
+  }
+
+  /** @deprecated express-session's API: throws. Changes are saved when the response ends (`close()` outside requests); for callback-style code use `sessionware/express-session`. */
+  save(..._args: unknown[]): never {
+    throw expressSessionError('save', 'changes are stored when the response ends (call close() on sessions from Manager.new())');
+  }
+
+  /** @deprecated express-session's API: throws. Use `await session.removeAll()` to log out; for callback-style code use `sessionware/express-session`. */
+  destroy(..._args: unknown[]): never {
+    throw expressSessionError('destroy', 'log out with await req.session.removeAll()');
+  }
+
+  /** @deprecated express-session's API: throws. Reads always see the stored session; for callback-style code use `sessionware/express-session`. */
+  reload(..._args: unknown[]): never {
+    throw expressSessionError('reload', 'reads already see the stored session');
+  }
+
+  /** @deprecated express-session's API: throws. The TTL is refreshed whenever the session is used; for callback-style code use `sessionware/express-session`. */
+  touch(..._args: unknown[]): never {
+    throw expressSessionError('touch', 'the TTL is refreshed whenever the session is used');
+  }
+
+  /** Stores serialised values (from `serialize`, which may throw): straight through where the storage writes per key, else at close. */
+  #write(serialize: () => Map<string, string>): Promise<void> {
+    let texts: Map<string, string>;
+    try {
+      texts = serialize();
+    } catch (err) {
+      return Promise.reject(err);
     }
-    this.host?.willRun(kind === Op.Change);
-    this.#used = true;
-    // Idle: run now (no extra microtask); busy: run after the operations queued before.
-    const result = this.#active === 0 ? op() : (this.#queue as Promise<unknown>).then(op);
-    this.#active++;
-    this.#queue = result.then(this.#settled, this.#settled);
-    return result;
-  }
-
-  async #start(): Promise<void> {
-    if (this.#started) return;
-    const id = this.#id;
-    if (id !== undefined) {
-      const record = await this.#call('getSession', () => this.#storage.getSession(id, this.#manager.getTTL()));
-      if (record) {
-        this.#base = record;
-        this.#exists = true;
-      } else if (this.#origin === 'client') {
-        this.#id = undefined; // strict mode: an unknown or expired id is never adopted
-        this.#origin = undefined;
+    return this.#run(Op.Change, async () => {
+      if (texts.size > 0) {
+        await this.#start();
+        if (this.#phase === Phase.Gone) return;
+        this.#data.checkSize(texts, this.#context.maxSessionBytes);
+        const id = await this.#ensureId();
+        const through = this.#io.writeThrough(id, texts, this.#phase === Phase.Fresh);
+        if (through) {
+          if (!(await through)) return this.#forget(Phase.Gone); // dropped: a concurrent logout won
+          this.#phase = Phase.Stored;
+          this.#data.written = true;
+        }
+        for (const [key, text] of texts) this.#data.change(key, text, !through);
       }
-    }
-    this.#started = true;
-  }
-
-  async #ensureId(): Promise<string> {
-    if (this.#id !== undefined) return this.#id;
-    const ttl = this.#manager.getTTL();
-    const idFunc = this.#idFunc ?? this.#manager.idFunc;
-    const storage = this.#storage;
-    const id = idFunc ? idFunc(ttl) : storage.new ? await this.#call('new', async () => (storage.new as NonNullable<Storage['new']>)(ttl)) : generateId();
-    if (!isValidId(id)) throw new SessionOptionsError('the id function returned an invalid session id: it must be 8 to 128 characters of [A-Za-z0-9_-].');
-    this.#id = id;
-    this.#origin ??= 'app';
-    return id;
-  }
-
-  /**
-   * Writes `texts` straight to a storage with per-key writes (`setMap`, or `set` for one key).
-   * Returns `undefined`, without waiting, when the storage has no such capability: the caller then
-   * keeps the change for `setSession` at close.
-   */
-  #writeThrough(id: string, texts: Map<string, string>): Promise<void> | undefined {
-    const storage = this.#storage;
-    const { set, setMap } = storage;
-    const single = texts.size === 1 ? [...texts][0] : undefined;
-    if (!setMap && !(set && single)) return undefined;
-    const ttl = this.#manager.getTTL();
-    const options = { create: !this.#exists };
-    return this.#call(setMap ? 'setMap' : 'set', () =>
-      setMap ? setMap.call(storage, id, texts, ttl, options) : (set as NonNullable<Storage['set']>).call(storage, id, ...(single as [string, string]), ttl, options),
-    ).then((ok) => {
-      if (ok) this.#exists = this.#ttlFresh = true;
-      else this.#lose();
+      this.#data.dirty = true;
     });
   }
 
-  async #read(key: string): Promise<string | undefined> {
-    if (!this.#started) await this.#start();
-    const local = this.#overlay?.get(key);
-    if (local !== undefined) return local ?? undefined;
-    const loaded = this.#base.get(key);
-    if (loaded !== undefined) return loaded; // getSession already brought it: no second round trip
-    const { get } = this.#storage;
+  #run<T>(kind: Op, op: () => Promise<T>): Promise<T> {
+    if (kind !== Op.Close && (this.#closing !== undefined || this.#host?.ended === true)) {
+      return Promise.reject(new SessionStateError('the session is closed: it closes when the response ends, so finish session work before responding (or use Manager.new() outside requests).'));
+    }
+    this.#host?.willRun(kind === Op.Change);
+    return this.#queue.run(op);
+  }
+
+  /** New -> Fresh or Stored: loads the session (one `getSession`) if there is an id to load. */
+  async #start(): Promise<void> {
+    if (this.#phase !== Phase.New) return;
     const id = this.#id;
-    if (get && this.#exists && id !== undefined && !this.#gone) return this.#call('get', () => get.call(this.#storage, id, key));
-    return undefined;
+    const record = id === undefined ? undefined : await this.#io.load(id);
+    if (record) {
+      this.#data.load(record);
+      this.#phase = Phase.Stored;
+      return;
+    }
+    if (this.#origin === 'client') this.#id = undefined; // strict mode: an unknown or expired id is never adopted
+    this.#phase = Phase.Fresh;
+  }
+
+  async #ensureId(): Promise<string> {
+    return (this.#id ??= await this.#io.newId(this.#idFunc));
+  }
+
+  async #read(key: string): Promise<string | undefined> {
+    await this.#start();
+    const local = this.#data.local(key);
+    if (local !== undefined) return local ?? undefined;
+    const loaded = this.#data.loaded(key);
+    if (loaded !== undefined) return loaded; // getSession already brought it: no second round trip
+    return this.#phase === Phase.Stored ? this.#io.get(this.#id as string, key) : undefined;
   }
 
   /** The whole session as this request sees it: stored data with this request's changes on top. */
   async #record(): Promise<Map<string, string>> {
     await this.#start();
-    const { data } = this.#storage;
-    const id = this.#id;
-    const base = data && this.#exists && id !== undefined && !this.#gone ? await this.#call('data', () => data.call(this.#storage, id)) : this.#base;
-    const record = new Map(base);
-    for (const [key, text] of this.#overlay ?? EMPTY) {
-      if (text === null) record.delete(key);
-      else record.set(key, text);
-    }
-    return record;
+    const base = this.#phase === Phase.Stored ? this.#io.data(this.#id as string) : undefined;
+    return this.#data.merged(base && (await base));
   }
 
-  /** A concurrent request removed the session: this one's writes are dropped, the logout wins. */
-  #lose(): void {
-    this.#reset();
-    this.#gone = true;
-  }
-
-  #reset(): void {
+  /** -> Fresh (a logout) or Gone (a concurrent logout won): the id and every change are forgotten. */
+  #forget(phase: Phase.Fresh | Phase.Gone): void {
+    this.#phase = phase;
     this.#id = undefined;
     this.#origin = undefined;
-    this.#base = EMPTY;
-    this.#exists = false;
-    this.#overlay = undefined;
-    this.#pending = undefined;
-  }
-
-  /** Records a change made by this request; `pending` when the storage has not received it yet. */
-  #change(key: string, text: string | null, pending: boolean): void {
-    (this.#overlay ??= new Map()).set(key, text);
-    if (pending) (this.#pending ??= new Set()).add(key);
+    this.#data.clear();
   }
 
   #assertUnused(method: string): void {
-    if (this.#used) throw new SessionStateError(`${method}() must be called before the session is first used (before any get/set/id call).`);
+    if (this.#queue.used) throw new SessionStateError(`${method}() must be called before the session is first used (before any get/set/id call).`);
   }
+}
 
-  /** Calls the storage, turning any failure into a `StorageError` naming `operation`. */
-  #call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    let result: Promise<T>;
-    try {
-      result = fn();
-    } catch (err) {
-      result = Promise.reject(err); // a storage that throws instead of rejecting
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** The request's session, attached by `session()`. Lazy: nothing is read from storage until a method is awaited. */
+      session: Session;
     }
-    return result.catch((err: unknown) => {
-      throw toStorageError(this.#storage.constructor.name, operation, err);
-    });
   }
 }

@@ -1,8 +1,8 @@
 /**
- * Types users extend: the shape of their session data, and `req.session` on Express's `Request`.
+ * Types users extend: the shape of their session data. (`req.session` on Express's `Request` is
+ * declared next to `Session`, in `session.ts`.)
  * @module
  */
-import type { Session } from './session';
 
 /**
  * Declares the keys your application keeps in sessions and their types. Empty by default; extend
@@ -25,16 +25,3 @@ export interface SessionData {}
 
 /** Keys declared in {@link SessionData}. */
 export type SessionKey = keyof SessionData & string;
-
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Express {
-    interface Request {
-      /**
-       * The request's session, attached by `session()`. Lazy: nothing is read from storage until
-       * a method is awaited.
-       */
-      session: Session;
-    }
-  }
-}

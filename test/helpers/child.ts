@@ -3,7 +3,7 @@
  * process: timers that must not keep a process alive, SIGKILL mid-write, several writers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -14,12 +14,19 @@ export function libPath(relative: string): string {
   return join(ROOT, 'lib', relative);
 }
 
-/** Writes `source` to a temp `.ts` file and starts it under tsx; `args` reach `process.argv`. */
+/**
+ * Writes `source` to a temp `.ts` file and starts it under tsx; `args` reach `process.argv`. The
+ * temp dir is removed when the child exits (or fails to start).
+ */
 export function startScript(source: string, args: string[] = [], nodeArgs: string[] = []): ChildProcess {
   const dir = mkdtempSync(join(tmpdir(), 'sessionware-child-'));
   const file = join(dir, 'script.ts');
   writeFileSync(file, source);
-  return spawn(process.execPath, [...nodeArgs, '--import', 'tsx', file, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', file, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const cleanUp = (): void => rmSync(dir, { recursive: true, force: true });
+  child.once('exit', cleanUp);
+  child.once('error', cleanUp);
+  return child;
 }
 
 /** What a finished child reported. */

@@ -1,7 +1,8 @@
 /**
  * Real memcached servers for the tests: `memcached` processes spawned on free ports (the Debian
  * package; `.ci/run` installs it), stopped with SIGKILL like a crash, and a raw text-protocol line
- * client to read `stats` and items as memcached sees them.
+ * client to read `stats` and items as memcached sees them. `memcachedHosts()` / `stopMemcached()`
+ * give the StoreAdapter tests (connect-memcached) a throwaway server of their own, one per file.
  *
  * Never skips: a missing `memcached` binary fails the test file.
  */
@@ -138,4 +139,51 @@ export async function stopSharedMemcached(): Promise<void> {
   const server = await shared;
   shared = undefined;
   await server?.stop();
+}
+
+// ---- a throwaway memcached per file for the StoreAdapter (connect-memcached) tests ----
+
+let hostsServer: Promise<{ child: ChildProcess; hosts: string }> | undefined;
+
+/** `host:port` of this file's memcached, started on first use. */
+export function memcachedHosts(): Promise<string> {
+  hostsServer ??= (async () => {
+    const port = await freePort();
+    const asRoot = process.getuid?.() === 0 ? ['-u', 'root'] : []; // memcached refuses root without -u
+    const child = spawn('memcached', [...asRoot, '-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '64'], { stdio: 'ignore' });
+    const failed = new Promise<never>((_, reject) => {
+      child.once('error', (err) => reject(new Error(`cannot start memcached (apt-get install -y memcached): ${err.message}`)));
+      child.once('exit', (code) => reject(new Error(`memcached exited at start (code ${String(code)})`)));
+    });
+    failed.catch(() => undefined); // reported through the race below, or not at all once it runs
+    await Promise.race([waitForPort(port), failed]);
+    return { child, hosts: `127.0.0.1:${port}` };
+  })();
+  return hostsServer.then((s) => s.hosts);
+}
+
+/** Kills this file's memcached, if one was started. */
+export async function stopMemcached(): Promise<void> {
+  const current = await hostsServer?.catch(() => undefined);
+  hostsServer = undefined;
+  if (!current) return;
+  const exited = new Promise<void>((resolve) => current.child.once('exit', () => resolve()));
+  current.child.kill('SIGKILL');
+  await exited;
+}
+
+async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`memcached on port ${port} did not start`);
+    await sleep(50);
+  }
 }

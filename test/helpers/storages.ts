@@ -18,6 +18,8 @@ import { join } from 'node:path';
 import { FileStorage, MemoryStorage, type Storage } from 'sessionware';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
 import { MemcacheStorage } from 'sessionware/memcache';
+import { StoreAdapter } from 'sessionware/express-session-store';
+import { memoryStoreSetup } from './express-stores';
 import { sharedMemcached, stopSharedMemcached } from './memcached';
 import { cleanupPrefix, sharedRedisUrl, stopSharedRedis, testClient, uniquePrefix } from './redis';
 
@@ -87,6 +89,21 @@ export const STORAGES: readonly StorageSetup[] = [
       return { storage, cleanup: () => storage.close() };
     },
     teardown: stopSharedMemcached,
+  },
+  {
+    // Its guarantees hold within one process, which is where these tests run.
+    name: 'StoreAdapter(express-session MemoryStore)',
+    async create() {
+      const fixture = await memoryStoreSetup.create();
+      const storage = new StoreAdapter(fixture.store);
+      return {
+        storage,
+        async cleanup() {
+          await storage.close();
+          await fixture.cleanup();
+        },
+      };
+    },
   },
 ];
 

@@ -1,11 +1,13 @@
 /**
  * Prints one plain closing line, "Summary: N passed, N failed, N skipped", after jest's own
- * summary, so CI logs have a runner-independent count.
+ * summary, so CI logs have a runner-independent count. A test file that failed outside its tests (a
+ * syntax error, a failing hook or environment teardown) counts as one failure.
  */
 class SummaryReporter {
   onRunComplete(_contexts, results) {
     const skipped = results.numPendingTests + results.numTodoTests;
-    process.stdout.write(`\nSummary: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${skipped} skipped\n`);
+    const failed = results.numFailedTests + results.numRuntimeErrorTestSuites;
+    process.stdout.write(`\nSummary: ${results.numPassedTests} passed, ${failed} failed, ${skipped} skipped\n`);
   }
 }
 module.exports = SummaryReporter;

@@ -2,9 +2,9 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from '
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lock } from 'proper-lockfile';
 import { CorruptSessionError, generateId, SessionOptionsError, StorageError, type StorageError as StorageErrorType } from 'sessionware';
 import { FileStorage, type FileStorageOptions } from '../../lib/storage/file/file-storage';
+import { FileLocks } from '../../lib/storage/file/file-lock';
 import { TestClock } from '../helpers/clock';
 import { describeStorage } from 'sessionware/testing';
 
@@ -69,6 +69,8 @@ describe('FileStorage', () => {
         { encryptionKeys: 'short' },
         { encryptionKeys: Buffer.alloc(16) },
         { encryptionKeys: 'z'.repeat(64) },
+        { now: 'soon' },
+        { onError: 'log' },
       ] as FileStorageOptions[]) {
         expect(() => new FileStorage(dir, options)).toThrow(SessionOptionsError);
       }
@@ -436,13 +438,13 @@ describe('FileStorage', () => {
       await storage.setSession(locked, changes({ a: 1 }), 1000, CREATE);
       await writeFile(fileOf(dir, broken), 'SWF1 12');
       const shard = join(dir, live.charAt(0), live.charAt(1));
-      const freshTemp = join(shard, `.${live}.1.abcd.tmp`);
-      const oldTemp = join(shard, `.${live}.2.abcd.tmp`);
+      const freshTemp = join(shard, `.${live}.1.abcdef01.tmp`);
+      const oldTemp = join(shard, `.${live}.2.abcdef01.tmp`);
       await writeFile(freshTemp, 'partial');
       await writeFile(oldTemp, 'partial');
       const twoHoursAgo = new Date(Date.now() - 2 * HOUR);
       await utimes(oldTemp, twoHoursAgo, twoHoursAgo);
-      const release = await lock(fileOf(dir, locked), { realpath: false }); // a writer holds it
+      const release = await new FileLocks({ stale: 10_000, retries: 0, minWait: 5, maxWait: 5 }, () => {}).acquire(fileOf(dir, locked)); // a writer holds it
 
       clock.advance(2000);
       await expect(storage.sweep()).resolves.toBe(2);

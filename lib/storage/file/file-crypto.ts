@@ -1,7 +1,8 @@
 /**
  * Encryption at rest for `FileStorage`: AES-256-GCM with a random 96-bit IV per write and the
- * session id as additional authenticated data, so a file cannot be decrypted under another id
- * and any change to it is detected. Several keys allow rotation: the first encrypts, all decrypt.
+ * file's header line plus the session id as additional authenticated data: a file cannot be
+ * decrypted under another id, with another expiry or as another kind of file, and any change to
+ * it is detected. Several keys allow rotation: the first encrypts, all decrypt.
  * @module
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
@@ -33,17 +34,17 @@ export class FileCipher {
     this.#keys = list.map((key, index) => parseKey(key, index));
   }
 
-  /** Encrypts `plain` with the first key, binding it to `aad` (the session id). */
-  seal(plain: Buffer, aad: string): Buffer {
+  /** Encrypts `plain` with the first key, binding it to `aad` (header line and id). */
+  seal(plain: Buffer, aad: Buffer): Buffer {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.#keys[0] as Buffer, iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(Buffer.from(aad, 'utf8'));
+    cipher.setAAD(aad);
     const body = Buffer.concat([cipher.update(plain), cipher.final()]);
     return Buffer.concat([iv, cipher.getAuthTag(), body]);
   }
 
   /** Decrypts a sealed body with whichever key fits; `undefined` when none does (or it is damaged). */
-  open(sealed: Buffer, aad: string): Buffer | undefined {
+  open(sealed: Buffer, aad: Buffer): Buffer | undefined {
     if (sealed.length < IV_BYTES + TAG_BYTES) return undefined;
     const iv = sealed.subarray(0, IV_BYTES);
     const tag = sealed.subarray(IV_BYTES, IV_BYTES + TAG_BYTES);
@@ -51,7 +52,7 @@ export class FileCipher {
     for (const key of this.#keys) {
       try {
         const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
-        decipher.setAAD(Buffer.from(aad, 'utf8'));
+        decipher.setAAD(aad);
         decipher.setAuthTag(tag);
         return Buffer.concat([decipher.update(body), decipher.final()]);
       } catch {

@@ -1,24 +1,36 @@
 /**
- * File-system helpers of `FileStorage`: the atomic replace of a file, the storage directory's
- * preparation, and reading just a session file's header.
+ * File-system helpers of `FileStorage`: the atomic replace of a file, reads that never follow a
+ * link, the storage directory's and the shard directories' checks.
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { lstatSync, mkdirSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { accessSync, constants, lstatSync, mkdirSync, readFile, realpathSync, statSync, type Stats } from 'node:fs';
+import { lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describeCause, SessionOptionsError } from '../../errors';
-import { MAX_HEADER, parseHeader, type FileHeader } from './file-format';
+import { ownerPrefix } from './file-lock';
+import { MAX_HEADER } from './file-format';
 
 const noop = (): void => {};
 
 /**
- * Replaces `file` with `data` atomically: writes a temp file next to it (mode 0600, named
- * `.<name>.<pid>.<random>.tmp`), `fsync`s it and renames it over `file`. A reader sees the old or
- * the new content, never a mix; a crash leaves at most a stray temp file.
+ * Flags of every read of a session file: a symbolic link is not followed (`ELOOP`), and a FIFO
+ * planted under a session's name cannot block the read. (Both are 0 where the OS lacks them.)
+ */
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+
+/** Temp file names: `.<id>.<pid>-<scope>-<start>.<random>.tmp` (older versions: `.<id>.<pid>.<random>.tmp`). @internal */
+export const TEMP_NAME = /^\.([A-Za-z0-9_-]{8,128})\.([1-9]\d{0,9})(?:-([0-9a-f]{8})(?:-(\d{1,20}))?)?\.[0-9a-f]{8}\.tmp$/;
+
+/**
+ * Replaces `file` with `data` atomically: writes a temp file next to it (mode 0600, created with
+ * `O_EXCL`, so never through a link), `fsync`s it and renames it over `file` (which replaces a
+ * link rather than following it). A reader sees the old or the new content, never a mix; a crash
+ * leaves at most a stray temp file, which the sweep removes.
  * @internal
  */
 export async function writeFileAtomic(file: string, name: string, data: Buffer): Promise<void> {
-  const temp = `${file.slice(0, -name.length)}.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const temp = `${file.slice(0, -name.length)}.${name}.${ownerPrefix()}.${randomBytes(4).toString('hex')}.tmp`;
   const handle = await open(temp, 'wx', 0o600);
   try {
     await handle.writeFile(data);
@@ -32,48 +44,98 @@ export async function writeFileAtomic(file: string, name: string, data: Buffer):
   }
 }
 
-/**
- * Creates the storage directory (mode 0700) if missing and checks it is a directory; the default
- * directory, shared by everyone in the OS temp dir, must also belong to the current user.
- * @throws {SessionOptionsError}
- * @internal
- */
-export function prepareDirectory(dir: string, isDefault: boolean): void {
-  let stats;
+/** Reads a whole session file without following a link (`ELOOP` when it is one). @internal */
+export function readNoFollow(file: string): Promise<Buffer> {
+  // fs.readFile with a callback: one read, and much faster under load than fs/promises. It takes
+  // numeric flags (the typings only list strings, which cannot say O_NOFOLLOW).
+  const options = { flag: READ_FLAGS as unknown as string };
+  return new Promise((resolve, reject) => readFile(file, options, (err, data) => (err ? reject(err) : resolve(data))));
+}
+
+/** Reads the first bytes of a file (enough for its header) without following a link. @internal */
+export async function readHead(file: string): Promise<Buffer> {
+  const handle = await open(file, READ_FLAGS);
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    stats = lstatSync(dir);
-  } catch (err) {
-    throw new SessionOptionsError(`FileStorage: cannot create the storage directory ${dir} (${describeCause(err)}); pass a writable path.`, { cause: err });
-  }
-  if (!stats.isDirectory()) {
-    throw new SessionOptionsError(`FileStorage: ${dir} is not a directory; pass the path of a directory (it is created if missing).`);
-  }
-  if (isDefault && typeof process.getuid === 'function' && stats.uid !== process.getuid()) {
-    throw new SessionOptionsError(`FileStorage: the default directory ${dir} belongs to another user; pass a directory of your own.`);
+    const buffer = Buffer.alloc(MAX_HEADER + 1);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
   }
 }
 
 /**
- * Reads only the header of a session file: `null` when the file is missing, `undefined` when it
- * has no valid header.
+ * Creates the storage directory (mode 0700) if missing and checks it; returns its real path.
+ * A given directory may be reached through a symbolic link (resolved once, here). The default
+ * directory, shared by everyone in the OS temp dir, must be a real directory that belongs to the
+ * current user. Either must not be writable by group or others, and must be usable.
+ * @throws {SessionOptionsError}
  * @internal
  */
-export async function readHeader(file: string): Promise<FileHeader | undefined | null> {
-  let handle;
+export function prepareDirectory(dir: string, isDefault: boolean): string {
+  let real: string;
+  let stats: Stats;
   try {
-    handle = await open(file, 'r');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    real = isDefault ? dir : realpathSync(dir);
+    stats = isDefault ? lstatSync(dir) : statSync(real);
   } catch (err) {
-    if (isMissing(err)) return null;
-    throw err;
+    throw new SessionOptionsError(`FileStorage: cannot create the storage directory ${dir} (${describeCause(err)}); pass a writable path.`, { cause: err });
+  }
+  if (!stats.isDirectory()) {
+    const what = stats.isSymbolicLink() ? 'a symbolic link (refused for the shared default directory)' : 'not a directory';
+    throw new SessionOptionsError(`FileStorage: ${dir} is ${what}; pass the path of a directory of your own (it is created if missing).`);
+  }
+  if (isDefault && typeof process.getuid === 'function' && stats.uid !== process.getuid()) {
+    throw new SessionOptionsError(`FileStorage: the default directory ${dir} belongs to another user; pass a directory of your own.`);
+  }
+  // Windows reports no POSIX permission bits (directories read as 0o777): its ACLs are not checked here.
+  if (process.platform !== 'win32' && (stats.mode & 0o022) !== 0) {
+    const mode = (stats.mode & 0o7777).toString(8).padStart(4, '0');
+    throw new SessionOptionsError(
+      `FileStorage: the storage directory ${real} is writable by its group or by others (mode ${mode}), so another user could plant, replace or delete sessions; restrict it (chmod 700 ${real}) or pass another directory.`,
+    );
   }
   try {
-    const buffer = Buffer.alloc(MAX_HEADER + 1);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    return parseHeader(buffer.subarray(0, bytesRead));
-  } finally {
-    await handle.close();
+    accessSync(real, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch (err) {
+    throw new SessionOptionsError(`FileStorage: the storage directory ${real} is not readable and writable by this process (${describeCause(err)}).`, { cause: err });
   }
+  return real;
+}
+
+/** A shard directory is a symbolic link or not a directory. @internal */
+export class ForeignShardError extends Error {
+  override readonly name = 'ForeignShardError';
+}
+
+/**
+ * Checks (and with `create`, creates) the two shard directories of `<root>/<a>/<b>/`, each with
+ * `lstat`, so that nothing is ever written or read through a link below the root.
+ * @returns `false` when a level is missing and `create` is not set.
+ * @throws {ForeignShardError} when a level is a link or not a directory.
+ * @internal
+ */
+export async function checkShard(root: string, a: string, b: string, create: boolean): Promise<boolean> {
+  for (const dir of [join(root, a), join(root, a, b)]) {
+    let stats: Stats;
+    try {
+      stats = await lstat(dir);
+    } catch (err) {
+      if (!isMissing(err) || !create) {
+        if (isMissing(err)) return false;
+        throw err;
+      }
+      await mkdir(dir, 0o700).catch((mkdirErr: unknown) => {
+        if ((mkdirErr as NodeJS.ErrnoException).code !== 'EEXIST') throw mkdirErr;
+      });
+      stats = await lstat(dir);
+    }
+    if (!stats.isDirectory()) {
+      throw new ForeignShardError(`shard directory ${dir.slice(root.length + 1)} is ${stats.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; it is never followed (remove it)`);
+    }
+  }
+  return true;
 }
 
 /** Whether `err` means "no such file" (also when a parent is not a directory). @internal */

@@ -1,0 +1,120 @@
+/**
+ * `SessionStorage`: how a session talks to its storage. It picks the optional capabilities a
+ * storage has (per-key reads and writes), passes the current TTL, and turns every failure into a
+ * `StorageError` naming the operation. No session state lives here.
+ * @module
+ */
+import { SessionOptionsError, StorageError, toStorageError } from './errors';
+import { generateId, isValidId } from './id';
+import type { IdFunc, SessionContext } from './session-context';
+import type { SessionChanges, SessionRecord, Storage } from './storage/storage';
+
+/** How long an old id forwards to the new one after `regenerate()`, at most. */
+const MAX_FORWARD_TTL = 60_000;
+
+/** @internal */
+export class SessionStorage {
+  readonly #storage: Storage;
+  readonly #context: SessionContext;
+
+  constructor(context: SessionContext) {
+    this.#context = context;
+    this.#storage = context.getStorage();
+  }
+
+  /** Loads a session: its record, or `undefined` when the storage does not know `id`. */
+  load(id: string): Promise<SessionRecord | undefined> {
+    return this.#call('getSession', (s) => s.getSession(id, this.#context.getTTL()));
+  }
+
+  /** A new id from `idFunc`, the manager's `idFunc`, the storage's `new()`, or 192 random bits. */
+  async newId(idFunc: IdFunc | undefined): Promise<string> {
+    const ttl = this.#context.getTTL();
+    const fn = idFunc ?? this.#context.idFunc;
+    const id = fn ? fn(ttl) : this.#storage.new ? await this.#call('new', async (s) => (s.new as NonNullable<Storage['new']>)(ttl)) : generateId();
+    if (!isValidId(id)) throw new SessionOptionsError('the id function returned an invalid session id: it must be 8 to 128 characters of [A-Za-z0-9_-].');
+    return id;
+  }
+
+  /** One key straight from a storage with per-key reads; `undefined` (not a promise) without them. */
+  get(id: string, key: string): Promise<string | undefined> | undefined {
+    const { get } = this.#storage;
+    return get && this.#call('get', (s) => get.call(s, id, key));
+  }
+
+  /** Every key straight from a storage that reads them (`data`); `undefined` without it. */
+  data(id: string): Promise<SessionRecord> | undefined {
+    const { data } = this.#storage;
+    return data && this.#call('data', (s) => data.call(s, id));
+  }
+
+  /** The number of keys from a storage that counts them (`getSize`); `undefined` without it. */
+  size(id: string): Promise<number> | undefined {
+    const { getSize } = this.#storage;
+    return getSize && this.#call('getSize', (s) => getSize.call(s, id));
+  }
+
+  /**
+   * Writes `texts` straight through when the storage writes per key (`setMap`, or `set` for one
+   * key): resolves whether the write landed (`false`: dropped, the session is gone). `undefined`,
+   * without waiting, when it cannot: the changes then wait for the commit.
+   */
+  writeThrough(id: string, texts: ReadonlyMap<string, string>, create: boolean): Promise<boolean> | undefined {
+    const { set, setMap } = this.#storage;
+    const ttl = this.#context.getTTL();
+    if (setMap) return this.#call('setMap', (s) => setMap.call(s, id, texts, ttl, { create }));
+    const single = texts.size === 1 ? [...texts][0] : undefined;
+    if (!set || !single) return undefined;
+    return this.#call('set', (s) => set.call(s, id, single[0], single[1], ttl, { create }));
+  }
+
+  /** Removes keys straight through; resolves `false`, without I/O, when the storage cannot (the removal then waits for the commit). */
+  async remove(id: string, keys: readonly string[]): Promise<boolean> {
+    const { remove } = this.#storage;
+    if (!remove) return false;
+    await this.#call('remove', (s) => remove.call(s, id, keys));
+    return true;
+  }
+
+  removeAll(id: string): Promise<boolean> {
+    return this.#call('removeAll', (s) => s.removeAll(id));
+  }
+
+  /** Applies a session's changes at close; resolves `false` when the write was dropped (the session is gone). */
+  commit(id: string, changes: SessionChanges, create: boolean): Promise<boolean> {
+    return this.#call('setSession', (s) => s.setSession(id, changes, this.#context.getTTL(), { create }));
+  }
+
+  /**
+   * Moves a session to `newId` (`moveSession`, with a forward of at most a minute on the old id):
+   * the record now under `newId`, or `undefined` when the old session was gone.
+   */
+  move(oldId: string, newId: string, changes: SessionChanges, keep: ReadonlySet<string> | undefined): Promise<SessionRecord | undefined> {
+    const ttl = this.#context.getTTL();
+    const options = { keep, forwardTTL: Math.min(MAX_FORWARD_TTL, ttl) };
+    return this.#call('moveSession', (s) => (s.moveSession as NonNullable<Storage['moveSession']>).call(s, oldId, newId, changes, ttl, options));
+  }
+
+  /** A `StorageError` when the storage cannot `move`, else `undefined`. */
+  cannotMove(): StorageError | undefined {
+    if (this.#storage.moveSession) return undefined;
+    return new StorageError(this.#storage.constructor.name, 'moveSession', 'this storage does not implement moveSession(), which regenerate() needs to move a session atomically; implement it (see the Storage contract) or use a storage that has it.');
+  }
+
+  updateTTL(id: string): Promise<void> {
+    return this.#call('updateTTL', (s) => s.updateTTL(id, this.#context.getTTL()));
+  }
+
+  /** Calls the storage, turning any failure (a rejection, or a throw) into a `StorageError` naming `operation`. */
+  #call<T>(operation: string, fn: (storage: Storage) => Promise<T>): Promise<T> {
+    let result: Promise<T>;
+    try {
+      result = fn(this.#storage);
+    } catch (err) {
+      result = Promise.reject(err); // a storage that throws instead of rejecting
+    }
+    return result.catch((err: unknown) => {
+      throw toStorageError(this.#storage.constructor.name, operation, err);
+    });
+  }
+}

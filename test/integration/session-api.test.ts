@@ -1,0 +1,61 @@
+/**
+ * The promise API over real HTTP (Express 5): a callback handed to it fails the request with a
+ * message that points to sessionware/express-session instead of hanging it, `JSON.stringify` of
+ * `req.session` is harmless, and refused values reach the error handler.
+ */
+import express from 'express';
+import request from 'supertest';
+import { MemoryStorage, session } from 'sessionware';
+import { wrap } from '../helpers/app';
+
+describe('req.session over HTTP', () => {
+  const storage = new MemoryStorage();
+  afterAll(() => storage.close());
+  const app = express();
+  app.use(session(storage));
+  app.get('/login-callback', (req, res) => {
+    // Passport's style: the callback would never be called by a promise API.
+    (req.session.regenerate as unknown as (cb: (err?: unknown) => void) => void)(() => res.send('called'));
+  });
+  app.get('/destroy', (req, res) => {
+    req.session.destroy();
+    res.send('unreachable');
+  });
+  app.get('/stringify', wrap(async (req, res) => {
+    await req.session.set('secret', 'do-not-leak');
+    res.json({ session: req.session });
+  }));
+  app.get('/regexp', wrap(async (req, res) => {
+    await req.session.set('pattern', /x/);
+    res.send('unreachable');
+  }));
+  app.use((err: Error & { code?: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    res.status(500).json({ error: err.name, code: err.code ?? null, message: err.message });
+  });
+
+  it('should fail regenerate(cb) at once with a SessionStateError naming sessionware/express-session', async () => {
+    const res = await request(app).get('/login-callback').expect(500);
+    expect(res.body).toMatchObject({ error: 'SessionStateError', code: 'ERR_SESSION_STATE' });
+    expect(res.body.message).toContain('sessionware/express-session');
+  });
+
+  it("should fail express-session's destroy() with a message saying what to use", async () => {
+    const res = await request(app).get('/destroy').expect(500);
+    expect(res.body.message).toMatch(/removeAll\(\).*sessionware\/express-session/);
+  });
+
+  it('should serialise req.session to a placeholder without data or id', async () => {
+    const res = await request(app).get('/stringify').expect(200);
+    const id = (res.headers['set-cookie'] as unknown as string[])[0]?.split(';')[0]?.split('=')[1] as string;
+    expect(JSON.stringify(res.body)).not.toContain('do-not-leak');
+    expect(JSON.stringify(res.body)).not.toContain(id);
+    expect(typeof res.body.session).toBe('string');
+  });
+
+  it('should report a value JSON would change as a SessionValueError, and send no cookie', async () => {
+    const res = await request(app).get('/regexp').expect(500);
+    expect(res.body).toMatchObject({ error: 'SessionValueError', code: 'ERR_SESSION_VALUE' });
+    expect(res.body.message).toContain('RegExp');
+    expect(res.headers['set-cookie']).toBeUndefined();
+  });
+});
