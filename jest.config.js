@@ -13,6 +13,7 @@ module.exports = {
   moduleNameMapper: {
     '^sessionware$': '<rootDir>/lib/index.ts',
     '^sessionware/redis$': '<rootDir>/lib/redis.ts',
+    '^sessionware/memcache$': '<rootDir>/lib/memcache.ts',
     '^sessionware/express-session-store$': '<rootDir>/lib/express-session-store.ts',
     '^sessionware/testing$': '<rootDir>/lib/testing.ts',
   },

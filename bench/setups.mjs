@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { MEMCACHE_SETUPS } from './setups-memcache.mjs';
 
 const require = createRequire(import.meta.url);
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -185,6 +186,7 @@ export const SETUPS = [
       return { middleware: expressSession(store), close() {} };
     },
   },
+  ...MEMCACHE_SETUPS,
 ];
 
 export function getSetup(name) {

@@ -17,8 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileStorage, MemoryStorage, type Storage } from 'sessionware';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
+import { MemcacheStorage } from 'sessionware/memcache';
 import { StoreAdapter } from 'sessionware/express-session-store';
 import { memoryStoreSetup } from './express-stores';
+import { sharedMemcached, stopSharedMemcached } from './memcached';
 import { cleanupPrefix, sharedRedisUrl, stopSharedRedis, testClient, uniquePrefix } from './redis';
 
 /** A fresh, empty storage and the way to remove everything it created. */
@@ -79,6 +81,15 @@ export const STORAGES: readonly StorageSetup[] = [
   },
   redisSetup('RedisStorage', RedisStorage),
   redisSetup('RedisHashStorage', RedisHashStorage),
+  {
+    // A memcached spawned for the test file (and killed after it): nothing to clean up per test.
+    name: 'MemcacheStorage',
+    async create() {
+      const storage = new MemcacheStorage((await sharedMemcached()).address, { prefix: uniquePrefix('sw-http-mc') });
+      return { storage, cleanup: () => storage.close() };
+    },
+    teardown: stopSharedMemcached,
+  },
   {
     // Its guarantees hold within one process, which is where these tests run.
     name: 'StoreAdapter(express-session MemoryStore)',

@@ -1,0 +1,217 @@
+/**
+ * `MemcacheClient`: the one place `MemcacheStorage` talks to memcached, through the
+ * `memcache-client` package (text protocol). It owns (or borrows) the client, bounds every call with
+ * a timeout, and turns memcached's replies into values: a miss is `undefined`, `NOT_STORED` /
+ * `EXISTS` / `NOT_FOUND` are results rather than errors, and every failure is a `StorageError`
+ * naming the storage operation.
+ * @internal
+ * @module
+ */
+import { MemcacheClient as Client, type MemcacheClientOptions } from 'memcache-client';
+import { StorageError, describeCause } from '../../errors';
+
+/**
+ * What `MemcacheStorage` connects with: a `memcache-client` `MemcacheClient` (left open by
+ * `close()`), its constructor options, or a `'host:port'` string. For options and strings the
+ * storage creates the client, owns it and closes it in `close()`.
+ *
+ * A client the storage creates gets `cmdTimeout` and `connectTimeout` equal to the storage's
+ * `commandTimeout` (your options override them) and `keepAlive`; memcache-client opens one
+ * connection per server by default (`{ server: { server: 'host:port', maxConnections: 4 } }` for
+ * more) and pipelines commands over it.
+ *
+ * @example `new MemcacheStorage('127.0.0.1:11211')`,
+ *   `new MemcacheStorage({ server: { server: 'cache:11211', maxConnections: 2 } })`,
+ *   `new MemcacheStorage(new MemcacheClient({ server: 'cache:11211' }))`
+ */
+export type MemcacheConnection = Client | MemcacheClientOptions | string;
+
+/** An item read with `gets`: its value and CAS token. */
+export interface CasItem {
+  /** The stored string, or `null` when the item is not a string this storage wrote. */
+  readonly value: string | null;
+  readonly cas: string;
+}
+
+/** Replies of the storage commands (`add`, `set`, `cas`). */
+export type StoreReply = 'STORED' | 'NOT_STORED' | 'EXISTS' | 'NOT_FOUND';
+
+/** Store replies memcache-client rejects with (an `Error` whose message is the reply). */
+const STORE_REPLIES: ReadonlySet<string> = new Set(['NOT_STORED', 'EXISTS', 'NOT_FOUND']);
+
+/** memcached's reply when an item is over its size limit (`-I`). */
+export const TOO_LARGE = 'SERVER_ERROR object too large for cache';
+
+interface Retrieved {
+  readonly value?: unknown;
+  readonly casUniq?: string | number;
+}
+
+/** Wraps one memcache-client for a storage. @internal */
+export class MemcacheClient {
+  /** The memcache-client instance (created by the storage when {@link MemcacheClient.owned}). */
+  readonly client: Client;
+  /** `true` when the storage created the client and must shut it down. */
+  readonly owned: boolean;
+  readonly #storage: string;
+  readonly #timeout: number;
+  readonly #inflight = new Set<InFlight>();
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(storage: string, connection: MemcacheConnection, commandTimeout: number) {
+    this.#storage = storage;
+    this.#timeout = commandTimeout;
+    if (connection instanceof Client || isClient(connection)) {
+      this.client = connection as Client;
+      this.owned = false;
+    } else {
+      const options: MemcacheClientOptions =
+        typeof connection === 'string' ? { server: connection } : connection;
+      this.client = new Client({ cmdTimeout: commandTimeout, connectTimeout: commandTimeout, keepAlive: 60_000, noDelay: true, ...options });
+      this.owned = true;
+    }
+  }
+
+  /**
+   * `gats <exptime> <key>`: reads an item with its CAS token and sets its expiry, in one command.
+   * Resolves `undefined` on a miss.
+   */
+  async gats(operation: string, key: string, exptime: number): Promise<CasItem | undefined> {
+    const results = await this.#bounded(operation, () => this.client.cmd<Record<string, Retrieved>>(`gats ${exptime} ${key}`));
+    return casItem(results[key]);
+  }
+
+  /** `get <key>`: the value, `undefined` on a miss, `null` for an item that is not a string. */
+  async get(operation: string, key: string): Promise<string | null | undefined> {
+    const results = await this.#bounded(operation, () => this.client.cmd<Record<string, Retrieved>>(`get ${key}`));
+    return valueOf(results[key]);
+  }
+
+  /** `gets <key>`: the item with its CAS token, or `undefined` on a miss. */
+  async gets(operation: string, key: string): Promise<CasItem | undefined> {
+    const results = await this.#bounded(operation, () => this.client.cmd<Record<string, Retrieved>>(`gets ${key}`));
+    return casItem(results[key]);
+  }
+
+  /** `add` / `set` / `cas` of a string value (flags 0). Resolves memcached's reply. */
+  async store(operation: string, command: 'add' | 'set' | 'cas', key: string, value: string, exptime: number, cas?: string): Promise<StoreReply> {
+    const options = { lifetime: exptime, ignoreNotStored: false, ...(cas !== undefined && { casUniq: cas }) };
+    try {
+      await this.#bounded(operation, () => this.client.store(command, key, value, options), true);
+      return 'STORED';
+    } catch (err) {
+      const reply = replyOf(err);
+      if (reply !== undefined && STORE_REPLIES.has(reply)) return reply as StoreReply;
+      throw this.#wrap(operation, err);
+    }
+  }
+
+  /** `delete <key>`: resolves whether an item was deleted. */
+  async delete(operation: string, key: string): Promise<boolean> {
+    return this.#hitOrMiss(operation, () => this.client.delete(key));
+  }
+
+  /** `touch <key> <exptime>`: resolves whether the item exists. Never creates one. */
+  async touch(operation: string, key: string, exptime: number): Promise<boolean> {
+    return this.#hitOrMiss(operation, () => this.client.touch(key, exptime));
+  }
+
+  /** Shuts the client down if the storage created it; a borrowed client is left open. */
+  close(): void {
+    if (this.owned) this.client.shutdown();
+  }
+
+  async #hitOrMiss(operation: string, fn: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await this.#bounded(operation, fn, true);
+      return true;
+    } catch (err) {
+      if (replyOf(err) === 'NOT_FOUND') return false;
+      throw this.#wrap(operation, err);
+    }
+  }
+
+  #wrap(operation: string, err: unknown): StorageError {
+    if (err instanceof StorageError) return err;
+    return new StorageError(this.#storage, operation, describeCause(err), { cause: err });
+  }
+
+  /**
+   * Runs `fn` with the command timeout; failures become `StorageError`s naming `operation`, except
+   * memcached's own replies when `raw` is set (the caller maps them). Deadlines are checked by one
+   * `unref`'d sweep timer rather than a timer per command.
+   */
+  #bounded<T>(operation: string, fn: () => Promise<T>, raw = false): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const call: InFlight = {
+        deadline: Date.now() + this.#timeout,
+        expire: () => reject(new StorageError(this.#storage, operation, `memcached did not answer within ${this.#timeout} ms (commandTimeout); is it reachable?`)),
+      };
+      this.#inflight.add(call);
+      this.#sweeper ??= setInterval(() => this.#sweep(), Math.min(100, Math.max(1, this.#timeout / 10))).unref();
+      let promise: Promise<T>;
+      try {
+        promise = fn();
+      } catch (err) {
+        promise = Promise.reject(err);
+      }
+      promise.then(
+        (value) => {
+          this.#inflight.delete(call);
+          resolve(value);
+        },
+        (err: unknown) => {
+          this.#inflight.delete(call);
+          reject(raw && replyOf(err) !== undefined ? err : this.#wrap(operation, err));
+        },
+      );
+    });
+  }
+
+  /** Fails the calls past their deadline; stops itself when nothing is in flight. */
+  #sweep(): void {
+    const now = Date.now();
+    for (const call of this.#inflight) {
+      if (call.deadline <= now) {
+        this.#inflight.delete(call);
+        call.expire();
+      }
+    }
+    if (this.#inflight.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+}
+
+/** A call waiting for memcached, with its deadline. */
+interface InFlight {
+  readonly deadline: number;
+  readonly expire: () => void;
+}
+
+/**
+ * The value of a retrieved item as stored by this storage (a string, flags 0). An item another
+ * client stored with other flags unpacks to a number, object or Buffer: that is not a session, so
+ * it is reported as `null`, for the storage to treat as unreadable.
+ */
+function valueOf(found: Retrieved | undefined): string | null | undefined {
+  if (!found) return undefined;
+  return typeof found.value === 'string' ? found.value : null;
+}
+
+function casItem(found: Retrieved | undefined): CasItem | undefined {
+  if (!found || found.casUniq === undefined) return undefined;
+  return { value: valueOf(found) ?? null, cas: String(found.casUniq) };
+}
+
+/** memcached's one-word reply carried by a memcache-client rejection, if that is what `err` is. */
+function replyOf(err: unknown): string | undefined {
+  if (!(err instanceof Error) || !Array.isArray((err as { cmdTokens?: unknown }).cmdTokens)) return undefined;
+  return err.message;
+}
+
+/** Tells a memcache-client instance (of any installed copy of the package) from options. */
+function isClient(connection: MemcacheConnection): boolean {
+  return typeof connection === 'object' && connection !== null && typeof (connection as { cmd?: unknown }).cmd === 'function' && typeof (connection as { gets?: unknown }).gets === 'function';
+}
