@@ -9,6 +9,8 @@ module.exports = {
   moduleNameMapper: {
     '^sessionware$': '<rootDir>/lib/index.ts',
     '^sessionware/redis$': '<rootDir>/lib/redis.ts',
+    '^sessionware/postgres$': '<rootDir>/lib/postgres.ts',
+    '^sessionware/mysql$': '<rootDir>/lib/mysql.ts',
     '^sessionware/testing$': '<rootDir>/lib/testing.ts',
   },
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
