@@ -4,8 +4,11 @@
  * @module
  */
 import { SessionOptionsError } from '../errors';
-import { applyChanges, decodeRecord, encodeRecord } from './record-codec';
-import type { SessionChanges, SessionRecord, Storage, WriteOptions } from './storage';
+import { applyChanges, decodeRecord, encodeRecord, movedRecord } from './record-codec';
+import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from './storage';
+
+/** How many forwards a write to an old id follows (the contract's bound). */
+const MAX_HOPS = 4;
 
 /** Options of {@link MemoryStorage}. */
 export interface MemoryStorageOptions {
@@ -40,6 +43,19 @@ class Entry {
 }
 
 /**
+ * What `moveSession` leaves under the old id: the id the session moved to, until `expiresAt`.
+ * Never readable as a session; writes and logouts follow it.
+ */
+class Forward {
+  /** Forwards are evicted first under `maxSessions` (they are never marked used). */
+  readonly used = false;
+  constructor(
+    readonly target: string,
+    readonly expiresAt: number,
+  ) {}
+}
+
+/**
  * Keeps sessions in a `Map` inside the process. Each session is stored as one JSON string, so
  * requests never share objects (every read is an isolated copy) and an idle session costs little
  * heap. Expired sessions are pruned by an `unref`'d timer, so memory returns to its baseline after
@@ -55,11 +71,11 @@ class Entry {
  * ```
  */
 export class MemoryStorage implements Storage {
-  readonly #sessions = new Map<string, Entry>();
+  readonly #sessions = new Map<string, Entry | Forward>();
   readonly #now: () => number;
   readonly #maxSessions: number;
   /** The eviction hand: an iterator that goes round the sessions in insertion order. */
-  #hand: Iterator<[string, Entry]> | undefined;
+  #hand: Iterator<[string, Entry | Forward]> | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   /** @throws {SessionOptionsError} on a non-positive `pruneInterval` or `maxSessions`. */
@@ -77,7 +93,7 @@ export class MemoryStorage implements Storage {
     this.#timer.unref();
   }
 
-  /** How many sessions are held, expired ones not yet pruned included. */
+  /** How many sessions and forwards are held, expired ones not yet pruned included. */
   get size(): number {
     return this.#sessions.size;
   }
@@ -87,17 +103,56 @@ export class MemoryStorage implements Storage {
     return entry && decodeRecord(entry.json);
   }
 
+  /** Applies `changes` (following a forward left by `moveSession`); `false` when the session is gone. */
   async setSession(id: string, changes: SessionChanges, ttl: number, options: WriteOptions): Promise<boolean> {
-    const entry = this.#live(id);
-    if (!entry && !options.create) return false;
-    const record = applyChanges(entry && decodeRecord(entry.json), changes);
-    // Replaced in place: deleting and re-adding a key of a large Map on every write would leave a
-    // growing chain of deleted slots behind it, and make each write slower than the last.
-    this.#sessions.set(id, new Entry(encodeRecord(record), this.#now() + ttl, entry !== undefined));
-    if (this.#sessions.size > this.#maxSessions) this.#evictOne(id);
+    const target = this.#target(id, options.create);
+    if (target === undefined) return false;
+    const [targetId, entry] = target;
+    this.#store(targetId, applyChanges(entry && decodeRecord(entry.json), changes), ttl, entry !== undefined);
     return true;
   }
 
+  /**
+   * Moves the session in one synchronous step (nothing can run in between): the new id gets the
+   * record with `changes` applied and filtered by `keep`, the old id a forward for `forwardTTL`.
+   * Resolves `undefined` (and writes nothing) when the old id holds no live session.
+   * @throws {TypeError} when `newId` equals `oldId`.
+   */
+  async moveSession(oldId: string, newId: string, changes: SessionChanges, ttl: number, options: MoveOptions): Promise<SessionRecord | undefined> {
+    if (oldId === newId) throw new TypeError('MemoryStorage.moveSession: the new id must differ from the old one.');
+    const entry = this.#live(oldId);
+    if (!entry) return undefined;
+    const record = movedRecord(decodeRecord(entry.json), changes, options.keep);
+    this.#sessions.set(oldId, new Forward(newId, this.#now() + options.forwardTTL));
+    this.#store(newId, record, ttl, false);
+    return new Map(record);
+  }
+
+  /**
+   * Writes `key` only if it holds `expected` (`undefined`: absent); `next` `undefined` removes it.
+   * Synchronous inside, so atomic. Follows forwards like `setSession`.
+   */
+  async compareAndSet(id: string, key: string, expected: string | undefined, next: string | undefined, ttl: number, options: WriteOptions): Promise<CompareAndSetResult> {
+    const target = this.#target(id, options.create);
+    if (target === undefined) return 'gone';
+    const [targetId, entry] = target;
+    const record = entry ? decodeRecord(entry.json) : new Map<string, string>();
+    if (record.get(key) !== expected) return 'conflict';
+    if (next === undefined) record.delete(key);
+    else record.set(key, next);
+    this.#store(targetId, record, ttl, entry !== undefined);
+    return 'ok';
+  }
+
+  /** The number of live sessions (forwards and expired sessions not counted). Walks every entry: O(n). */
+  async count(): Promise<number> {
+    const now = this.#now();
+    let live = 0;
+    for (const slot of this.#sessions.values()) if (slot instanceof Entry && slot.expiresAt > now) live++;
+    return live;
+  }
+
+  /** Extends a live session; does nothing for a missing id or a forward. */
   async updateTTL(id: string, ttl: number): Promise<void> {
     const entry = this.#live(id);
     if (!entry) return;
@@ -105,8 +160,17 @@ export class MemoryStorage implements Storage {
     entry.used = true;
   }
 
+  /** Deletes the session; on a forward, deletes the forwards and the session they lead to. */
   async removeAll(id: string): Promise<boolean> {
-    return this.#live(id) !== undefined && this.#sessions.delete(id);
+    let current = id;
+    for (let hop = 0; hop <= MAX_HOPS; hop++) {
+      const slot = this.#slot(current);
+      if (slot === undefined) return false;
+      this.#sessions.delete(current);
+      if (slot instanceof Entry) return true;
+      current = slot.target;
+    }
+    return false;
   }
 
   /** Drops every expired session now. Runs by itself every `pruneInterval`. */
@@ -123,13 +187,43 @@ export class MemoryStorage implements Storage {
     this.#timer = undefined;
   }
 
-  #live(id: string): Entry | undefined {
-    const entry = this.#sessions.get(id);
-    if (entry && entry.expiresAt <= this.#now()) {
+  /** The unexpired session or forward under `id` (an expired one is dropped on the way). */
+  #slot(id: string): Entry | Forward | undefined {
+    const slot = this.#sessions.get(id);
+    if (slot && slot.expiresAt <= this.#now()) {
       this.#sessions.delete(id);
       return undefined;
     }
-    return entry;
+    return slot;
+  }
+
+  /** The live session under `id`; a forward is not one. */
+  #live(id: string): Entry | undefined {
+    const slot = this.#slot(id);
+    return slot instanceof Entry ? slot : undefined;
+  }
+
+  /**
+   * Where a write to `id` goes: the session under `id`, or the one its forwards lead to (at most
+   * {@link MAX_HOPS}). With `create`, a free `id` is returned without an entry. `undefined`: the
+   * write must be dropped (the session, or the one a forward led to, is gone).
+   */
+  #target(id: string, create: boolean): [string, Entry | undefined] | undefined {
+    let current = id;
+    for (let hop = 0; hop <= MAX_HOPS; hop++) {
+      const slot = this.#slot(current);
+      if (slot instanceof Entry) return [current, slot];
+      if (slot === undefined) return create && hop === 0 ? [current, undefined] : undefined;
+      current = slot.target;
+    }
+    return undefined;
+  }
+
+  #store(id: string, record: SessionRecord, ttl: number, used: boolean): void {
+    // Replaced in place: deleting and re-adding a key of a large Map on every write would leave a
+    // growing chain of deleted slots behind it, and make each write slower than the last.
+    this.#sessions.set(id, new Entry(encodeRecord(record), this.#now() + ttl, used));
+    if (this.#sessions.size > this.#maxSessions) this.#evictOne(id);
   }
 
   /**

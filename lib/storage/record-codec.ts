@@ -38,3 +38,13 @@ export function applyChanges(base: SessionRecord | undefined, changes: SessionCh
   for (const key of changes.removed) next.delete(key);
   return next;
 }
+
+/**
+ * Returns what `Storage.moveSession` stores under the new id: `base` with `changes` applied,
+ * then only the keys in `keep` (every key when `keep` is `undefined`).
+ */
+export function movedRecord(base: SessionRecord, changes: SessionChanges, keep: ReadonlySet<string> | undefined): Map<string, string> {
+  const next = applyChanges(base, changes);
+  if (keep !== undefined) for (const key of next.keys()) if (!keep.has(key)) next.delete(key);
+  return next;
+}

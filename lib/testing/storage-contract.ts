@@ -23,7 +23,10 @@
 import assert from 'node:assert/strict';
 import { Manager } from '../manager';
 import { generateId } from '../id';
-import type { SessionRecord, Storage } from '../storage/storage';
+import type { Storage } from '../storage/storage';
+import { CREATE, LONG, UPDATE, changes, plain, rec } from './contract-helpers';
+import { describeMoveContract } from './contract-move';
+import { describeCasContract } from './contract-cas';
 
 /** What a storage test file hands the contract suite. */
 export interface StorageHarness {
@@ -66,24 +69,14 @@ export interface ContractOptions {
   readonly runner?: TestRunner;
 }
 
-/** TTL long enough that nothing expires unless a test lets time pass on purpose. */
-const LONG = 60 * 60 * 1000;
-
-const rec = (entries: Record<string, unknown>): Map<string, string> =>
-  new Map(Object.entries(entries).map(([k, v]) => [k, JSON.stringify(v)]));
-const plain = (record: SessionRecord | undefined): Record<string, unknown> | undefined =>
-  record && Object.fromEntries([...record].map(([k, v]) => [k, JSON.parse(v) as unknown]));
-const changes = (set: Record<string, unknown>, removed: string[] = []) => ({ set: rec(set), removed: new Set(removed) });
-const CREATE = { create: true } as const;
-const UPDATE = { create: false } as const;
-
 /**
  * Registers the contract tests for one storage.
  * @throws {TypeError} when no runner is given and the test framework has no globals.
  */
 export function describeStorage(name: string, factory: StorageFactory, options: ContractOptions = {}): void {
   const { shortTTL = 400 } = options;
-  const { describe, it, beforeEach, afterEach } = options.runner ?? globalRunner();
+  const runner = options.runner ?? globalRunner();
+  const { describe, it, beforeEach, afterEach } = runner;
   describe(`Storage contract: ${name}`, () => {
     let h: StorageHarness;
     let storage: Storage;
@@ -252,6 +245,10 @@ export function describeStorage(name: string, factory: StorageFactory, options: 
         assert.equal(await storage.getSession(id, LONG), undefined);
       });
     });
+
+    const context = { runner, shortTTL, harness: () => h, storage: () => storage };
+    describeMoveContract(context);
+    describeCasContract(context);
 
     describe('through Manager and Session', () => {
       it('should persist a new session on close and read it from another session', async () => {
