@@ -103,8 +103,8 @@ SELECT (SELECT count(*) FROM w)::int AS n, s.forward_to AS fwd, s.id IS NOT NULL
     casCreate: st(
       'cas_create',
       `INSERT INTO ${t} AS s (id, data, expires_at)
-SELECT $1, CASE WHEN $4::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object($2::text, $4::text) END, ${ms(5)}
-WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM ${t} WHERE id = $1)
+SELECT $1::varchar, CASE WHEN $4::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object($2::text, $4::text) END, ${ms(5)}
+WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM ${t} WHERE id = $1::varchar)
 ON CONFLICT (id) DO UPDATE SET data = ${apply(BASE)}, expires_at = EXCLUDED.expires_at, forward_to = NULL
 WHERE ${matches(BASE)}`,
     ),
