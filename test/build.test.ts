@@ -15,12 +15,22 @@ describe('npm run build', () => {
   }, 120_000);
 
   it('should emit declarations next to the JavaScript', () => {
-    for (const file of ['index.js', 'index.d.ts', 'redis.js', 'redis.d.ts']) expect(existsSync(join(ROOT, 'dist', file))).toBe(true);
+    for (const file of ['index.js', 'index.d.ts', 'redis.js', 'redis.d.ts', 'postgres.js', 'postgres.d.ts', 'mysql.js', 'mysql.d.ts']) expect(existsSync(join(ROOT, 'dist', file))).toBe(true);
   });
 
   it('should load with require()', () => {
     const out = node(['-e', "const s = require('sessionware'); console.log(typeof s.session, typeof s.MemoryStorage, typeof s.Manager, typeof s.FileStorage, typeof require('sessionware/redis').RedisStorage)"]);
     expect(out.trim()).toBe('function function function function function');
+  });
+
+  it('should load the SQL storages through their subpaths', () => {
+    const out = node(['-e', "console.log(typeof require('sessionware/postgres').PostgresStorage, typeof require('sessionware/mysql').MysqlStorage)"]);
+    expect(out.trim()).toBe('function function');
+  });
+
+  it('should not load pg or mysql2 from the main entry', () => {
+    const out = node(['-e', "require('sessionware'); console.log(Object.keys(require.cache).some((f) => /node_modules[\\/](pg|mysql2)[\\/]/.test(f)))"]);
+    expect(out.trim()).toBe('false');
   });
 
   it('should load with import', () => {

@@ -7,7 +7,7 @@ import request from 'supertest';
 import express from 'express';
 import type { Pool } from 'pg';
 import type { Pool as MysqlPool } from 'mysql2';
-import type { Storage } from 'sessionware';
+import { session, SessionValueError, StorageError, type Storage } from 'sessionware';
 import { MysqlStorage } from 'sessionware/mysql';
 import { PostgresStorage } from 'sessionware/postgres';
 import { buildApp, cookieValue } from '../helpers/app';
@@ -153,5 +153,29 @@ describe.each([
     await take();
     await request(app).get('/set').set('Cookie', cookie).expect(200);
     expect(await take()).toHaveLength(2);
+  });
+});
+
+describe.each(STORAGES.filter((s) => s.name === 'PostgresStorage'))('a key $name cannot hold, over HTTP', (setup) => {
+  it('should fail the request with a StorageError caused by a SessionValueError, and store nothing', async () => {
+    const instance = await setup.create();
+    try {
+      const app = express();
+      app.use(session(instance.storage));
+      app.get('/nul', async (req, res) => {
+        await req.session.set('a\u0000b', 1);
+        res.send('ok');
+      });
+      app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+        const cause = (err as { cause?: unknown }).cause;
+        res.status(500).json({ storage: err instanceof StorageError, value: cause instanceof SessionValueError, key: (cause as { key?: string }).key });
+      });
+      const res = await request(app).get('/nul');
+      expect(res.status).toBe(500);
+      expect(res.body).toEqual({ storage: true, value: true, key: 'a\u0000b' });
+      await expect((instance.storage as PostgresStorage).count()).resolves.toBe(0);
+    } finally {
+      await instance.cleanup();
+    }
   });
 });
