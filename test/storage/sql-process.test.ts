@@ -4,7 +4,7 @@
  * regenerate in one forwards the other's late writes. Both children connect first, then start
  * their work at the same moment.
  */
-import { generateId, type Storage } from 'sessionware';
+import { generateId } from 'sessionware';
 import { MysqlStorage } from 'sessionware/mysql';
 import { PostgresStorage } from 'sessionware/postgres';
 import { libPath, runScript } from '../helpers/child';
@@ -28,7 +28,7 @@ const script = (kind: (typeof KINDS)[number], body: string) => `
 
 describe.each(KINDS)('$name shared by two processes', (kind) => {
   const table = uniqueTable('sw_proc');
-  let storage: Storage & { close(): Promise<void> };
+  let storage: PostgresStorage | MysqlStorage;
   let drop: () => Promise<void>;
 
   beforeAll(async () => {
