@@ -27,24 +27,59 @@ describe('RedisStorage', () => {
     expect(() => new RedisStorage(undefined as unknown as string)).toThrow(/ioredis/);
   });
 
-  it('should store the session as one JSON object of JSON texts under prefix + id, with a PX expiry', async () => {
+  it('should store the session as length-prefixed entries under prefix + id, with a PX expiry', async () => {
     const storage = new RedisStorage(redis.client, { prefix: PREFIX });
     const id = generateId();
-    await storage.setSession(id, { set: new Map([['n', '12345678901234567890'], ['1', '"one"'], ['x', '{}']]), removed: new Set() }, HOUR, CREATE);
-    const raw = await redis.client.get(PREFIX + id);
-    expect(JSON.parse(raw as string)).toEqual({ n: '12345678901234567890', '1': '"one"', x: '{}' });
+    await storage.setSession(id, { set: new Map([['n', '12345678901234567890'], ['ключ', '"é"']]), removed: new Set() }, HOUR, CREATE);
+    const raw = await redis.client.getBuffer(PREFIX + id);
+    // header: 'S', version, dead bytes; entries: '+', key and value byte lengths, key, value
+    expect(raw?.toString('utf8')).toBe('S0000000100000000' + '+0000000100000014n12345678901234567890' + '+0000000800000004ключ"é"');
     const pttl = await redis.client.pttl(PREFIX + id);
     expect(pttl).toBeGreaterThan(HOUR - 5000);
     expect(pttl).toBeLessThanOrEqual(HOUR);
     await storage.close();
   });
 
-  it('should keep an emptied session as an empty object, still existing', async () => {
+  it('should touch only the changed entries, and compact once dead bytes outweigh live ones', async () => {
+    const storage = new RedisStorage(redis.client, { prefix: PREFIX });
+    const id = generateId();
+    const big = JSON.stringify('x'.repeat(100_000));
+    await storage.setSession(id, { set: new Map([['big', big], ['n', '0']]), removed: new Set() }, HOUR, CREATE);
+    const size = await redis.client.strlen(PREFIX + id);
+    for (let i = 1; i <= 300; i++) await storage.setSession(id, { set: new Map([['n', String(i)]]), removed: new Set() }, HOUR, { create: false });
+    // each write appended one small entry and marked the old one dead; compaction keeps it bounded
+    const after = await redis.client.strlen(PREFIX + id);
+    expect(after).toBeGreaterThan(size);
+    expect(after).toBeLessThan(size * 2 + 100);
+    const raw = (await redis.client.getBuffer(PREFIX + id)) as Buffer;
+    expect(raw.toString('latin1', 1, 9)).toBe((301).toString(16).padStart(8, '0')); // the version moved on every write
+    await expect(storage.getSession(id)).resolves.toEqual(new Map([['big', big], ['n', '300']]));
+    // a large value replaced twice: compacted (dead bytes > live bytes)
+    await storage.setSession(id, { set: new Map([['big', '1']]), removed: new Set() }, HOUR, { create: false });
+    await storage.setSession(id, { set: new Map([['big', '2']]), removed: new Set(['n']) }, HOUR, { create: false });
+    expect(await redis.client.strlen(PREFIX + id)).toBeLessThan(200);
+    await expect(storage.getSession(id)).resolves.toEqual(new Map([['big', '2']]));
+    await storage.close();
+  });
+
+  it('should read a session stored as a JSON object by earlier versions, and rewrite it on the next write', async () => {
+    const storage = new RedisStorage(redis.client, { prefix: PREFIX });
+    const id = generateId();
+    await redis.client.set(PREFIX + id, JSON.stringify({ user: '"alice"', n: '1' }), 'PX', 50_000);
+    await expect(storage.getSession(id)).resolves.toEqual(new Map([['user', '"alice"'], ['n', '1']]));
+    await expect(storage.setSession(id, { set: new Map([['n', '2']]), removed: new Set() }, HOUR, { create: false })).resolves.toBe(true);
+    expect((await redis.client.get(PREFIX + id))?.startsWith('S')).toBe(true);
+    await expect(storage.getSession(id)).resolves.toEqual(new Map([['user', '"alice"'], ['n', '2']]));
+    expect(await redis.client.pttl(PREFIX + id)).toBeGreaterThan(HOUR - 5000);
+    await storage.close();
+  });
+
+  it('should keep an emptied session, still existing', async () => {
     const storage = new RedisStorage(redis.client, { prefix: PREFIX });
     const id = generateId();
     await storage.setSession(id, ONE, HOUR, CREATE);
     await expect(storage.setSession(id, { set: new Map(), removed: new Set(['a']) }, HOUR, { create: false })).resolves.toBe(true);
-    expect(await redis.client.get(PREFIX + id)).toBe('{}');
+    expect(await redis.client.exists(PREFIX + id)).toBe(1);
     expect(await storage.getSession(id)).toEqual(new Map());
     await storage.close();
   });

@@ -5,9 +5,52 @@
  * @module
  */
 import { SessionOptionsError, StorageError } from '../../errors';
-import { RedisClient, type RedisConnection } from './redis-client';
+import { isValidId } from '../../id';
+import { movedRecord } from '../record-codec';
+import type { Cluster } from 'ioredis';
+import { LuaScript, RedisClient, type RedisConnection } from './redis-client';
 import { TtlBatch } from './redis-ttl-batch';
-import type { SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
+import type { MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
+
+/** How many forwards a write follows (the contract's bound). */
+export const MAX_HOPS = 4;
+
+/** How often a Cluster `moveSession` retries when writers keep changing the session under it. */
+const MOVE_ATTEMPTS = 10;
+
+/**
+ * Logout. KEYS = session key, forward key. Deletes both; replies `{ deleted, target }`, `target`
+ * being the id the session moved to (the caller deletes that one too), or nil.
+ */
+const DELETE = new LuaScript(`
+local target = redis.call('GET', KEYS[2])
+if target then redis.call('DEL', KEYS[2]) end
+return { redis.call('DEL', KEYS[1]), target }
+`);
+
+/**
+ * Lua shared by the move scripts: ARGV = ttl, forwardTTL, newId, nset, nremoved, keep ('1': keep
+ * only the listed keys), then the set pairs, the removed keys and the kept keys. Applies them to
+ * the table \\`data\\` (key -> JSON text).
+ */
+export const APPLY_MOVE_LUA = `
+local function apply(data)
+  local i = 7
+  for _ = 1, tonumber(ARGV[4]) do data[ARGV[i]] = ARGV[i + 1]; i = i + 2 end
+  for _ = 1, tonumber(ARGV[5]) do data[ARGV[i]] = nil; i = i + 1 end
+  if ARGV[6] == '1' then
+    local keep = {}
+    for j = i, #ARGV do keep[ARGV[j]] = true end
+    for k in pairs(data) do if not keep[k] then data[k] = nil end end
+  end
+end
+`;
+
+/** What a Cluster move read from the old key: the record and the version the swap compares. */
+export interface MoveSnapshot {
+  readonly record: SessionRecord;
+  readonly version: string;
+}
 
 /** Options shared by {@link RedisStorage} and {@link RedisHashStorage}. */
 export interface RedisBaseOptions {
@@ -48,6 +91,7 @@ export interface RedisBaseOptions {
 export abstract class RedisStorageBase implements Storage {
   /** The connection, with timeouts and script loading. */
   protected readonly redis: RedisClient;
+  readonly #name: string;
   readonly #prefix: string;
   readonly #batch: TtlBatch;
   readonly #onError: (err: StorageError) => void;
@@ -65,6 +109,7 @@ export abstract class RedisStorageBase implements Storage {
       throw new SessionOptionsError(`${name}: options.commandTimeout must be a positive, finite number of milliseconds.`);
     }
     if (typeof onError !== 'function') throw new SessionOptionsError(`${name}: options.onError must be a function.`);
+    this.#name = name;
     this.#prefix = prefix;
     this.#onError = onError;
     this.redis = new RedisClient(name, connection, commandTimeout);
@@ -84,11 +129,88 @@ export abstract class RedisStorageBase implements Storage {
   abstract getSession(id: string, ttl?: number): Promise<SessionRecord | undefined>;
   abstract setSession(id: string, changes: SessionChanges, ttl: number, options: WriteOptions): Promise<boolean>;
 
-  /** `DEL`: one command. Resolves whether a session was deleted. */
+  /**
+   * One script (`DEL` of the session and of a forward left by `moveSession`), plus one per forward
+   * followed. Resolves whether a session was deleted.
+   */
   async removeAll(id: string): Promise<boolean> {
-    return (await this.redis.call('removeAll', 'DEL', this.key(id))) === 1;
+    let current = id;
+    for (let hop = 0; hop <= MAX_HOPS; hop++) {
+      const reply = await this.redis.script('removeAll', DELETE, [this.key(current), this.forwardKey(current)], []);
+      const [deleted, target] = Array.isArray(reply) ? (reply as unknown[]) : [];
+      if (target === null || target === undefined) return deleted === 1;
+      current = this.#target(target, 'removeAll');
+    }
+    return false;
   }
 
+  /**
+   * Moves the session to `newId` and leaves a forward (a plain string key holding `newId`, in the
+   * old session key's slot: see {@link RedisStorageBase.forwardKey}) under the old id.
+   *
+   * - **Standalone / Sentinel**: one script over the old key, its forward key and the new key:
+   *   atomic, one round trip.
+   * - **Cluster**: the old and the new key live in different slots, so no script can hold both.
+   *   The move is optimistic: (1) read the old session and its version (every write changes it);
+   *   (2) write the moved record under the new key (nobody knows that id yet); (3) one script on
+   *   the old key's slot swaps the old session for the forward **only if its version is unchanged**.
+   *   If a writer changed it in between, (1)-(3) run again (at most 10 times, then the call
+   *   rejects); if it is gone (a logout, expiry, or another move won), the new key is deleted and
+   *   the move resolves `undefined`. A logout after (3) follows the forward and deletes the new
+   *   key. A write is therefore either in the record moved at (3), or lands in the new session by
+   *   the forward. Costs 3 round trips (plus 3 per retry).
+   *
+   * If a call fails midway (timeout), the new key may be left holding a copy under an id nobody
+   * was given; it expires with its TTL.
+   * @throws {TypeError} when `newId` equals `oldId`.
+   */
+  async moveSession(oldId: string, newId: string, changes: SessionChanges, ttl: number, options: MoveOptions): Promise<SessionRecord | undefined> {
+    if (oldId === newId) throw new TypeError(`${this.#name}.moveSession: the new id must differ from the old one.`);
+    const old = [this.key(oldId), this.forwardKey(oldId)];
+    if (!this.redis.isCluster) {
+      const args = [String(toTTL(ttl)), String(toTTL(options.forwardTTL)), newId, String(changes.set.size), String(changes.removed.size), options.keep ? '1' : '0'];
+      for (const [key, value] of changes.set) args.push(key, value);
+      args.push(...changes.removed, ...(options.keep ?? []));
+      const reply = await this.redis.script('moveSession', this.moveScript, [...old, this.key(newId)], args);
+      return Array.isArray(reply) ? recordOf(reply) : undefined;
+    }
+    for (let attempt = 0; attempt < MOVE_ATTEMPTS; attempt++) {
+      const snapshot = await this.readForMove(oldId);
+      if (snapshot === undefined) return undefined;
+      const record = movedRecord(snapshot.record, changes, options.keep);
+      await this.writeMoved(newId, record, ttl);
+      const swapped = await this.redis.script('moveSession', this.swapScript, old, [snapshot.version, newId, toTTL(options.forwardTTL)]);
+      if (swapped === 1) return record;
+      if (swapped === 0) {
+        await this.redis.call('moveSession', 'DEL', this.key(newId));
+        return undefined;
+      }
+    }
+    await this.redis.call('moveSession', 'DEL', this.key(newId));
+    throw new StorageError(this.#name, 'moveSession', `the session changed during each of ${MOVE_ATTEMPTS} attempts to move it; try again.`);
+  }
+
+  /**
+   * `SCAN` over `prefix*` on every master, counting keys named `prefix + <a valid id>` (forward
+   * keys do not match). **Costs a walk of the whole keyspace of each node** (`SCAN` visits every
+   * key, 1000 per call), not only the sessions: call it for a dashboard, not per request. Keys of
+   * another application whose names are `prefix + id`-shaped are counted too: give each its prefix.
+   */
+  async count(): Promise<number> {
+    const client = this.redis.client;
+    const nodes = this.redis.isCluster ? (client as Cluster).nodes('master') : [client];
+    const pattern = `${this.#prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*`;
+    let count = 0;
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const reply = (await this.redis.run('count', () => node.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000))) as [string, unknown[]];
+        cursor = String(reply[0]);
+        for (const key of reply[1]) if (typeof key === 'string' && isValidId(key.slice(this.#prefix.length))) count++;
+      } while (cursor !== '0');
+    }
+    return count;
+  }
   /** Queues `PEXPIRE` for the next batch (sent at once for short TTLs); never creates a session. */
   updateTTL(id: string, ttl: number): Promise<void> {
     return this.#batch.add(this.key(id), toTTL(ttl));
@@ -120,6 +242,57 @@ export abstract class RedisStorageBase implements Storage {
   protected key(id: string): string {
     return this.#prefix + id;
   }
+
+  /**
+   * The key of the forward `moveSession` leaves for `id`: a string key holding the new id, never
+   * readable as a session (it is another key), and in the **same Cluster slot** as the session key,
+   * so one script can check both: `{<session key>}>`, or `<session key>>` when the prefix already
+   * has a `{hash tag}` (which then decides the slot of both).
+   */
+  protected forwardKey(id: string): string {
+    const key = this.key(id);
+    const open = key.indexOf('{');
+    const hasTag = open >= 0 && key.indexOf('}', open + 1) > open + 1;
+    return hasTag ? `${key}>` : `{${key}}>`;
+  }
+
+  /**
+   * Runs a write script on `id`, following forwards: a reply that is a string is the id the session
+   * moved to, and the script runs again there (with `create` off: `args[1]`), at most
+   * {@link MAX_HOPS} times. Resolves the final reply; `0` (gone) past the last hop.
+   */
+  protected async writeFollowing(operation: string, script: LuaScript, id: string, args: string[]): Promise<unknown> {
+    let current = id;
+    for (let hop = 0; hop <= MAX_HOPS; hop++) {
+      const reply = await this.redis.script(operation, script, [this.key(current), this.forwardKey(current)], args);
+      if (typeof reply !== 'string' && !Buffer.isBuffer(reply)) return reply;
+      current = this.#target(reply, operation);
+      args[1] = '0';
+    }
+    return 0;
+  }
+
+  /** The standalone move script: KEYS = old key, its forward key, new key; ARGV as {@link APPLY_MOVE_LUA}. */
+  protected abstract readonly moveScript: LuaScript;
+  /** The Cluster swap script: KEYS = old key, its forward key; ARGV = version read, newId, forwardTTL. */
+  protected abstract readonly swapScript: LuaScript;
+  /** Cluster move, step 1: the live session under `id` and its version, or `undefined`. */
+  protected abstract readForMove(id: string): Promise<MoveSnapshot | undefined>;
+  /** Cluster move, step 2: stores `record` under `id` (replacing anything there) with `ttl`. */
+  protected abstract writeMoved(id: string, record: SessionRecord, ttl: number): Promise<void>;
+
+  #target(reply: unknown, operation: string): string {
+    const target = String(reply);
+    if (!isValidId(target)) throw new StorageError(this.#name, operation, 'a forward left by moveSession holds no valid session id (corrupt key); treating the call as failed.');
+    return target;
+  }
+}
+
+/** A flat `[key, value, ...]` script reply as a record. */
+export function recordOf(flat: readonly unknown[]): Map<string, string> {
+  const record = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) record.set(String(flat[i]), String(flat[i + 1]));
+  return record;
 }
 
 /** Redis wants whole, positive milliseconds. */

@@ -84,14 +84,28 @@ export class RedisClient {
     return this.#bounded(operation, () => this.client.call(command, ...args));
   }
 
-  /** Runs `script` on one key with `EVALSHA`, loading it with `EVAL` when the server lacks it. */
-  script(operation: string, script: LuaScript, key: string, args: readonly Arg[]): Promise<unknown> {
+  /** Runs `fn` (a call on the client or one of its nodes) with the timeout and error mapping of {@link RedisClient.call}. */
+  run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    return this.#bounded(operation, fn);
+  }
+
+  /** Like {@link RedisClient.call}, with bulk replies as `Buffer`s (for byte-exact parsing). */
+  callBuffer(operation: string, command: string, ...args: Arg[]): Promise<unknown> {
+    return this.#bounded(operation, () => this.client.callBuffer(command, ...args));
+  }
+
+  /**
+   * Runs `script` on `keys` (one key, or keys of one slot on a Cluster) with `EVALSHA`, loading it
+   * with `EVAL` when the server lacks it.
+   */
+  script(operation: string, script: LuaScript, keys: string | readonly string[], args: readonly Arg[]): Promise<unknown> {
+    const names = typeof keys === 'string' ? [keys] : keys;
     return this.#bounded(operation, async () => {
       try {
-        return await this.client.call('EVALSHA', script.sha, 1, key, ...args);
+        return await this.client.call('EVALSHA', script.sha, names.length, ...names, ...args);
       } catch (err) {
         if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
-        return this.client.call('EVAL', script.source, 1, key, ...args);
+        return this.client.call('EVAL', script.source, names.length, ...names, ...args);
       }
     });
   }

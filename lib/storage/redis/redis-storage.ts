@@ -4,10 +4,10 @@
  * @module
  */
 import { CorruptSessionError } from '../../errors';
-import { decodeRecord } from '../record-codec';
-import { RedisStorageBase, changeArgs, type RedisBaseOptions } from './redis-base';
+import { APPLY_MOVE_LUA, RedisStorageBase, changeArgs, toTTL, type MoveSnapshot, type RedisBaseOptions } from './redis-base';
 import { LuaScript, type RedisConnection } from './redis-client';
-import type { SessionChanges, SessionRecord, WriteOptions } from '../storage';
+import { KV_LUA, decodeKv, encodeKv, type KvValue } from './kv-format';
+import type { CompareAndSetResult, SessionChanges, SessionRecord, WriteOptions } from '../storage';
 
 /**
  * Options of {@link RedisStorage}: `prefix` (default `'session:'`), `updateTTLInterval` (default
@@ -17,47 +17,109 @@ import type { SessionChanges, SessionRecord, WriteOptions } from '../storage';
 export interface RedisStorageOptions extends RedisBaseOptions {}
 
 /**
- * Merges a request's changes into the stored session, atomically.
- * KEYS[1] = session key. ARGV = ttl (ms), create ('1'/'0'), number of set pairs, the pairs, then
- * the removed keys. The stored value is a JSON object whose values are JSON *strings* (see
- * `encodeRecord`), so cjson only ever handles strings and never rounds a number. A missing (or
- * unreadable) session is created only when `create` is '1'; otherwise nothing is written and the
- * script returns 0, so a write never brings back a session removed by a concurrent logout.
+ * Merges a request's changes into the stored session, atomically (see `kv-format` for the layout:
+ * only the changed entries are touched). KEYS = session key, forward key. ARGV = ttl (ms), create
+ * ('1'/'0'), number of set pairs, the pairs, then the removed keys. A missing (or unreadable)
+ * session is created only when `create` is '1'; otherwise nothing is written and the script returns
+ * 0, so a write never brings back a session removed by a concurrent logout. When the session moved
+ * (a forward), the script returns the new id and writes nothing: the caller writes there.
  */
-const MERGE = new LuaScript(`
-local raw = redis.call('GET', KEYS[1])
-local data
-if raw then
-  local ok, decoded = pcall(cjson.decode, raw)
-  if ok and type(decoded) == 'table' then data = decoded end
-end
-if not data then
+const MERGE = new LuaScript(`${KV_LUA}
+local st = open(KEYS[1])
+if not st then
+  local target = redis.call('GET', KEYS[2])
+  if target then return target end
   if ARGV[2] ~= '1' then return 0 end
-  data = {}
 end
-local i = 4
-for _ = 1, tonumber(ARGV[3]) do
-  data[ARGV[i]] = ARGV[i + 1]
-  i = i + 2
+local n = tonumber(ARGV[3])
+local drop, adds = {}, {}
+for i = 4, 3 + 2 * n, 2 do
+  drop[ARGV[i]] = true
+  adds[#adds + 1] = entry(ARGV[i], ARGV[i + 1])
 end
-for j = i, #ARGV do data[ARGV[j]] = nil end
-local out = '{}'
-if next(data) ~= nil then out = cjson.encode(data) end
-redis.call('SET', KEYS[1], out, 'PX', ARGV[1])
+for j = 4 + 2 * n, #ARGV do drop[ARGV[j]] = true end
+commit(KEYS[1], st, drop, adds, ARGV[1])
 return 1
 `);
 
 /**
- * Keeps each session as one JSON value under `prefix + id` in Redis (standalone, Sentinel or
- * Cluster), with its TTL as a native Redis expiry (`PX`).
+ * Compare-and-set of one key. KEYS as {@link MERGE}. ARGV = ttl, create, key, has expected
+ * ('1'/'0'), expected, has next, next. Returns 1 (written), 2 (conflict), 0 (gone) or the id the
+ * session moved to.
+ */
+const CAS = new LuaScript(`${KV_LUA}
+local st = open(KEYS[1])
+if not st then
+  local target = redis.call('GET', KEYS[2])
+  if target then return target end
+  if ARGV[2] ~= '1' then return 0 end
+end
+local e = st and st.live[ARGV[3]]
+local current = e and value(st, e)
+if ARGV[4] == '1' then
+  if current ~= ARGV[5] then return 2 end
+elseif current then
+  return 2
+end
+local adds = {}
+if ARGV[6] == '1' then adds[1] = entry(ARGV[3], ARGV[7]) end
+commit(KEYS[1], st, { [ARGV[3]] = true }, adds, ARGV[1])
+return 1
+`);
+
+/** Standalone move: see `RedisStorageBase.moveSession`. Returns the moved record, flat, or nil. */
+const MOVE = new LuaScript(`${KV_LUA}${APPLY_MOVE_LUA}
+local st = open(KEYS[1])
+if not st then return false end
+local data = {}
+for k, e in pairs(st.live) do data[k] = value(st, e) end
+apply(data)
+local out, flat = { 'S' .. hex(1) .. hex(0) }, {}
+for k, v in pairs(data) do
+  out[#out + 1] = entry(k, v)
+  flat[#flat + 1] = k
+  flat[#flat + 1] = v
+end
+redis.call('SET', KEYS[3], table.concat(out), 'PX', ARGV[1])
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+return flat
+`);
+
+/** Cluster move, step 3: swaps the old session for the forward if its header (version) is unchanged. */
+const SWAP = new LuaScript(`
+local head = redis.call('GETRANGE', KEYS[1], 0, 16)
+if string.sub(head, 1, 1) ~= 'S' then return 0 end
+if head ~= ARGV[1] then return 2 end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
+`);
+
+/** Rewrites a value of the old layout in the new one (what `open` does), expiry kept. */
+const CONVERT = new LuaScript(`${KV_LUA}
+open(KEYS[1])
+return 1
+`);
+
+/**
+ * Keeps each session as one Redis string under `prefix + id` (standalone, Sentinel or Cluster),
+ * with its TTL as a native Redis expiry (`PX`). The value is a list of length-prefixed entries
+ * (key, JSON text), so that a write never decodes or re-encodes the whole session inside Redis:
+ * it marks the entries it replaces dead and appends the new ones (compacting now and then).
  *
  * - **Read** (`getSession`): one `GET`.
  * - **Dirty close** (`setSession`): one `EVALSHA` of a Lua script that applies only the changed and
  *   removed keys onto what is stored *now* and resets the TTL, so overlapping requests keep each
- *   other's changes, and that never re-creates a session removed meanwhile.
+ *   other's changes, and that never re-creates a session removed meanwhile. Its cost grows with the
+ *   number of keys and the size of the change, not with the size of the session.
+ * - **Update** (`compareAndSet`): one `EVALSHA`.
+ * - **Login** (`moveSession`): one `EVALSHA` (three round trips on a Cluster: see
+ *   {@link RedisStorageBase.moveSession}).
  * - **Clean close** (`updateTTL`): queued and sent with other refreshes every `updateTTLInterval`,
  *   so a read-only request costs one Redis command on average.
- * - **Logout** (`removeAll`): one `DEL`.
+ * - **Logout** (`removeAll`): one `EVALSHA` (`DEL` of the session and of its forward, if it moved).
+ * - **Count** (`count`): a `SCAN` of the keyspace (see {@link RedisStorageBase.count}).
  *
  * A stored value that cannot be decoded is treated as a missing session and reported to `onError`
  * as a `CorruptSessionError`.
@@ -94,23 +156,51 @@ export class RedisStorage extends RedisStorageBase {
 
   /** `GET`: resolves the whole session, or `undefined` when it is missing, expired or unreadable. */
   async getSession(id: string, _ttl?: number): Promise<SessionRecord | undefined> {
-    const raw = await this.redis.call('getSession', 'GET', this.key(id));
-    if (typeof raw !== 'string') return undefined;
-    try {
-      return decodeRecord(raw);
-    } catch (err) {
-      try {
-        this.#onError(new CorruptSessionError('RedisStorage', 'getSession', 'the stored session is not a JSON object of JSON texts; treating it as missing', { cause: err }));
-      } catch (hookErr) {
-        console.error('[sessionware] options.onError threw:', hookErr);
-      }
-      return undefined;
-    }
+    return (await this.#read('getSession', id))?.record;
   }
 
   /** One `EVALSHA`: merges `changes` into the stored session and resets its TTL (see the class doc). */
   async setSession(id: string, changes: SessionChanges, ttl: number, options: WriteOptions): Promise<boolean> {
     const args = changeArgs(ttl, options.create, changes.set, changes.removed);
-    return (await this.redis.script('setSession', MERGE, this.key(id), args)) === 1;
+    return (await this.writeFollowing('setSession', MERGE, id, args)) === 1;
+  }
+
+  /** One `EVALSHA`: writes `key` if it holds `expected`, resetting the TTL, atomically. */
+  async compareAndSet(id: string, key: string, expected: string | undefined, next: string | undefined, ttl: number, options: WriteOptions): Promise<CompareAndSetResult> {
+    const args = [String(toTTL(ttl)), options.create ? '1' : '0', key, expected === undefined ? '0' : '1', expected ?? '', next === undefined ? '0' : '1', next ?? ''];
+    const reply = await this.writeFollowing('compareAndSet', CAS, id, args);
+    return reply === 1 ? 'ok' : reply === 2 ? 'conflict' : 'gone';
+  }
+
+  protected readonly moveScript = MOVE;
+  protected readonly swapScript = SWAP;
+
+  protected async readForMove(id: string): Promise<MoveSnapshot | undefined> {
+    let value = await this.#read('moveSession', id);
+    if (value?.head === '') {
+      // the old layout has no version: rewrite it in the new one and read again
+      await this.redis.script('moveSession', CONVERT, this.key(id), []);
+      value = await this.#read('moveSession', id);
+    }
+    return value && value.head !== '' ? { record: value.record, version: value.head } : undefined;
+  }
+
+  protected async writeMoved(id: string, record: SessionRecord, ttl: number): Promise<void> {
+    await this.redis.call('moveSession', 'SET', this.key(id), encodeKv(record), 'PX', toTTL(ttl));
+  }
+
+  async #read(operation: string, id: string): Promise<KvValue | undefined> {
+    const raw = await this.redis.callBuffer(operation, 'GET', this.key(id));
+    if (!Buffer.isBuffer(raw)) return undefined;
+    try {
+      return decodeKv(raw);
+    } catch (err) {
+      try {
+        this.#onError(new CorruptSessionError('RedisStorage', operation, 'the stored session has an unknown layout; treating it as missing', { cause: err }));
+      } catch (hookErr) {
+        console.error('[sessionware] options.onError threw:', hookErr);
+      }
+      return undefined;
+    }
   }
 }
