@@ -102,4 +102,20 @@ describe.each(KINDS)('$name shared by two processes', (kind) => {
     expect(stored?.get('user')).toBe('"alice"');
     for (let i = 0; i < 60; i++) expect(stored?.get(`w${i}`)).toBe(String(i));
   });
+
+  it('should let a process exit while refreshes are queued and the sweep timer is set (both unref\'d)', async () => {
+    const started = Date.now();
+    const result = await runScript(
+      script(
+        kind,
+        `await storage.setSession(id, one('a', 1), ${HOUR}, { create: true });
+         await storage.updateTTL(id, ${HOUR});
+         if (storage.pendingTTLUpdates !== 1) throw new Error('not queued');
+         process.exitCode = 0;`,
+      ).replace('; await storage.close(); })()', '; await new Promise((r) => storage.pool.end(r)); })()'),
+      { args: [kind.url(), table, generateId(), 'A', '0'], timeoutMs: 15_000 },
+    );
+    expect({ code: result.code, timedOut: result.timedOut, stderr: result.stderr }).toEqual({ code: 0, timedOut: false, stderr: '' });
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
 });

@@ -159,6 +159,8 @@ export class MysqlStorage extends SqlStorageBase {
   moveSession(oldId: string, newId: string, changes: SessionChanges, ttl: number, options: MoveOptions): Promise<SessionRecord | undefined> {
     return this.run('moveSession', async () => {
       checkKeys('MysqlStorage', changes.set.keys(), false);
+      checkKeys('MysqlStorage', changes.removed, false);
+      if (options.keep) checkKeys('MysqlStorage', options.keep, false);
       return this.#transaction(async (conn) => {
         const rows = await call<Row[]>(conn, 'execute', this.#sql.lockForMove, [oldId]);
         if (!rows[0]) return undefined;
@@ -206,6 +208,12 @@ export class MysqlStorage extends SqlStorageBase {
   /** One `SELECT COUNT(*)` of live sessions (forwards excluded): an index range scan on `expires_at`. */
   count(): Promise<number> {
     return this.run('count', async () => Number((await this.#rows(this.#sql.count, []))[0]?.['n'] ?? 0));
+  }
+
+  protected override explain(err: unknown): string {
+    const reason = describeCause(err);
+    if ((err as { errno?: number }).errno === 1146) return `${reason}: create the table (storage.schemaSQL, shown in the README) or set createTable: true`;
+    return reason;
   }
 
   protected async createSchema(): Promise<void> {

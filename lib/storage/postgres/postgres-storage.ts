@@ -190,6 +190,12 @@ export class PostgresStorage extends SqlStorageBase {
     });
   }
 
+  protected override explain(err: unknown): string {
+    const reason = describeCause(err);
+    if ((err as { code?: string }).code === '42P01') return `${reason}: create the table (storage.schemaSQL, shown in the README) or set createTable: true`;
+    return reason;
+  }
+
   protected async createSchema(): Promise<void> {
     try {
       await this.pool.query(this.#sql.schema);

@@ -9,7 +9,13 @@ import { SessionOptionsError, SessionValueError, StorageError, describeCause } f
 import { SqlTtlBatch } from './sql-ttl-batch';
 import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
 
-/** Options shared by {@link PostgresStorage} and {@link MysqlStorage}. */
+/**
+ * Options shared by `PostgresStorage` and `MysqlStorage`.
+ * @example
+ * ```ts
+ * new PostgresStorage(pool, { table: 'app.sessions', createTable: false, sweepInterval: 3_600_000, queryTimeout: 1_000 });
+ * ```
+ */
 export interface SqlStorageOptions {
   /**
    * The table holding the sessions: a plain identifier, optionally qualified by a schema
@@ -215,10 +221,15 @@ export abstract class SqlStorageBase implements Storage {
         },
         (err: unknown) => {
           this.#inflight.delete(call);
-          reject(err instanceof StorageError || err instanceof SessionValueError ? err : new StorageError(this.#name, operation, describeCause(err), { cause: err }));
+          reject(err instanceof StorageError || err instanceof SessionValueError ? err : new StorageError(this.#name, operation, this.explain(err), { cause: err }));
         },
       );
     });
+  }
+
+  /** A one-line reason for a database error, safe to log; subclasses add what to do about known ones. */
+  protected explain(err: unknown): string {
+    return describeCause(err);
   }
 
   /** Hands a background failure to `onError` (a throwing hook is logged, never rethrown). */

@@ -82,7 +82,7 @@ export class SqlTtlBatch {
       }
     }
     if (failed > 0) {
-      throw new StorageError(this.#storage, 'updateTTL', `${failed} of ${total} batched TTL refreshes failed: ${describeCause(first)}`, { cause: first });
+      throw new StorageError(this.#storage, 'updateTTL', `${failed} of ${total} batched TTL refreshes failed: ${describeCause(first instanceof StorageError && first.cause !== undefined ? first.cause : first)}`, { cause: first });
     }
   }
 
