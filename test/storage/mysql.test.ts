@@ -123,4 +123,26 @@ describe('MysqlStorage', () => {
     expect(errors[0]?.operation).toBe('pool');
     await owned.close();
   });
+  it('should say what to do when the table is missing and createTable is false', async () => {
+    const missing = new MysqlStorage(pool, { table: uniqueTable('sw_missing'), createTable: false });
+    const err = await missing.getSession(generateId()).catch((e: unknown) => e);
+    expect((err as StorageError).operation).toBe('getSession');
+    expect((err as Error).message).toMatch(/create the table \(storage\.schemaSQL.*or set createTable: true/);
+    await missing.close();
+  });
+
+  it('should keep two tables apart on one pool (statement names carry the table)', async () => {
+    const other = uniqueTable('sw_other');
+    const second = new MysqlStorage(pool, { table: other });
+    try {
+      const id = generateId();
+      await storage.setSession(id, one('t', '"first"'), HOUR, CREATE);
+      await second.setSession(id, one('t', '"second"'), HOUR, CREATE);
+      expect(await storage.getSession(id)).toEqual(new Map([['t', '"first"']]));
+      expect(await second.getSession(id)).toEqual(new Map([['t', '"second"']]));
+    } finally {
+      await second.close();
+      await dropMysqlTable(pool, other);
+    }
+  });
 });

@@ -142,4 +142,26 @@ describe('PostgresStorage', () => {
     expect(owned.pool.ended).toBe(true);
     expect(pool.ended).toBe(false);
   });
+  it('should say what to do when the table is missing and createTable is false', async () => {
+    const missing = new PostgresStorage(pool, { table: uniqueTable('sw_missing'), createTable: false });
+    const err = await missing.getSession(generateId()).catch((e: unknown) => e);
+    expect((err as StorageError).operation).toBe('getSession');
+    expect((err as Error).message).toMatch(/create the table \(storage\.schemaSQL.*or set createTable: true/);
+    await missing.close();
+  });
+
+  it('should keep two tables apart on one pool (statement names carry the table)', async () => {
+    const other = uniqueTable('sw_other');
+    const second = new PostgresStorage(pool, { table: other });
+    try {
+      const id = generateId();
+      await storage.setSession(id, one('t', '"first"'), HOUR, CREATE);
+      await second.setSession(id, one('t', '"second"'), HOUR, CREATE);
+      expect(await storage.getSession(id)).toEqual(new Map([['t', '"first"']]));
+      expect(await second.getSession(id)).toEqual(new Map([['t', '"second"']]));
+    } finally {
+      await second.close();
+      await dropPgTable(pool, other);
+    }
+  });
 });
