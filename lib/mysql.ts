@@ -14,4 +14,4 @@
  */
 export { MysqlStorage, type MysqlStorageOptions, type MysqlConnection } from './storage/mysql/mysql-storage';
 export { mysqlSchema } from './storage/mysql/mysql-sql';
-export type { SqlStorageOptions } from './storage/sql/sql-base';
+export type { SqlStorageOptions } from './storage/sql/sql-options';

@@ -14,4 +14,4 @@
  */
 export { PostgresStorage, type PostgresStorageOptions, type PostgresConnection } from './storage/postgres/postgres-storage';
 export { postgresSchema } from './storage/postgres/postgres-sql';
-export type { SqlStorageOptions } from './storage/sql/sql-base';
+export type { SqlStorageOptions } from './storage/sql/sql-options';

@@ -6,7 +6,9 @@
 import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2';
 import { CorruptSessionError, SessionOptionsError, StorageError, describeCause } from '../../errors';
 import { applyChanges } from '../record-codec';
-import { SqlStorageBase, checkKeys, keepOnly, sqlSettings, toRecord, toTTL, type SqlStorageOptions } from '../sql/sql-base';
+import { SqlStorageBase } from '../sql/sql-base';
+import { sqlSettings, type SqlStorageOptions } from '../sql/sql-options';
+import { checkKeys, keepOnly, toRecord, toTTL } from '../sql/sql-values';
 import { MysqlStatements, keyPath } from './mysql-sql';
 import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, WriteOptions } from '../storage';
 

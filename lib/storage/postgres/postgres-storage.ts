@@ -6,7 +6,9 @@
  */
 import { Pool, type PoolConfig, type QueryResultRow } from 'pg';
 import { CorruptSessionError, SessionOptionsError, StorageError, describeCause } from '../../errors';
-import { SqlStorageBase, checkKeys, sqlSettings, toRecord, toTTL, type SqlStorageOptions } from '../sql/sql-base';
+import { SqlStorageBase } from '../sql/sql-base';
+import { sqlSettings, type SqlStorageOptions } from '../sql/sql-options';
+import { checkKeys, toRecord, toTTL } from '../sql/sql-values';
 import { postgresStatements, type PostgresStatements, type Statement } from './postgres-sql';
 import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, WriteOptions } from '../storage';
 
