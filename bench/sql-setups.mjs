@@ -5,7 +5,8 @@
 // Fairness: each side gets its own pool of POOL_SIZE connections to the same server, its table
 // created before the run (the incumbents' own table.sql / schema.sql, as shipped; ours from
 // schemaSQL), and no pruning during timed runs (pruneSessionInterval: false, clearExpired: false,
-// sweepInterval: false). Statements are counted at the pool (every query/execute call), served
+// sweepInterval: false), each pre-filled with BENCH_SQL_PREFILL (20 000) live sessions in its own
+// format. Statements are counted at the pool (every query/execute call), served
 // at GET /__statements by a small middleware in front of the session middleware, and read by the
 // load generator around the measured slices, so statements/request includes batched TTL refreshes.
 //
@@ -27,6 +28,12 @@ const dist = (p) => path.join(ROOT, 'dist', p);
 const SECRET = 'bench-secret-not-for-production';
 const DAY = 24 * 60 * 60 * 1000;
 export const POOL_SIZE = 10;
+/** Sessions each table holds before the run (BENCH_SQL_PREFILL), so reads and writes hit a real index. */
+const PREFILL = Number(process.env.BENCH_SQL_PREFILL ?? 20_000);
+/** The rows 1..PREFILL (up to 100 000) on PostgreSQL / MariaDB (no generate_series there: five digit tables crossed). */
+const pgSeries = `generate_series(1, ${PREFILL}) AS g(i)`;
+const digits = `(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)`;
+const mySeries = `(SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 1 AS i FROM ${digits} a, ${digits} b, ${digits} c, ${digits} e, ${digits} f) AS g WHERE g.i <= ${PREFILL}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** A table name for this run and setup (letters, digits, _). */
@@ -47,6 +54,12 @@ function counter(pool, methods) {
     };
   }
   return (inner) => (req, res, next) => (req.path === '/__statements' ? res.json(counts) : inner(req, res, next));
+}
+
+/** What express-session stores for a session holding `n` (its default cookie). */
+function sessionObject() {
+  const Cookie = require('express-session/session/cookie');
+  return { cookie: new Cookie(), n: 1 };
 }
 
 function expressSession(store) {
@@ -98,6 +111,7 @@ export const SQL_SETUPS = [
       const table = tableFor(prefix);
       const storage = new PostgresStorage(pool, { table, createTable: false, sweepInterval: false });
       await pool.query(storage.schemaSQL);
+      await pool.query(`INSERT INTO "${table}" (id, data, expires_at) SELECT 'prefill' || md5(i::text), '{"n":"1"}', now() + interval '1 day' FROM ${pgSeries}`);
       const count = counter(pool, ['query']);
       return {
         middleware: count(session(storage)),
@@ -122,6 +136,7 @@ export const SQL_SETUPS = [
       const table = tableFor(prefix);
       const sql = readFileSync(require.resolve('connect-pg-simple/table.sql'), 'utf8').replaceAll('"session"', `"${table}"`).replaceAll('"session_pkey"', `"${table}_pkey"`).replaceAll('"IDX_session_expire"', `"${table}_expire"`);
       await pool.query(sql);
+      await pool.query(`INSERT INTO "${table}" (sid, sess, expire) SELECT 'prefill' || md5(i::text), $1::json, now() + interval '1 day' FROM ${pgSeries}`, [JSON.stringify(sessionObject())]);
       const store = new PgStore({ pool, tableName: table, createTableIfMissing: false, pruneSessionInterval: false });
       const count = counter(pool, ['query']);
       return {
@@ -147,6 +162,7 @@ export const SQL_SETUPS = [
       const table = tableFor(prefix);
       const storage = new MysqlStorage(pool, { table, createTable: false, sweepInterval: false });
       await mysqlQuery(pool, storage.schemaSQL);
+      await mysqlQuery(pool, `INSERT INTO \`${table}\` (id, data, expires_at) SELECT CONCAT('prefill', MD5(i)), '{"n":"1"}', UTC_TIMESTAMP(3) + INTERVAL 1 DAY FROM ${mySeries}`);
       const count = counter(pool, ['query', 'execute']);
       return {
         middleware: count(session(storage)),
@@ -172,6 +188,7 @@ export const SQL_SETUPS = [
       // Its schema.sql as shipped (no index on `expires`), under this run's table name.
       const sql = readFileSync(require.resolve('express-mysql-session/schema.sql'), 'utf8').replace('`sessions`', `\`${table}\``);
       await mysqlQuery(pool, sql);
+      await mysqlQuery(pool, `INSERT INTO \`${table}\` (session_id, expires, data) SELECT CONCAT('prefill', MD5(i)), UNIX_TIMESTAMP() + 86400, ${pool.escape(JSON.stringify(sessionObject()))} FROM ${mySeries}`);
       const store = new MySQLStore({ clearExpired: false, createDatabaseTable: false, expiration: DAY, schema: { tableName: table } }, pool);
       await store.onReady();
       const count = counter(pool, ['query', 'execute']);
