@@ -24,16 +24,21 @@ export function uniquePrefix(label = 'sw-test'): string {
   return `${label}:${randomBytes(6).toString('hex')}:`;
 }
 
-/** Deletes every key starting with `prefix` on `client` (every master of a Cluster). */
+/**
+ * Deletes every key starting with `prefix` on `client` (every master of a Cluster), and the
+ * forwards `moveSession` left for them (`{<prefix>...}>`).
+ */
 export async function cleanupPrefix(client: Redis | Cluster, prefix: string): Promise<void> {
   const nodes = client instanceof Cluster ? client.nodes('master') : [client];
   for (const node of nodes) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      for (const key of keys) await node.unlink(key);
-    } while (cursor !== '0');
+    for (const pattern of [`${prefix}*`, `{${prefix}*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        for (const key of keys) await node.unlink(key);
+      } while (cursor !== '0');
+    }
   }
 }
 

@@ -4,7 +4,7 @@
  * script, a logout one script (DEL of the session and of a forward); for both Redis storages.
  */
 import request from 'supertest';
-import type { Storage } from 'sessionware';
+import { generateId, type Storage } from 'sessionware';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
 import { cookieValue } from '../helpers/app';
 import { commandCountApp, monitorCommands, uniquePrefix, useSharedRedis } from '../helpers/redis';
@@ -42,6 +42,18 @@ describe.each<[string, (prefix: string) => RedisSessionStorage, string]>([
     const logout = await monitor.take();
     expect(logout.map((c) => c[0])).toEqual(logout.length > 1 ? ['evalsha', 'eval'] : ['evalsha']);
     expect(logout[0]?.slice(2)).toEqual(['2', prefix + id, `{${prefix}${id}}>`]);
+    await storage.close();
+  });
+
+  it('should move a session (login) with one script: old key, its forward key and the new key', async () => {
+    const storage = make(prefix);
+    const [oldId, newId] = [generateId(), generateId()];
+    await storage.setSession(oldId, { set: new Map([['user', '"alice"']]), removed: new Set() }, 60_000, { create: true });
+    await monitor.take();
+    await expect(storage.moveSession?.(oldId, newId, { set: new Map(), removed: new Set() }, 60_000, { keep: undefined, forwardTTL: 1000 })).resolves.toEqual(new Map([['user', '"alice"']]));
+    const moved = await monitor.take();
+    expect(moved.map((c) => c[0])).toEqual(moved.length > 1 ? ['evalsha', 'eval'] : ['evalsha']);
+    expect(moved[0]?.slice(2, 6)).toEqual(['3', prefix + oldId, `{${prefix}${oldId}}>`, prefix + newId]);
     await storage.close();
   });
 });

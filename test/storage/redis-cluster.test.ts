@@ -2,7 +2,7 @@
  * Both Redis storages on a real 3-master Redis Cluster, spawned for this file and torn down after.
  */
 import { Cluster } from 'ioredis';
-import { generateId } from 'sessionware';
+import { generateId, StorageError, type SessionRecord } from 'sessionware';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
 import { RedisTestCluster, sleep, uniquePrefix } from '../helpers/redis';
 import { describeStorage } from 'sessionware/testing';
@@ -32,6 +32,75 @@ for (const [name, Storage] of [['RedisStorage', RedisStorage], ['RedisHashStorag
     },
     { shortTTL: 300 },
   );
+
+  describe(`${name} on a Redis Cluster: moveSession across slots`, () => {
+    const HOUR = 3_600_000;
+    const one = (key: string, value: string) => ({ set: new Map([[key, value]]), removed: new Set<string>() });
+    const NONE = { set: new Map<string, string>(), removed: new Set<string>() };
+    const MOVE = { keep: undefined, forwardTTL: 60_000 };
+
+    /** A storage whose step 2 (the copy to the new key) first runs `between`, as a racing request would. */
+    function racing(between: (storage: InstanceType<typeof Storage>, attempt: number) => Promise<unknown>) {
+      const storage = new Storage(client, { prefix });
+      const target = storage as unknown as { writeMoved(id: string, record: SessionRecord, ttl: number): Promise<void> };
+      const step2 = target.writeMoved.bind(storage);
+      let attempt = 0;
+      target.writeMoved = async (id, record, ttl) => {
+        await between(storage, ++attempt);
+        return step2(id, record, ttl);
+      };
+      return { storage, attempts: () => attempt };
+    }
+
+    it('should move again when a write lands between the read and the swap, losing nothing', async () => {
+      const [oldId, newId] = [generateId(), generateId()];
+      const { storage, attempts } = racing(async (s, attempt) => {
+        if (attempt === 1) expect(await s.setSession(oldId, one('late', '1'), HOUR, { create: false })).toBe(true);
+      });
+      await storage.setSession(oldId, one('user', '"alice"'), HOUR, { create: true });
+      const moved = await storage.moveSession(oldId, newId, one('n', '2'), HOUR, MOVE);
+      expect(attempts()).toBe(2);
+      expect(moved).toEqual(new Map([['user', '"alice"'], ['late', '1'], ['n', '2']]));
+      await expect(storage.getSession(newId)).resolves.toEqual(moved);
+      await expect(storage.getSession(oldId)).resolves.toBeUndefined();
+      await storage.close();
+    });
+
+    it('should let a logout between the read and the swap win, deleting the copy', async () => {
+      const [oldId, newId] = [generateId(), generateId()];
+      const { storage } = racing((s) => s.removeAll(oldId));
+      await storage.setSession(oldId, one('user', '"alice"'), HOUR, { create: true });
+      await expect(storage.moveSession(oldId, newId, NONE, HOUR, MOVE)).resolves.toBeUndefined();
+      expect(await client.exists(prefix + newId)).toBe(0);
+      await expect(storage.getSession(oldId)).resolves.toBeUndefined();
+      await expect(storage.setSession(oldId, one('late', '1'), HOUR, { create: false })).resolves.toBe(false);
+      await storage.close();
+    });
+
+    it('should give up with a StorageError when every attempt is overtaken by a write, keeping the session', async () => {
+      const [oldId, newId] = [generateId(), generateId()];
+      const { storage, attempts } = racing((s, attempt) => s.setSession(oldId, one(`w${attempt}`, '1'), HOUR, { create: false }));
+      await storage.setSession(oldId, one('user', '"alice"'), HOUR, { create: true });
+      await expect(storage.moveSession(oldId, newId, NONE, HOUR, MOVE)).rejects.toThrow(StorageError);
+      expect(attempts()).toBe(10);
+      expect(await client.exists(prefix + newId)).toBe(0);
+      expect((await storage.getSession(oldId))?.size).toBe(11);
+      await storage.close();
+    });
+
+    it('should keep the forward in the old key\'s slot, with a hash-tagged prefix too', async () => {
+      const tagged = new Storage(client, { prefix: `{${prefix}}` });
+      const [oldId, newId] = [generateId(), generateId()];
+      await tagged.setSession(oldId, one('user', '"alice"'), HOUR, { create: true });
+      await tagged.moveSession(oldId, newId, NONE, HOUR, MOVE);
+      await expect(tagged.setSession(oldId, one('late', '1'), HOUR, { create: false })).resolves.toBe(true);
+      await expect(tagged.getSession(newId)).resolves.toEqual(new Map([['user', '"alice"'], ['late', '1']]));
+      await expect(tagged.removeAll(oldId)).resolves.toBe(true);
+      await expect(tagged.getSession(newId)).resolves.toBeUndefined();
+      await tagged.close();
+      for (const node of client.nodes('master')) for (const key of await node.keys(`{${prefix}}*`)) await node.del(key);
+    });
+  });
 
   describe(`${name} on a Redis Cluster`, () => {
     it('should spread sessions over every master and refresh batched TTLs on all of them', async () => {

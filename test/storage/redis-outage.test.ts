@@ -146,3 +146,54 @@ describe('a Redis storage started while Redis is down', () => {
     }
   });
 });
+
+describe.each(STORAGES)('%s: a write that timed out while Redis was frozen', (_name, Storage) => {
+  let server: RedisServer;
+  let admin: Redis;
+  beforeAll(async () => {
+    server = await RedisServer.start({ args: ['--enable-debug-command', 'yes'] });
+    admin = new Redis(server.url);
+    admin.on('error', () => undefined);
+  });
+  afterAll(async () => {
+    admin.disconnect();
+    await server.stop();
+  });
+
+  /** Blocks the server for `ms` (another client's `DEBUG SLEEP`), like a stalled or paused Redis. */
+  function freeze(ms: number): Promise<unknown> {
+    return admin.call('DEBUG', 'SLEEP', String(ms / 1000));
+  }
+
+  it('should never create the session when Redis runs it after the call failed', async () => {
+    const storage = new Storage(server.url, { commandTimeout: TIMEOUT });
+    const [viaSetSession, viaCas] = [generateId(), generateId()];
+    await storage.getSession(generateId(), HOUR); // connected and ready
+    const frozen = freeze(TIMEOUT * 3);
+    await sleep(50);
+    await failure(storage.setSession(viaSetSession, ONE, HOUR, { create: true }));
+    await failure(storage.compareAndSet(viaCas, 'n', undefined, '1', HOUR, { create: true }));
+    await frozen; // Redis now runs the writes it had queued: both are past their deadline
+    await expect(storage.getSession(viaSetSession, HOUR)).resolves.toBeUndefined();
+    await expect(storage.getSession(viaCas, HOUR)).resolves.toBeUndefined();
+    // and a write in time still creates
+    await expect(storage.setSession(viaSetSession, ONE, HOUR, { create: true })).resolves.toBe(true);
+    await expect(storage.getSession(viaSetSession, HOUR)).resolves.toEqual(new Map([['a', '1']]));
+    await storage.close();
+  });
+
+  it('should learn how far its clock is from Redis and create in time all the same', async () => {
+    const storage = new Storage(server.url, { commandTimeout: TIMEOUT });
+    const realNow = Date.now.bind(Date);
+    const behind = jest.spyOn(Date, 'now').mockImplementation(() => realNow() - 60_000); // this server's clock is a minute behind
+    try {
+      const id = generateId();
+      await expect(storage.setSession(id, ONE, HOUR, { create: true })).resolves.toBe(true);
+      await expect(storage.getSession(id, HOUR)).resolves.toEqual(new Map([['a', '1']]));
+      await expect(storage.compareAndSet(generateId(), 'n', undefined, '1', HOUR, { create: true })).resolves.toBe('ok');
+    } finally {
+      behind.mockRestore();
+    }
+    await storage.close();
+  });
+});

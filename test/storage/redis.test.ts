@@ -62,6 +62,25 @@ describe('RedisStorage', () => {
     await storage.close();
   });
 
+  it('should find the right entries in a large session of many keys, whose values look like entries', async () => {
+    const storage = new RedisStorage(redis.client, { prefix: PREFIX });
+    const id = generateId();
+    const record = new Map<string, string>();
+    // values that contain forged entry headers must not be taken for entries
+    for (let i = 0; i < 1500; i++) record.set(`k${i}`, JSON.stringify(`+0000000300000001k${i}x`.repeat(4)));
+    await storage.setSession(id, { set: record, removed: new Set() }, HOUR, CREATE);
+    expect(await redis.client.strlen(PREFIX + id)).toBeGreaterThan(65_536);
+    await storage.setSession(id, { set: new Map([['k7', '7'], ['k1499', '1499'], ['new', '"n"']]), removed: new Set(['k0', 'k750', 'absent']) }, HOUR, { create: false });
+    await expect(storage.compareAndSet(id, 'k3', record.get('k3'), '3', HOUR, { create: false })).resolves.toBe('ok');
+    await expect(storage.compareAndSet(id, 'k4', '"stale"', '4', HOUR, { create: false })).resolves.toBe('conflict');
+    const expected = new Map(record);
+    expected.set('k7', '7').set('k1499', '1499').set('new', '"n"').set('k3', '3');
+    expected.delete('k0');
+    expected.delete('k750');
+    await expect(storage.getSession(id)).resolves.toEqual(expected);
+    await storage.close();
+  });
+
   it('should read a session stored as a JSON object by earlier versions, and rewrite it on the next write', async () => {
     const storage = new RedisStorage(redis.client, { prefix: PREFIX });
     const id = generateId();

@@ -8,7 +8,8 @@
  * - kkkkkkkk llllllll <key> <value>       a dead entry (replaced or removed), skipped by readers
  * ```
  *
- * A write walks the entry headers (`GETRANGE`, never copying the values of a large session),
+ * A write walks the entry headers (with `GETRANGE` while they are few, so the values of a large
+ * session are never copied; in memory past 64 entries),
  * marks the entries it replaces or removes dead with a one-byte `SETRANGE`, `APPEND`s the new
  * entries and rewrites the header. Once dead bytes exceed live ones the script compacts the value
  * (one copy of the live entries): the cost stays proportional to the change, amortised.
@@ -79,8 +80,10 @@ local function hex(n) return string.format('%08x', n) end
 local function entry(k, v) return '+' .. hex(#k) .. hex(#v) .. k .. v end
 
 -- The session at key: nil when missing or unreadable, else { version, dead, size, live, read }
--- where live[k] = { pos, len, klen } (0-based offsets) and read(a, b) returns bytes a..b.
-local function open(key)
+-- where live[k] = { pos, len, klen } (0-based offsets) for the keys in want (every key when want
+-- is nil), and read(a, b) returns bytes a..b. Walks the entry headers with GETRANGE while entries
+-- are few and large (the values stay in Redis); past 64 entries it reads the value once instead.
+local function open(key, want)
   local head = redis.call('GETRANGE', key, 0, HEAD - 1)
   if string.sub(head, 1, 1) == '{' then
     -- the old layout (a JSON object of JSON texts): rewritten in this one, expiry kept
@@ -97,23 +100,33 @@ local function open(key)
   if string.sub(head, 1, 1) ~= 'S' or #head < HEAD then return nil end
   local st = { version = tonumber(string.sub(head, 2, 9), 16), dead = tonumber(string.sub(head, 10, 17), 16), size = redis.call('STRLEN', key), live = {} }
   if not st.version or not st.dead then return nil end
+  local lengths
+  if want then
+    lengths = {}
+    for k in pairs(want) do lengths[#k] = true end
+  end
   local raw = false
   if st.size <= 65536 then raw = redis.call('GET', key) end
   st.read = function(a, b)
     if raw then return string.sub(raw, a + 1, b + 1) end
     return redis.call('GETRANGE', key, a, b)
   end
-  local pos = HEAD
+  local pos, steps = HEAD, 0
   while pos < st.size do
-    local h = st.read(pos, pos + HEAD + 63)
-    local klen = tonumber(string.sub(h, 2, 9), 16)
-    local vlen = tonumber(string.sub(h, 10, 17), 16)
+    if not raw and steps >= 64 then raw = redis.call('GET', key) end
+    local h, at = raw, pos
+    if not raw then
+      steps = steps + 1
+      h, at = redis.call('GETRANGE', key, pos, pos + HEAD + 63), 0
+    end
+    local klen = tonumber(string.sub(h, at + 2, at + 9), 16)
+    local vlen = tonumber(string.sub(h, at + 10, at + 17), 16)
     if not klen or not vlen then return nil end
     local len = HEAD + klen + vlen
-    if string.sub(h, 1, 1) == '+' then
+    if string.byte(h, at + 1) == 43 and (not lengths or lengths[klen]) then
       local k
-      if klen <= 64 then k = string.sub(h, HEAD + 1, HEAD + klen) else k = st.read(pos + HEAD, pos + HEAD + klen - 1) end
-      st.live[k] = { pos = pos, len = len, klen = klen }
+      if raw or klen <= 64 then k = string.sub(h, at + HEAD + 1, at + HEAD + klen) else k = redis.call('GETRANGE', key, pos + HEAD, pos + HEAD + klen - 1) end
+      if not want or want[k] then st.live[k] = { pos = pos, len = len, klen = klen } end
     end
     pos = pos + len
   end

@@ -8,7 +8,8 @@ import { SessionOptionsError, StorageError } from '../../errors';
 import { isValidId } from '../../id';
 import { movedRecord } from '../record-codec';
 import type { Cluster } from 'ioredis';
-import { LuaScript, RedisClient, type RedisConnection } from './redis-client';
+import { RedisClient, type LuaScript, type RedisConnection } from './redis-client';
+import { DELETE, recordOf } from './redis-lua';
 import { TtlBatch } from './redis-ttl-batch';
 import type { MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
 
@@ -17,34 +18,6 @@ export const MAX_HOPS = 4;
 
 /** How often a Cluster `moveSession` retries when writers keep changing the session under it. */
 const MOVE_ATTEMPTS = 10;
-
-/**
- * Logout. KEYS = session key, forward key. Deletes both; replies `{ deleted, target }`, `target`
- * being the id the session moved to (the caller deletes that one too), or nil.
- */
-const DELETE = new LuaScript(`
-local target = redis.call('GET', KEYS[2])
-if target then redis.call('DEL', KEYS[2]) end
-return { redis.call('DEL', KEYS[1]), target }
-`);
-
-/**
- * Lua shared by the move scripts: ARGV = ttl, forwardTTL, newId, nset, nremoved, keep ('1': keep
- * only the listed keys), then the set pairs, the removed keys and the kept keys. Applies them to
- * the table \\`data\\` (key -> JSON text).
- */
-export const APPLY_MOVE_LUA = `
-local function apply(data)
-  local i = 7
-  for _ = 1, tonumber(ARGV[4]) do data[ARGV[i]] = ARGV[i + 1]; i = i + 2 end
-  for _ = 1, tonumber(ARGV[5]) do data[ARGV[i]] = nil; i = i + 1 end
-  if ARGV[6] == '1' then
-    local keep = {}
-    for j = i, #ARGV do keep[ARGV[j]] = true end
-    for k in pairs(data) do if not keep[k] then data[k] = nil end end
-  end
-end
-`;
 
 /** What a Cluster move read from the old key: the record and the version the swap compares. */
 export interface MoveSnapshot {
@@ -93,6 +66,9 @@ export abstract class RedisStorageBase implements Storage {
   protected readonly redis: RedisClient;
   readonly #name: string;
   readonly #prefix: string;
+  readonly #commandTimeout: number;
+  /** Redis's clock minus ours (ms), learned from the replies of writes that created a session. */
+  #clockOffset = 0;
   readonly #batch: TtlBatch;
   readonly #onError: (err: StorageError) => void;
 
@@ -111,6 +87,7 @@ export abstract class RedisStorageBase implements Storage {
     if (typeof onError !== 'function') throw new SessionOptionsError(`${name}: options.onError must be a function.`);
     this.#name = name;
     this.#prefix = prefix;
+    this.#commandTimeout = commandTimeout;
     this.#onError = onError;
     this.redis = new RedisClient(name, connection, commandTimeout);
     this.#batch = new TtlBatch(this.redis, name, updateTTLInterval, onError);
@@ -259,9 +236,27 @@ export abstract class RedisStorageBase implements Storage {
   /**
    * Runs a write script on `id`, following forwards: a reply that is a string is the id the session
    * moved to, and the script runs again there (with `create` off: `args[1]`), at most
-   * {@link MAX_HOPS} times. Resolves the final reply; `0` (gone) past the last hop.
+   * {@link MAX_HOPS} times. Resolves the final reply (a number); `0` (gone) past the last hop.
+   *
+   * With `create` on (`args[1] === '1'`), the script gets a deadline instead, in Redis's clock (see
+   * `CREATE_LUA`): now + the learned clock offset + `commandTimeout`. A refusal while the call
+   * is still waiting for its answer can only mean the clocks disagree: the offset is learned from
+   * the reply and the write is sent once more.
    */
   protected async writeFollowing(operation: string, script: LuaScript, id: string, args: string[]): Promise<unknown> {
+    const create = args[1] === '1';
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (create) args[1] = String(Math.ceil(Date.now() + this.#clockOffset + this.#commandTimeout));
+      const reply = await this.#follow(operation, script, id, args);
+      if (!Array.isArray(reply)) return reply;
+      const [code, redisNow] = reply as unknown[];
+      if (typeof redisNow === 'number') this.#clockOffset = redisNow - Date.now();
+      if (code !== 3) return code;
+    }
+    throw new StorageError(this.#name, operation, "Redis refused to create the session as too late twice: its clock and this server's keep disagreeing; synchronise them (NTP).");
+  }
+
+  async #follow(operation: string, script: LuaScript, id: string, args: string[]): Promise<unknown> {
     let current = id;
     for (let hop = 0; hop <= MAX_HOPS; hop++) {
       const reply = await this.redis.script(operation, script, [this.key(current), this.forwardKey(current)], args);
@@ -272,7 +267,7 @@ export abstract class RedisStorageBase implements Storage {
     return 0;
   }
 
-  /** The standalone move script: KEYS = old key, its forward key, new key; ARGV as {@link APPLY_MOVE_LUA}. */
+  /** The standalone move script: KEYS = old key, its forward key, new key; ARGV as `APPLY_MOVE_LUA`. */
   protected abstract readonly moveScript: LuaScript;
   /** The Cluster swap script: KEYS = old key, its forward key; ARGV = version read, newId, forwardTTL. */
   protected abstract readonly swapScript: LuaScript;
@@ -286,13 +281,6 @@ export abstract class RedisStorageBase implements Storage {
     if (!isValidId(target)) throw new StorageError(this.#name, operation, 'a forward left by moveSession holds no valid session id (corrupt key); treating the call as failed.');
     return target;
   }
-}
-
-/** A flat `[key, value, ...]` script reply as a record. */
-export function recordOf(flat: readonly unknown[]): Map<string, string> {
-  const record = new Map<string, string>();
-  for (let i = 0; i + 1 < flat.length; i += 2) record.set(String(flat[i]), String(flat[i + 1]));
-  return record;
 }
 
 /** Redis wants whole, positive milliseconds. */

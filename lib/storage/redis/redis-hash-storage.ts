@@ -3,7 +3,8 @@
  * writes go straight to Redis, and every write resets the TTL in the same atomic step.
  * @module
  */
-import { APPLY_MOVE_LUA, RedisStorageBase, changeArgs, toTTL, type MoveSnapshot, type RedisBaseOptions } from './redis-base';
+import { RedisStorageBase, changeArgs, toTTL, type MoveSnapshot, type RedisBaseOptions } from './redis-base';
+import { APPLY_MOVE_LUA, CREATE_LUA } from './redis-lua';
 import { LuaScript, type RedisConnection } from './redis-client';
 import type { CompareAndSetResult, SessionChanges, SessionRecord, WriteOptions } from '../storage';
 
@@ -26,15 +27,16 @@ const META = '\\255';
 /**
  * Lua prologue of the writes. KEYS = session hash, forward key. Sets `meta` (false for a hash of
  * an earlier version, which has none); returns from the script with the new id when the session
- * moved, with 0 when it is missing and ARGV[2] (create) is not '1'.
+ * moved, with 0 when it is missing and ARGV[2] (create) is '0' or its deadline passed (`CREATE_LUA`).
  */
-const OPEN_LUA = `
+const OPEN_LUA = `${CREATE_LUA}
 local META = '${META}'
 local meta = redis.call('HGET', KEYS[1], META)
 if not meta and redis.call('EXISTS', KEYS[1]) == 0 then
   local target = redis.call('GET', KEYS[2])
   if target then return target end
-  if ARGV[2] ~= '1' then return 0 end
+  local refused = creatable()
+  if refused then return refused end
 end
 local version = (meta and tonumber(string.sub(meta, 2)) or 0) + 1
 -- the reserved field first, so removing the last user key leaves the hash in place
@@ -43,7 +45,7 @@ redis.call('HSET', KEYS[1], META, 's' .. version)
 
 /**
  * Writes fields and resets the TTL in one atomic step (see {@link OPEN_LUA} for KEYS). ARGV = ttl
- * (ms, or '' to keep the TTL), create ('1'/'0'), number of set pairs, the pairs, then the removed
+ * (ms, or '' to keep the TTL), create (a deadline or '0'), number of set pairs, the pairs, then the removed
  * fields. A missing hash is created only when `create` is '1': a write never brings back a session
  * removed by a concurrent logout. `PEXPIRE` runs in the same script, so a hash is never left
  * without an expiry.
@@ -56,7 +58,7 @@ for _ = 1, tonumber(ARGV[3]) do
 end
 for j = i, #ARGV do redis.call('HDEL', KEYS[1], ARGV[j]) end
 if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return 1
+return done()
 `);
 
 /**
@@ -64,13 +66,14 @@ return 1
  * Returns 1 (written), 2 (conflict), 0 (gone) or the id the session moved to. Nothing is written
  * on a conflict.
  */
-const CAS = new LuaScript(`
+const CAS = new LuaScript(`${CREATE_LUA}
 local META = '${META}'
 local meta = redis.call('HGET', KEYS[1], META)
 if not meta and redis.call('EXISTS', KEYS[1]) == 0 then
   local target = redis.call('GET', KEYS[2])
   if target then return target end
-  if ARGV[2] ~= '1' then return 0 end
+  local refused = creatable()
+  if refused then return refused end
 end
 local current = redis.call('HGET', KEYS[1], ARGV[3])
 if ARGV[4] == '1' then
@@ -81,7 +84,7 @@ end
 redis.call('HSET', KEYS[1], META, 's' .. ((meta and tonumber(string.sub(meta, 2)) or 0) + 1))
 if ARGV[6] == '1' then redis.call('HSET', KEYS[1], ARGV[3], ARGV[7]) else redis.call('HDEL', KEYS[1], ARGV[3]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1
+return done()
 `);
 
 /** The number of user fields (the reserved one left out). */

@@ -1,10 +1,12 @@
 /**
- * `RedisStorage`: each session is one JSON value under `prefix + id`, with a native Redis expiry.
- * Reads cost one command; dirty closes merge only what changed, atomically, in a Lua script.
+ * `RedisStorage`: each session is one Redis string under `prefix + id` (length-prefixed entries,
+ * see `kv-format`), with a native Redis expiry. Reads cost one command; dirty closes merge only
+ * what changed, atomically, in a Lua script that touches only the changed entries.
  * @module
  */
 import { CorruptSessionError } from '../../errors';
-import { APPLY_MOVE_LUA, RedisStorageBase, changeArgs, toTTL, type MoveSnapshot, type RedisBaseOptions } from './redis-base';
+import { RedisStorageBase, changeArgs, toTTL, type MoveSnapshot, type RedisBaseOptions } from './redis-base';
+import { APPLY_MOVE_LUA, CREATE_LUA } from './redis-lua';
 import { LuaScript, type RedisConnection } from './redis-client';
 import { KV_LUA, decodeKv, encodeKv, type KvValue } from './kv-format';
 import type { CompareAndSetResult, SessionChanges, SessionRecord, WriteOptions } from '../storage';
@@ -19,18 +21,12 @@ export interface RedisStorageOptions extends RedisBaseOptions {}
 /**
  * Merges a request's changes into the stored session, atomically (see `kv-format` for the layout:
  * only the changed entries are touched). KEYS = session key, forward key. ARGV = ttl (ms), create
- * ('1'/'0'), number of set pairs, the pairs, then the removed keys. A missing (or unreadable)
- * session is created only when `create` is '1'; otherwise nothing is written and the script returns
+ * (a deadline, or '0': see `CREATE_LUA`), number of set pairs, the pairs, then the removed keys. A
+ * missing (or unreadable) session is created only before the `create` deadline; otherwise nothing is written and the script returns
  * 0, so a write never brings back a session removed by a concurrent logout. When the session moved
  * (a forward), the script returns the new id and writes nothing: the caller writes there.
  */
-const MERGE = new LuaScript(`${KV_LUA}
-local st = open(KEYS[1])
-if not st then
-  local target = redis.call('GET', KEYS[2])
-  if target then return target end
-  if ARGV[2] ~= '1' then return 0 end
-end
+const MERGE = new LuaScript(`${KV_LUA}${CREATE_LUA}
 local n = tonumber(ARGV[3])
 local drop, adds = {}, {}
 for i = 4, 3 + 2 * n, 2 do
@@ -38,8 +34,15 @@ for i = 4, 3 + 2 * n, 2 do
   adds[#adds + 1] = entry(ARGV[i], ARGV[i + 1])
 end
 for j = 4 + 2 * n, #ARGV do drop[ARGV[j]] = true end
+local st = open(KEYS[1], drop)
+if not st then
+  local target = redis.call('GET', KEYS[2])
+  if target then return target end
+  local refused = creatable()
+  if refused then return refused end
+end
 commit(KEYS[1], st, drop, adds, ARGV[1])
-return 1
+return done()
 `);
 
 /**
@@ -47,12 +50,13 @@ return 1
  * ('1'/'0'), expected, has next, next. Returns 1 (written), 2 (conflict), 0 (gone) or the id the
  * session moved to.
  */
-const CAS = new LuaScript(`${KV_LUA}
-local st = open(KEYS[1])
+const CAS = new LuaScript(`${KV_LUA}${CREATE_LUA}
+local st = open(KEYS[1], { [ARGV[3]] = true })
 if not st then
   local target = redis.call('GET', KEYS[2])
   if target then return target end
-  if ARGV[2] ~= '1' then return 0 end
+  local refused = creatable()
+  if refused then return refused end
 end
 local e = st and st.live[ARGV[3]]
 local current = e and value(st, e)
@@ -64,7 +68,7 @@ end
 local adds = {}
 if ARGV[6] == '1' then adds[1] = entry(ARGV[3], ARGV[7]) end
 commit(KEYS[1], st, { [ARGV[3]] = true }, adds, ARGV[1])
-return 1
+return done()
 `);
 
 /** Standalone move: see `RedisStorageBase.moveSession`. Returns the moved record, flat, or nil. */
