@@ -7,7 +7,7 @@ import request from 'supertest';
 import express from 'express';
 import type { Pool } from 'pg';
 import type { Pool as MysqlPool } from 'mysql2';
-import { session, SessionValueError, StorageError, type Storage } from 'sessionware';
+import { generateId, session, SessionValueError, StorageError, type Storage } from 'sessionware';
 import { MysqlStorage } from 'sessionware/mysql';
 import { PostgresStorage } from 'sessionware/postgres';
 import { buildApp, cookieValue } from '../helpers/app';
@@ -144,6 +144,24 @@ describe.each([
     await request(app).get('/untouched').set('Cookie', cookie).expect(404);
     expect(await take()).toHaveLength(0);
     await request(app).get('/logout').set('Cookie', cookie).expect(200);
+    expect(await take()).toHaveLength(1);
+  });
+
+  it('should cost one statement per contract call on a live session', async () => {
+    const id = generateId();
+    const none = { set: new Map<string, string>(), removed: new Set<string>() };
+    await storage.setSession(id, { set: new Map([['a', '1']]), removed: new Set() }, 60_000, { create: true });
+    await take();
+    expect(await storage.compareAndSet?.(id, 'a', '1', '2', 60_000, { create: false })).toBe('ok');
+    expect(await take()).toHaveLength(1);
+    expect(await storage.count?.()).toBeGreaterThan(0);
+    expect(await take()).toHaveLength(1);
+    await storage.setSession(generateId(), none, 60_000, { create: false }); // a session that is gone
+    expect(await take()).toHaveLength(kind === 'pg' ? 1 : 2); // MySQL asks once more: gone, or a forward?
+    const next = generateId();
+    await storage.moveSession?.(id, next, none, 60_000, { keep: undefined, forwardTTL: 60_000 });
+    expect(await take()).toHaveLength(kind === 'pg' ? 1 : 0); // MySQL: one transaction on a connection of its own
+    expect(await storage.removeAll(next)).toBe(true);
     expect(await take()).toHaveLength(1);
   });
 
