@@ -4,7 +4,7 @@
  * other tests use at the same time.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -106,9 +106,28 @@ export class PrivateMariadb {
     }
   }
 
-  /** Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: it keeps its connections but answers nothing. */
-  pause(frozen: boolean): void {
-    this.#child?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+  /**
+   * Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: it keeps its connections but answers
+   * nothing. Resolves once every thread is stopped (a signal reaches busy threads a little later).
+   */
+  async pause(frozen: boolean): Promise<void> {
+    const child = this.#child;
+    if (!child?.pid) return;
+    child.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+    if (!frozen) return;
+    const tasks = join('/proc', String(child.pid), 'task');
+    for (let i = 0; i < 200; i++) {
+      const states = readdirSync(tasks).map((t) => {
+        try {
+          return readFileSync(join(tasks, t, 'stat'), 'utf8').replace(/^.*\) /s, '')[0];
+        } catch {
+          return 'T'; // the thread ended
+        }
+      });
+      if (states.every((st) => st === 'T' || st === 't')) return;
+      await sleep(5);
+    }
+    throw new Error('mariadbd did not stop');
   }
 
   /** Kills it (SIGKILL: like a crash) and waits until it is gone. */

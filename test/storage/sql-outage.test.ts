@@ -200,15 +200,15 @@ describe('MysqlStorage while the database hangs (SIGSTOP)', () => {
     try {
       const id = generateId();
       await storage.setSession(id, ONE, HOUR, { create: true });
-      server.pause(true);
+      await server.pause(true);
       const { err, ms } = await failure(storage.getSession(id, HOUR));
       expect(err.operation).toBe('getSession');
       expect(err.message).toMatch(/did not answer within 500 ms/);
       expect(ms).toBeLessThan(TIMEOUT + 300);
-      server.pause(false);
+      await server.pause(false);
       await expect(eventually(() => storage.getSession(id, HOUR))).resolves.toEqual(new Map([['a', '1']]));
     } finally {
-      server.pause(false);
+      await server.pause(false);
       await storage.close();
       await server.destroy();
     }
