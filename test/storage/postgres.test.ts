@@ -36,7 +36,7 @@ describe('PostgresStorage', () => {
     expect(() => new PostgresStorage(pool, { updateTTLInterval: 0 })).toThrow(SessionOptionsError);
     expect(() => new PostgresStorage(pool, { queryTimeout: -1 })).toThrow(SessionOptionsError);
     expect(() => new PostgresStorage(pool, { sweepBatchSize: 1.5 })).toThrow(SessionOptionsError);
-    expect(() => new PostgresStorage(undefined as unknown as string)).toThrow(/pg Pool/);
+    expect(() => new PostgresStorage(null as unknown as string)).toThrow(/pg Pool/);
   });
 
   it('should store the row on the database clock, with data as an object of JSON texts', async () => {
@@ -128,6 +128,22 @@ describe('PostgresStorage', () => {
     expect(await left(short)).toBeGreaterThan(90_000);
     await batched.close(); // flushes
     expect(await left(long)).toBeGreaterThan(HOUR - 5000);
+  });
+
+  it('should connect through libpq environment variables when given no connection', async () => {
+    const url = new URL(pgUrl());
+    const saved = { ...process.env };
+    Object.assign(process.env, { PGHOST: url.hostname, PGPORT: url.port || '5432', PGUSER: decodeURIComponent(url.username), PGDATABASE: url.pathname.slice(1) });
+    try {
+      const fromEnv = new PostgresStorage(undefined, { table: TABLE });
+      await expect(fromEnv.count()).resolves.toBeGreaterThanOrEqual(0);
+      await fromEnv.close();
+    } finally {
+      for (const k of ['PGHOST', 'PGPORT', 'PGUSER', 'PGDATABASE']) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    }
   });
 
   it('should create, own and close its pool when given a connection string, and report idle pool errors', async () => {

@@ -24,6 +24,7 @@ export interface PostgresStorageOptions extends SqlStorageOptions {}
  * What a `PostgresStorage` connects with: your `pg.Pool` (left open by `close()`), `pg` pool
  * options, or a `postgres://` connection string (the storage then creates the pool, with
  * `connectionTimeoutMillis` = `queryTimeout` unless you set it, and closes it).
+ * @default `{}`: a pool configured by libpq's environment variables (`PGHOST`, `PGDATABASE`, ...)
  */
 export type PostgresConnection = Pool | PoolConfig | string;
 
@@ -76,9 +77,11 @@ export class PostgresStorage extends SqlStorageBase {
 
   /**
    * @param connection a `pg.Pool`, pool options or a connection string (see {@link PostgresConnection}).
+   *   Omitted, the storage creates a pool from libpq's environment variables (`PGHOST`, `PGPORT`,
+   *   `PGUSER`, `PGPASSWORD`, `PGDATABASE`), as `new pg.Pool()` does.
    * @throws {SessionOptionsError} on an invalid option.
    */
-  constructor(connection: PostgresConnection, options: PostgresStorageOptions = {}) {
+  constructor(connection: PostgresConnection = {}, options: PostgresStorageOptions = {}) {
     const settings = sqlSettings('PostgresStorage', options);
     super('PostgresStorage', settings);
     this.#sql = postgresStatements(settings.table);
