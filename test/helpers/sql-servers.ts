@@ -26,6 +26,54 @@ function pgBin(name: string): string {
   return join('/usr/lib/postgresql', versions.at(-1) as string, 'bin', name);
 }
 
+/** Sends `signal` to `pids`; for SIGSTOP, resolves once every thread of them is stopped. */
+async function signalAll(pids: readonly number[], signal: 'SIGSTOP' | 'SIGCONT'): Promise<void> {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+  if (signal === 'SIGCONT') return;
+  const state = (file: string) => {
+    try {
+      return readFileSync(file, 'utf8').replace(/^.*\) /s, '')[0];
+    } catch {
+      return 'T'; // the thread or process ended
+    }
+  };
+  for (let i = 0; i < 400; i++) {
+    const states = pids.flatMap((pid) => {
+      const tasks = join('/proc', String(pid), 'task');
+      try {
+        return readdirSync(tasks).map((t) => state(join(tasks, t, 'stat')));
+      } catch {
+        return [];
+      }
+    });
+    if (states.every((st) => st === 'T' || st === 't')) return;
+    await sleep(5);
+  }
+  throw new Error('the server did not stop');
+}
+
+/** The postmaster of `dataDir` and its children (the backends), by pid. */
+function postgresPids(dataDir: string): number[] {
+  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const children = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return Number(readFileSync(join('/proc', d, 'stat'), 'utf8').replace(/^.*\) /s, '').split(' ')[1]) === postmaster;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+  return [postmaster, ...children];
+}
+
 /** A private PostgreSQL (trust auth, user `postgres`, database `postgres`). */
 export class PrivatePostgres {
   private constructor(
@@ -51,8 +99,22 @@ export class PrivatePostgres {
     await runAs('postgres', pgBin('pg_ctl'), ['-D', join(this.dir, 'data'), '-o', options, '-l', join(this.dir, 'log'), '-w', 'start']);
   }
 
+  #frozen: number[] = [];
+
+  /** Freezes (`SIGSTOP`) the postmaster and every backend, or thaws them (`SIGCONT`). */
+  async pause(frozen: boolean): Promise<void> {
+    if (frozen) {
+      this.#frozen = postgresPids(join(this.dir, 'data'));
+      await signalAll(this.#frozen, 'SIGSTOP');
+    } else {
+      await signalAll(this.#frozen, 'SIGCONT');
+      this.#frozen = [];
+    }
+  }
+
   /** Stops it the way a crash would (`-m immediate`). */
   async stop(): Promise<void> {
+    await this.pause(false);
     await runAs('postgres', pgBin('pg_ctl'), ['-D', join(this.dir, 'data'), '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
   }
 
@@ -111,23 +173,8 @@ export class PrivateMariadb {
    * nothing. Resolves once every thread is stopped (a signal reaches busy threads a little later).
    */
   async pause(frozen: boolean): Promise<void> {
-    const child = this.#child;
-    if (!child?.pid) return;
-    child.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
-    if (!frozen) return;
-    const tasks = join('/proc', String(child.pid), 'task');
-    for (let i = 0; i < 200; i++) {
-      const states = readdirSync(tasks).map((t) => {
-        try {
-          return readFileSync(join(tasks, t, 'stat'), 'utf8').replace(/^.*\) /s, '')[0];
-        } catch {
-          return 'T'; // the thread ended
-        }
-      });
-      if (states.every((st) => st === 'T' || st === 't')) return;
-      await sleep(5);
-    }
-    throw new Error('mariadbd did not stop');
+    const pid = this.#child?.pid;
+    if (pid) await signalAll([pid], frozen ? 'SIGSTOP' : 'SIGCONT');
   }
 
   /** Kills it (SIGKILL: like a crash) and waits until it is gone. */

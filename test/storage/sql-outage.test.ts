@@ -193,10 +193,13 @@ describe.each(KINDS)('$name while the database goes down and comes back', (kind)
   }, 60_000);
 });
 
-describe('MysqlStorage while the database hangs (SIGSTOP)', () => {
+describe.each([
+  ['PostgresStorage', () => PrivatePostgres.start(), (url: string) => new PostgresStorage(url, { table: 'sw_hang', queryTimeout: TIMEOUT })],
+  ['MysqlStorage', () => PrivateMariadb.start(), (url: string) => new MysqlStorage(url, { table: 'sw_hang', queryTimeout: TIMEOUT })],
+] as const)('%s while the database hangs (SIGSTOP)', (_name, start, make) => {
   it('should fail within queryTimeout, and answer again once the database does', async () => {
-    const server = await PrivateMariadb.start();
-    const storage = new MysqlStorage(server.url, { table: 'sw_hang', queryTimeout: TIMEOUT });
+    const server = await start();
+    const storage = make(server.url);
     try {
       const id = generateId();
       await storage.setSession(id, ONE, HOUR, { create: true });
@@ -205,6 +208,8 @@ describe('MysqlStorage while the database hangs (SIGSTOP)', () => {
       expect(err.operation).toBe('getSession');
       expect(err.message).toMatch(/did not answer within 500 ms/);
       expect(ms).toBeLessThan(TIMEOUT + 300);
+      const write = await failure(storage.setSession(id, ONE, HOUR, { create: false }));
+      expect(write.err.operation).toBe('setSession');
       await server.pause(false);
       await expect(eventually(() => storage.getSession(id, HOUR))).resolves.toEqual(new Map([['a', '1']]));
     } finally {
