@@ -296,7 +296,7 @@ async function main() {
       node: process.version,
       platform: `${os.platform()} ${os.arch()}`,
       cpus: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}`,
-      pinned: hasTaskset ? `server on CPU ${CFG.serverCpu}, load generator${redis.private ? ' and Redis' : ''} on CPU ${CFG.loadCpu} (taskset)` : 'not pinned (no taskset or < 2 CPUs)',
+      pinned: hasTaskset ? `server on CPU ${CFG.serverCpu}, load generator${redis.private ? ' and Redis' : ''}${Object.values(sql.meta).some((m) => m.includes('private')) ? ' and the private databases' : ''} on CPU ${CFG.loadCpu} (taskset)` : 'not pinned (no taskset or < 2 CPUs)',
       connections: CFG.connections,
       durationS: CFG.duration,
       slices: CFG.slices,
