@@ -39,7 +39,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** A table name for this run and setup (letters, digits, _). */
 const tableFor = (prefix) => `bench_${prefix.replace(/[^A-Za-z0-9]+/g, '_').slice(0, 50)}`.replace(/_+$/, '');
 
-/** Counts what goes through `methods` of `pool`; `middleware()` serves the counts at /__statements. */
+/** Counts what goes through `methods` of `pool`; the middleware serves the counts at /__statements (and the server's CPU time at /__cpu, for sql-cost.mjs). */
 function counter(pool, methods) {
   const counts = {};
   for (const method of methods) {
@@ -53,7 +53,14 @@ function counter(pool, methods) {
       return original(...args);
     };
   }
-  return (inner) => (req, res, next) => (req.path === '/__statements' ? res.json(counts) : inner(req, res, next));
+  return (inner) => (req, res, next) => {
+    if (req.path === '/__statements') return res.json(counts);
+    if (req.path === '/__cpu') {
+      const { user, system } = process.cpuUsage();
+      return res.json({ us: user + system });
+    }
+    return inner(req, res, next);
+  };
 }
 
 /** What express-session stores for a session holding `n` (its default cookie). */
