@@ -124,7 +124,7 @@ export class MemoryStorage implements Storage {
     if (!entry) return undefined;
     const record = movedRecord(decodeRecord(entry.json), changes, options.keep);
     this.#sessions.set(oldId, new Forward(newId, this.#now() + options.forwardTTL));
-    this.#store(newId, record, ttl, false);
+    this.#store(newId, record, ttl, false, oldId);
     return new Map(record);
   }
 
@@ -219,19 +219,21 @@ export class MemoryStorage implements Storage {
     return undefined;
   }
 
-  #store(id: string, record: SessionRecord, ttl: number, used: boolean): void {
+  /** Stores `record` under `id`; an eviction spares `id` and `spare` (the forward a move just left). */
+  #store(id: string, record: SessionRecord, ttl: number, used: boolean, spare?: string): void {
     // Replaced in place: deleting and re-adding a key of a large Map on every write would leave a
     // growing chain of deleted slots behind it, and make each write slower than the last.
     this.#sessions.set(id, new Entry(encodeRecord(record), this.#now() + ttl, used));
-    if (this.#sessions.size > this.#maxSessions) this.#evictOne(id);
+    // With more than two entries one is neither `id` nor `spare`: the hand always finds a victim.
+    if (this.#sessions.size > this.#maxSessions) this.#evictOne(id, this.#sessions.size > 2 ? spare : undefined);
   }
 
   /**
-   * Evicts one session other than `keep` (the one just written): the hand moves on in insertion
+   * Evicts one session other than `keep` (the one just written) and `spare`: the hand moves on in insertion
    * order, clearing the `used` mark of the sessions it passes, and evicts the first one without it.
    * The hand is a live Map iterator, so it never walks the same slots twice in one round.
    */
-  #evictOne(keep: string): void {
+  #evictOne(keep: string, spare: string | undefined): void {
     for (;;) {
       let step = this.#hand?.next();
       if (step === undefined || step.done === true) {
@@ -240,7 +242,7 @@ export class MemoryStorage implements Storage {
         if (step.done === true) return;
       }
       const [id, entry] = step.value;
-      if (id === keep) continue;
+      if (id === keep || id === spare) continue;
       if (!entry.used) {
         this.#sessions.delete(id);
         return;

@@ -9,7 +9,9 @@ import type { StorageHarness, TestRunner } from './storage-contract';
 /** TTL long enough that nothing expires unless a test lets time pass on purpose. */
 export const LONG = 60 * 60 * 1000;
 
+/** Write options of a session created in this request. */
 export const CREATE = { create: true } as const;
+/** Write options of a session stored before (must not be re-created). */
 export const UPDATE = { create: false } as const;
 
 /** A record from plain values (each value becomes its JSON text). */

@@ -69,6 +69,27 @@ describe('MemoryStorage', () => {
     await storage.close();
   });
 
+  it('should keep the forward a move just left when maxSessions evicts, and never loop with maxSessions 1', async () => {
+    const MOVE = { keep: undefined, forwardTTL: 60_000 };
+    const storage = new MemoryStorage({ maxSessions: 3 });
+    const [a, b, oldId, newId] = [generateId(), generateId(), generateId(), generateId()];
+    await storage.setSession(a, ONE, 60_000, { create: true });
+    await storage.setSession(b, ONE, 60_000, { create: true });
+    await storage.setSession(oldId, ONE, 60_000, { create: true });
+    await storage.moveSession(oldId, newId, { set: new Map(), removed: new Set() }, 60_000, MOVE);
+    expect(storage.size).toBe(3);
+    await expect(storage.setSession(oldId, { set: new Map([['late', '1']]), removed: new Set() }, 60_000, { create: false })).resolves.toBe(true);
+    await expect(storage.getSession(newId, 60_000)).resolves.toEqual(new Map([['a', '1'], ['late', '1']]));
+    await storage.close();
+
+    const tiny = new MemoryStorage({ maxSessions: 1 });
+    await tiny.setSession(a, ONE, 60_000, { create: true });
+    await expect(tiny.moveSession(a, b, { set: new Map(), removed: new Set() }, 60_000, MOVE)).resolves.toEqual(new Map([['a', '1']]));
+    expect(tiny.size).toBe(1);
+    await expect(tiny.getSession(b, 60_000)).resolves.toEqual(new Map([['a', '1']]));
+    await tiny.close();
+  });
+
   it('should not keep the process alive with its prune timer', async () => {
     const result = await runScript(`
       const { MemoryStorage } = require(${JSON.stringify(libPath('storage/memory.ts'))});

@@ -32,8 +32,9 @@ describe('RedisStorage', () => {
     const id = generateId();
     await storage.setSession(id, { set: new Map([['n', '12345678901234567890'], ['ключ', '"é"']]), removed: new Set() }, HOUR, CREATE);
     const raw = await redis.client.getBuffer(PREFIX + id);
-    // header: 'S', version, dead bytes; entries: '+', key and value byte lengths, key, value
-    expect(raw?.toString('utf8')).toBe('S0000000100000000' + '+0000000100000014n12345678901234567890' + '+0000000800000004ключ"é"');
+    // header: 'S', version, dead bytes; entries: 0xFF, '+', key byte length, key, value byte length, value
+    const text = (s: string) => Buffer.from(s, 'utf8');
+    expect(raw).toEqual(Buffer.concat([text('S0000000100000000'), Buffer.from([0xff]), text('+00000001n0000001412345678901234567890'), Buffer.from([0xff]), text('+00000008ключ00000004"é"')]));
     const pttl = await redis.client.pttl(PREFIX + id);
     expect(pttl).toBeGreaterThan(HOUR - 5000);
     expect(pttl).toBeLessThanOrEqual(HOUR);
@@ -66,17 +67,21 @@ describe('RedisStorage', () => {
     const storage = new RedisStorage(redis.client, { prefix: PREFIX });
     const id = generateId();
     const record = new Map<string, string>();
-    // values that contain forged entry headers must not be taken for entries
-    for (let i = 0; i < 1500; i++) record.set(`k${i}`, JSON.stringify(`+0000000300000001k${i}x`.repeat(4)));
+    // keys and values that look like entry headers must not be taken for entries ('\u00ff' is not the byte 0xFF in UTF-8)
+    for (let i = 0; i < 1500; i++) record.set(`k${i}`, JSON.stringify(`\u00ff+00000002k${i}00000001x+0000000${String(i).length + 1}k${i}`.repeat(4)));
+    record.set('\u00ff+00000002k7', '"tricky key"');
     await storage.setSession(id, { set: record, removed: new Set() }, HOUR, CREATE);
     expect(await redis.client.strlen(PREFIX + id)).toBeGreaterThan(65_536);
     await storage.setSession(id, { set: new Map([['k7', '7'], ['k1499', '1499'], ['new', '"n"']]), removed: new Set(['k0', 'k750', 'absent']) }, HOUR, { create: false });
     await expect(storage.compareAndSet(id, 'k3', record.get('k3'), '3', HOUR, { create: false })).resolves.toBe('ok');
     await expect(storage.compareAndSet(id, 'k4', '"stale"', '4', HOUR, { create: false })).resolves.toBe('conflict');
+    // a write of many keys walks the entries instead of searching each
+    const many = new Map(Array.from({ length: 40 }, (_, i) => [`k${i * 30 + 1}`, String(i)]));
+    await storage.setSession(id, { set: many, removed: new Set(['k2', 'k1498']) }, HOUR, { create: false });
     const expected = new Map(record);
     expected.set('k7', '7').set('k1499', '1499').set('new', '"n"').set('k3', '3');
-    expected.delete('k0');
-    expected.delete('k750');
+    for (const [k, v] of many) expected.set(k, v);
+    for (const k of ['k0', 'k750', 'k2', 'k1498']) expected.delete(k);
     await expect(storage.getSession(id)).resolves.toEqual(expected);
     await storage.close();
   });
@@ -86,10 +91,27 @@ describe('RedisStorage', () => {
     const id = generateId();
     await redis.client.set(PREFIX + id, JSON.stringify({ user: '"alice"', n: '1' }), 'PX', 50_000);
     await expect(storage.getSession(id)).resolves.toEqual(new Map([['user', '"alice"'], ['n', '1']]));
+    // a call that writes nothing still rewrites the layout, keeping the expiry
+    await expect(storage.compareAndSet(id, 'n', '"stale"', '5', HOUR, { create: false })).resolves.toBe('conflict');
+    expect((await redis.client.get(PREFIX + id))?.startsWith('S')).toBe(true);
+    expect(await redis.client.pttl(PREFIX + id)).toBeLessThanOrEqual(50_000);
+    expect(await redis.client.pttl(PREFIX + id)).toBeGreaterThan(40_000);
     await expect(storage.setSession(id, { set: new Map([['n', '2']]), removed: new Set() }, HOUR, { create: false })).resolves.toBe(true);
     expect((await redis.client.get(PREFIX + id))?.startsWith('S')).toBe(true);
     await expect(storage.getSession(id)).resolves.toEqual(new Map([['user', '"alice"'], ['n', '2']]));
     expect(await redis.client.pttl(PREFIX + id)).toBeGreaterThan(HOUR - 5000);
+    await storage.close();
+  });
+
+  it('should keep a small session written often small (at most twice its live size)', async () => {
+    const storage = new RedisStorage(redis.client, { prefix: PREFIX });
+    const id = generateId();
+    await storage.setSession(id, { set: new Map([['user', '{"id":7,"name":"alice"}'], ['n', '0']]), removed: new Set() }, HOUR, CREATE);
+    const size = await redis.client.strlen(PREFIX + id);
+    for (let i = 1; i <= 200; i++) {
+      await storage.setSession(id, { set: new Map([['n', String(i % 10)]]), removed: new Set() }, HOUR, { create: false });
+      expect(await redis.client.strlen(PREFIX + id)).toBeLessThanOrEqual(size * 2 + 40);
+    }
     await storage.close();
   });
 

@@ -188,6 +188,7 @@ export abstract class RedisStorageBase implements Storage {
     }
     return count;
   }
+
   /** Queues `PEXPIRE` for the next batch (sent at once for short TTLs); never creates a session. */
   updateTTL(id: string, ttl: number): Promise<void> {
     return this.#batch.add(this.key(id), toTTL(ttl));

@@ -46,7 +46,7 @@ const OWNED_DEFAULTS: RedisOptions = {
   retryStrategy: (times: number) => Math.min(100 * times, 1000),
 };
 
-type Arg = string | number;
+type Arg = string | number | Buffer;
 
 /** Wraps one ioredis client for a storage. @internal */
 export class RedisClient {
