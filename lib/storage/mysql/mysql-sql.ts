@@ -124,9 +124,18 @@ ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), fo
     return `UPDATE ${this.#t} SET expires_at = ${LATER} WHERE id IN (${Array(n).fill('?').join(', ')}) AND ${LIVE}`;
   }
 
-  /** One sweep batch of at most `limit` rows (an integer, inlined). */
-  sweep(limit: number): string {
-    return `DELETE FROM ${this.#t} WHERE expires_at <= ${NOW} ORDER BY expires_at LIMIT ${Math.floor(limit)}`;
+  /** The ids of at most `limit` expired rows (an integer, inlined): a plain read, it locks nothing. */
+  expired(limit: number): string {
+    return `SELECT id FROM ${this.#t} WHERE expires_at <= ${NOW} ORDER BY expires_at LIMIT ${Math.floor(limit)}`;
+  }
+
+  /**
+   * Deletes those of `n` ids (sorted) that are still expired. By primary key in id order, like the
+   * batched refresh, so the two never lock rows in opposite orders (a sweep walking the
+   * `expires_at` index while deleting deadlocked against refreshes).
+   */
+  sweep(n: number): string {
+    return `DELETE FROM ${this.#t} WHERE id IN (${Array(n).fill('?').join(', ')}) AND expires_at <= ${NOW}`;
   }
 }
 

@@ -226,8 +226,13 @@ export class MysqlStorage extends SqlStorageBase {
     await this.#retry(() => call(this.pool, 'query', this.#sql.refresh(ids.length), [ttl * 1000, ...ids]));
   }
 
+  /** Two statements: the expired ids (a plain read), then a `DELETE` of them by primary key, in id order. */
   protected async sweepBatch(limit: number): Promise<number> {
-    return (await this.#retry(() => call<ResultSetHeader>(this.pool, 'query', this.#sql.sweep(limit), []))).affectedRows;
+    const rows = await this.#retry(() => call<Row[]>(this.pool, 'query', this.#sql.expired(limit), []));
+    const ids = rows.map((r) => String(r['id'])).sort();
+    if (ids.length === 0) return 0;
+    // Rows refreshed between the two statements are not expired any more: they stay.
+    return (await this.#retry(() => call<ResultSetHeader>(this.pool, 'query', this.#sql.sweep(ids.length), ids))).affectedRows;
   }
 
   protected async closePool(): Promise<void> {
@@ -262,13 +267,14 @@ export class MysqlStorage extends SqlStorageBase {
     return this.#retry(() => call<ResultSetHeader>(this.pool, 'execute', sql, values));
   }
 
-  /** Runs `fn` again (twice at most) when InnoDB chose it as a deadlock victim. */
+  /** Runs `fn` again (three times at most, after a short random pause) when InnoDB chose it as a deadlock victim. */
   async #retry<T>(fn: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
-        if (attempt >= 2 || (err as { errno?: number }).errno !== DEADLOCK) throw err;
+        if (attempt >= 3 || (err as { errno?: number }).errno !== DEADLOCK) throw err;
+        await pause(attempt);
       }
     }
   }
@@ -293,6 +299,11 @@ export class MysqlStorage extends SqlStorageBase {
       }
     });
   }
+}
+
+/** A random 1-10 ms pause (longer with each attempt), so deadlock victims do not collide again at once. */
+function pause(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, (1 + Math.random() * 9) * (attempt + 1)));
 }
 
 /** One `execute` (prepared) or `query` (text) call on a pool or connection. */

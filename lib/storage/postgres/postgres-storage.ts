@@ -252,13 +252,14 @@ export class PostgresStorage extends SqlStorageBase {
     return undefined;
   }
 
-  /** One statement on the pool; deadlocks and serialization failures are retried (twice). */
+  /** One statement on the pool; deadlocks and serialization failures are retried (three times, after a short random pause). */
   async #query<R extends QueryResultRow = QueryResultRow>(statement: Statement, values: unknown[]): Promise<{ rows: R[]; rowCount: number | null }> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.pool.query<R>({ name: statement.name, text: statement.text, values });
       } catch (err) {
-        if (attempt >= 2 || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err;
+        if (attempt >= 3 || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err;
+        await new Promise((resolve) => setTimeout(resolve, (1 + Math.random() * 9) * (attempt + 1)));
       }
     }
   }
