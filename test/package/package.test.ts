@@ -187,6 +187,12 @@ describe('installed from the tarball', () => {
     expect(JSON.parse(await run(process.execPath, ['main.js'], dir))).toEqual(ROUND_TRIP_OUTPUT);
   });
 
+  it('should load no optional client (ioredis, memcache-client, pg, mysql2) from the main entry', async () => {
+    const dir = join(apps, 'cjs');
+    const script = "require('sessionware'); console.log(JSON.stringify(Object.keys(require.cache).filter((f) => /node_modules[\\\\/](ioredis|memcache-client|pg|mysql2)[\\\\/]/.test(f))))";
+    expect(JSON.parse(await run(process.execPath, ['-e', script], dir))).toEqual([]);
+  });
+
   it('should name only files that exist in stack traces, also with --enable-source-maps', async () => {
     const dir = join(apps, 'stack');
     await writeFiles(dir, {
