@@ -150,7 +150,9 @@ export class CookieView implements Storage {
   }
 
   async removeAll(id: string): Promise<boolean> {
-    if (!this.#live(id)) return false;
+    // A logout need not load the session first: the opened cookie's session is removed unread.
+    const unread = this.#state === 'sealed' && this.#opened?.sid === id;
+    if (!unread && !this.#live(id)) return false;
     await this.#revokeOpened(id);
     this.#state = 'removed';
     this.#sid = undefined;
