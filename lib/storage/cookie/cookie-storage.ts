@@ -27,9 +27,9 @@ export interface CookieStorageOptions {
   readonly absoluteTTL?: number;
   /**
    * A server-side storage (memory, file, Redis, SQL…) that records the ids of sessions that were
-   * logged out (or regenerated) until their sealed expiry, checked on every request that carries a
-   * cookie: with it, a logout is final even against a copy of the cookie; without it, a copied
-   * cookie stays valid until it expires. Costs one read per request that carries a session cookie.
+   * logged out (or regenerated) until their absolute expiry, checked on every request that uses a
+   * session opened from a cookie: with it, a logout is final even against a copy of the cookie; without it, a copied
+   * cookie stays valid until it expires. Costs one read per request that uses such a session.
    * @default undefined (no revocation: a logout clears the browser's cookie only)
    */
   readonly revocation?: Storage;
