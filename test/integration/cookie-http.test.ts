@@ -245,6 +245,58 @@ describe.each(Object.entries(FRAMEWORKS))('CookieStorage over HTTP (%s)', (_name
     expect(junk.headers['set-cookie']).toBeUndefined();
   });
 
+  it('should not merge overlapping requests: each response carries its own whole session (last one wins)', async () => {
+    const slow = express();
+    slow.use(session(storage, { ttl: HOUR }));
+    slow.get('/slow-set', wrap(async (req, res) => {
+      await req.session.get('a');
+      await new Promise((r) => setTimeout(r, Number(req.query['ms'])));
+      await req.session.set(String(req.query['k']), 1);
+      res.send('ok');
+    }));
+    slow.get('/data', wrap(async (req, res) => {
+      res.json(await req.session.data());
+    }));
+    const cookie = jar(await request(app).get('/set?k=a&v=0').expect(200));
+    const [one, two] = await Promise.all([
+      request(slow).get('/slow-set?k=x&ms=50').set('Cookie', cookie),
+      request(slow).get('/slow-set?k=y&ms=10').set('Cookie', cookie),
+    ]);
+    await request(slow).get('/data').set('Cookie', jar(one)).expect(200, { a: '0', x: 1 });
+    await request(slow).get('/data').set('Cookie', jar(two)).expect(200, { a: '0', y: 1 });
+  });
+
+  it('should serve beside an id-based session() under another cookie name', async () => {
+    const both = express();
+    const memory = new MemoryStorage();
+    both.use(session(memory, { name: 'sid' }));
+    both.use(session(storage, { name: 'prefs', ttl: HOUR }));
+    both.get('/set', wrap(async (req, res) => {
+      await req.session.set('theme', 'dark');
+      res.send('ok');
+    }));
+    const res = await request(both).get('/set').expect(200);
+    expect(res.headers['set-cookie']).toHaveLength(1);
+    expect(cookieValue(res.headers['set-cookie'], 'prefs')).toMatch(/^v1\./);
+    expect(memory.size).toBe(0);
+    await memory.close();
+  });
+
+  it('should apply the 4096 guard to setMap, naming a key, and keep the session as it was', async () => {
+    const multi = express();
+    multi.use(session(storage, { ttl: HOUR }));
+    multi.get('/map', wrap(async (req, res) => {
+      await req.session.set('keep', 1);
+      await req.session.setMap({ a: 'x'.repeat(2000), b: 'y'.repeat(2000) }).catch(async (err: Error & { key?: string }) => {
+        res.setHeader('x-error', `${err.name}:${err.key ?? ''}`);
+      });
+      res.json(await req.session.data());
+    }));
+    const res = await request(multi).get('/map').expect(200, { keep: 1 });
+    expect(res.headers['x-error']).toBe('SessionValueError:a');
+    await request(app).get('/data').set('Cookie', jar(res)).expect(200, { keep: 1 });
+  });
+
   it('should refuse secret/signer options, which a seal does not need', () => {
     expect(() => session(storage, { secret: A })).toThrow(/do not apply to CookieStorage/);
   });
