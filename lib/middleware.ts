@@ -47,7 +47,8 @@ export interface SessionMiddleware<S = Storage> {
  * overwrite each other's cookie); the same middleware mounted twice serves once.
  *
  * @param storage where sessions live; default: a new `FileStorage` in `<os temp dir>/sessionware`,
- *   reachable as `.storage` (close it with `.close()`).
+ *   reachable as `.storage` (close it with `.close()`). A `CookieStorage` keeps the whole session
+ *   sealed in the cookie instead (nothing on the server; see its documentation for what holds).
  * @param options see {@link SessionOptions}; every option has a default.
  * @throws {SessionOptionsError} at once, on an invalid option.
  *
