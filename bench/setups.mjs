@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { MEMCACHE_SETUPS } from './setups-memcache.mjs';
 import { SQL_SETUPS } from './sql-setups.mjs';
+import { COOKIE_SETUPS } from './setups-cookie.mjs';
 
 const require = createRequire(import.meta.url);
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -191,6 +192,7 @@ export const SETUPS = [
   },
   ...MEMCACHE_SETUPS,
   ...SQL_SETUPS,
+  ...COOKIE_SETUPS,
 ];
 
 export function getSetup(name) {

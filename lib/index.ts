@@ -24,6 +24,8 @@ export { serializeValue, MAX_VALUE_DEPTH } from './value';
 export type { SessionData, SessionKey } from './types';
 export { MemoryStorage, type MemoryStorageOptions } from './storage/memory';
 export { FileStorage, type FileStorageOptions } from './storage/file/file-storage';
+export { CookieStorage, type CookieStorageOptions } from './storage/cookie/cookie-storage';
+export { CookieManager } from './storage/cookie/cookie-manager';
 export type { EncryptionKey } from './storage/file/file-crypto';
 export type { Storage, SessionRecord, SessionChanges, WriteOptions, MoveOptions, CompareAndSetResult } from './storage/storage';
 export { encodeRecord, decodeRecord, applyChanges } from './storage/record-codec';

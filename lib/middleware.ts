@@ -10,16 +10,19 @@ import { Manager } from './manager';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options';
 import { kState, RequestState, type NextFunction, type StatefulRequest } from './request-state';
 import { Session } from './session';
+import { CookieManager } from './storage/cookie/cookie-manager';
+import { CookieRequestState } from './storage/cookie/cookie-request';
+import type { CookieStorage } from './storage/cookie/cookie-storage';
 import { FileStorage } from './storage/file/file-storage';
 import type { Storage } from './storage/storage';
 
 export type { NextFunction } from './request-state';
 
 /** The middleware `session()` returns; works with Express 4 and 5, Connect and `node:http`. */
-export interface SessionMiddleware {
+export interface SessionMiddleware<S = Storage> {
   (req: IncomingMessage, res: ServerResponse, next: NextFunction): void;
   /** The storage this middleware keeps sessions in: the one you passed, or the default `FileStorage` it created. */
-  readonly storage: Storage;
+  readonly storage: S;
   /**
    * Closes {@link SessionMiddleware.storage} (timers stopped, pending TTL refreshes flushed,
    * connections it opened closed), also a storage you passed in. Call it on shutdown, after the
@@ -44,7 +47,8 @@ export interface SessionMiddleware {
  * overwrite each other's cookie); the same middleware mounted twice serves once.
  *
  * @param storage where sessions live; default: a new `FileStorage` in `<os temp dir>/sessionware`,
- *   reachable as `.storage` (close it with `.close()`).
+ *   reachable as `.storage` (close it with `.close()`). A `CookieStorage` keeps the whole session
+ *   sealed in the cookie instead (nothing on the server; see its documentation for what holds).
  * @param options see {@link SessionOptions}; every option has a default.
  * @throws {SessionOptionsError} at once, on an invalid option.
  *
@@ -64,10 +68,14 @@ export interface SessionMiddleware {
  * // on shutdown: await sessions.close();
  * ```
  */
-export function session(storage?: Storage, options: SessionOptions = {}): SessionMiddleware {
+export function session(storage: CookieStorage, options?: SessionOptions): SessionMiddleware<CookieStorage>;
+export function session(storage?: Storage, options?: SessionOptions): SessionMiddleware;
+export function session(storage?: Storage | CookieStorage, options: SessionOptions = {}): SessionMiddleware<Storage | CookieStorage> {
   const resolved = resolveOptions(options);
-  const manager = new Manager({
-    storage: storage ?? new FileStorage(),
+  // A client storage (the session travels sealed in the cookie) takes its own, short path.
+  const cookies = isClientStorage(storage) ? new CookieManager(storage, options) : undefined;
+  const manager = cookies ?? new Manager({
+    storage: (storage as Storage | undefined) ?? new FileStorage(),
     ...(resolved.ttl !== undefined && { ttl: resolved.ttl }),
     ...(resolved.idFunc && { idFunc: resolved.idFunc }),
     maxSessionBytes: resolved.maxSessionBytes,
@@ -79,13 +87,19 @@ export function session(storage?: Storage, options: SessionOptions = {}): Sessio
       const clash = clashWith(outer, resolved);
       if (clash !== undefined) return next(clash);
     }
-    attach(req as StatefulRequest, new RequestState(resolved, manager, req, res, next, middleware, outer));
+    const state = cookies ? new CookieRequestState(resolved, cookies, req, res, next, middleware, outer) : new RequestState(resolved, manager, req, res, next, middleware, outer);
+    attach(req as StatefulRequest, state);
     next();
   };
   return Object.defineProperties(middleware, {
-    storage: { get: () => manager.getStorage(), enumerable: true },
-    close: { value: () => manager.getStorage().close() },
-  }) as SessionMiddleware;
+    storage: { get: () => cookies?.cookieStorage ?? manager.getStorage(), enumerable: true },
+    close: { value: () => (cookies?.cookieStorage ?? manager.getStorage()).close() },
+  }) as SessionMiddleware<Storage | CookieStorage>;
+}
+
+/** A storage that keeps sessions on the client (`kind: 'client'`: `CookieStorage`). */
+function isClientStorage(storage: Storage | CookieStorage | undefined): storage is CookieStorage {
+  return typeof storage === 'object' && storage !== null && (storage as { kind?: unknown }).kind === 'client';
 }
 
 function servedBy(state: RequestState, owner: object): boolean {
@@ -167,6 +181,7 @@ const SESSION_PROPERTY: PropertyDescriptor = {
  * hooks the response (its end then waits for the session to be stored).
  */
 function open(state: RequestState): Session {
+  if (state instanceof CookieRequestState) return state.open();
   state.client = readClientId(state.req, state.options);
   const session = new Session(state.manager, state.client.id, 'client');
   session.host = state;

@@ -99,6 +99,14 @@ export class RequestState implements SessionHost, HookOwner {
     if (this.written !== undefined && !this.failed) restore(this.res, this.written);
   }
 
+  /**
+   * What the response must tell the client (see `decide`); `CookieStorage`'s request state
+   * answers with a seal instead of an id.
+   */
+  transportDecision(): string {
+    return decide(this);
+  }
+
   report(err: unknown): void {
     const error = err instanceof SessionError ? err : new StorageError('session', 'close', 'unexpected failure', { cause: err });
     try {
@@ -170,7 +178,7 @@ function settleTransport(state: RequestState): void {
     if (state.written !== undefined) restore(state.res, state.written);
     return;
   }
-  const wanted = decide(state);
+  const wanted = state.transportDecision();
   if (wanted !== state.applied && wanted !== 'none' && wanted !== 'unused') {
     state.report(new SessionStateError('the session id changed after the response headers were sent, so the client did not receive it; finish session work before writing the response.'));
   }
@@ -202,7 +210,7 @@ function decide(state: RequestState): string {
  * change; `settleTransport` reports what the client missed.
  */
 function applyTransport(state: RequestState): void {
-  const decision = decide(state);
+  const decision = state.transportDecision();
   const { client, options, req, res } = state;
   if (decision === state.applied || res.headersSent) return;
   if (state.written !== undefined) retract(res, options, state.written);

@@ -4,7 +4,7 @@
  * `StorageError` naming the operation. No session state lives here.
  * @module
  */
-import { SessionOptionsError, StorageError, toStorageError } from './errors';
+import { SessionOptionsError, SessionValueError, StorageError, toStorageError } from './errors';
 import { generateId, isValidId } from './id';
 import type { IdFunc, SessionContext } from './session-context';
 import type { SessionChanges, SessionRecord, Storage } from './storage/storage';
@@ -114,6 +114,7 @@ export class SessionStorage {
       result = Promise.reject(err); // a storage that throws instead of rejecting
     }
     return result.catch((err: unknown) => {
+      if (err instanceof SessionValueError) throw err; // a value this storage cannot hold (CookieStorage: the 4096-byte cookie)
       throw toStorageError(this.#storage.constructor.name, operation, err);
     });
   }

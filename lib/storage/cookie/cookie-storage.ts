@@ -27,9 +27,9 @@ export interface CookieStorageOptions {
   readonly absoluteTTL?: number;
   /**
    * A server-side storage (memory, file, Redis, SQL…) that records the ids of sessions that were
-   * logged out (or regenerated) until their sealed expiry, checked on every request that carries a
-   * cookie: with it, a logout is final even against a copy of the cookie; without it, a copied
-   * cookie stays valid until it expires. Costs one read per request that carries a session cookie.
+   * logged out (or regenerated) until their absolute expiry, checked on every request that uses a
+   * session opened from a cookie: with it, a logout is final even against a copy of the cookie; without it, a copied
+   * cookie stays valid until it expires. Costs one read per request that uses such a session.
    * @default undefined (no revocation: a logout clears the browser's cookie only)
    */
   readonly revocation?: Storage;
@@ -102,20 +102,33 @@ export class CookieStorage {
    *   is never let through because the check could not run).
    */
   async open(value: string, name: string): Promise<OpenedSeal | undefined> {
+    const opened = this.unseal(value, name);
+    return opened && !(await this.isRevoked(opened)) ? opened : undefined;
+  }
+
+  /**
+   * The synchronous half of {@link CookieStorage.open}: decrypts and checks the expiry, without the
+   * revocation check (see {@link CookieStorage.isRevoked}).
+   */
+  unseal(value: string, name: string): OpenedSeal | undefined {
     const opened = this.#sealer.open(value, name);
     const now = this.#now();
-    if (!opened || opened.exp <= now || opened.abs <= now) return undefined;
+    return !opened || opened.exp <= now || opened.abs <= now ? undefined : opened;
+  }
+
+  /**
+   * Whether `session` was revoked (logged out or regenerated): one read of the revocation storage;
+   * `false` at once without one.
+   * @throws {StorageError} when the revocation storage fails.
+   */
+  async isRevoked(session: SealedSession): Promise<boolean> {
     const revocation = this.#revocation;
-    if (revocation) {
-      let record;
-      try {
-        record = await revocation.getSession(revokedKey(opened.sid), Math.max(1, opened.exp - now));
-      } catch (err) {
-        throw toStorageError('CookieStorage', 'open', err);
-      }
-      if (record !== undefined) return undefined;
+    if (!revocation) return false;
+    try {
+      return (await revocation.getSession(revokedKey(session.sid), Math.max(1, session.abs - this.#now()))) !== undefined;
+    } catch (err) {
+      throw toStorageError('CookieStorage', 'open', err);
     }
-    return opened;
   }
 
   /** Seals `session` for the cookie `name`. */
