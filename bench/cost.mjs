@@ -2,10 +2,11 @@
 // bare Express, an async no-op route behind a pass-through middleware (what any middleware plus an
 // async handler costs), and sessionware + MemoryStorage on /untouched, /read, /write and /new.
 // Less noisy than req/s on a shared machine, and it isolates what the session layer adds.
-//   npm run build && node bench/cost.mjs          (env: COST_ROUNDS=8, COST_SECONDS=1.5)
+//   npm run build && node bench/cost.mjs          (env: COST_ROUNDS=8, COST_SECONDS=1.5, COST_DIST=dist)
 // The server runs pinned to CPU 0 and autocannon to CPU 1 when `taskset` works.
 import { spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 
 const ROUNDS = Number(process.env.COST_ROUNDS ?? 8);
@@ -18,7 +19,9 @@ else await drive();
 
 async function serve() {
   const { default: express } = await import('express');
-  const { session, MemoryStorage } = await import('../dist/index.js');
+  // COST_DIST: another build to measure (e.g. a copy of dist/ from before a change), to compare.
+  const dist = process.env.COST_DIST ? pathToFileURL(path.resolve(process.env.COST_DIST, 'index.js')).href : '../dist/index.js';
+  const { session, MemoryStorage } = await import(dist);
   const storage = new MemoryStorage();
   await storage.setSession(SESSION_ID, { set: new Map([['n', '1']]), removed: new Set() }, 86_400_000, { create: true });
   const app = express();
