@@ -2,23 +2,26 @@
 // bare Express, an async no-op route behind a pass-through middleware (what any middleware plus an
 // async handler costs), and sessionware + MemoryStorage on /untouched, /read, /write and /new.
 // Less noisy than req/s on a shared machine, and it isolates what the session layer adds.
-//   npm run build && node bench/cost.mjs          (env: COST_ROUNDS=8, COST_SECONDS=1.5)
+//   npm run build && node bench/cost.mjs          (env: COST_ROUNDS=8, COST_SECONDS=1.5, COST_DIST=dist, COST_CONNECTIONS=10)
 // The server runs pinned to CPU 0 and autocannon to CPU 1 when `taskset` works.
 import { spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 
 const ROUNDS = Number(process.env.COST_ROUNDS ?? 8);
 const SECONDS = Number(process.env.COST_SECONDS ?? 1.5);
 const SESSION_ID = 'costBenchSession00000001';
-const ROUTES = ['/bare', '/noop', '/untouched', '/read', '/write', '/new'];
+const ROUTES = ['/bare', '/noop', '/floor-read', '/floor-write', '/untouched', '/read', '/write', '/new'];
 
 if (process.argv[2] === 'server') await serve();
 else await drive();
 
 async function serve() {
   const { default: express } = await import('express');
-  const { session, MemoryStorage } = await import('../dist/index.js');
+  // COST_DIST: another build to measure (e.g. a copy of dist/ from before a change), to compare.
+  const dist = process.env.COST_DIST ? pathToFileURL(path.resolve(process.env.COST_DIST, 'index.js')).href : '../dist/index.js';
+  const { session, MemoryStorage } = await import(dist);
   const storage = new MemoryStorage();
   await storage.setSession(SESSION_ID, { set: new Map([['n', '1']]), removed: new Set() }, 86_400_000, { create: true });
   const app = express();
@@ -38,6 +41,16 @@ async function serve() {
   });
   app.use((_req, _res, next) => next());
   app.get('/noop', route(async () => ({ n: 1 })));
+  // The memory floors: the cookie + one Map lookup (/read), Map read + write (/write, /new).
+  const floor = new Map([[SESSION_ID, JSON.stringify({ n: 1 })]]);
+  const cookieId = (req) => /(?:^|;\s*)sessionid=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+  app.get('/floor-read', route(async (req) => ({ n: JSON.parse(floor.get(cookieId(req)) ?? '{}').n })));
+  app.get('/floor-write', route(async (req) => {
+    const id = cookieId(req);
+    const n = (JSON.parse(floor.get(id) ?? '{}').n ?? 0) + 1;
+    floor.set(id, JSON.stringify({ n: 1 }));
+    return { n };
+  }));
   app.use(session(storage));
   app.get('/untouched', route(async () => ({ n: 1 })));
   app.get('/read', route(async (req) => ({ n: await req.session.get('n') })));
@@ -67,7 +80,8 @@ async function drive() {
   const load = (path, duration) =>
     new Promise((resolve, reject) => {
       const headers = path === '/new' ? {} : { cookie: `sessionid=${SESSION_ID}` };
-      autocannon({ url: base + path, connections: 10, duration, headers }, (err, r) => (err ? reject(err) : resolve(r.requests.total)));
+      const connections = Number(process.env.COST_CONNECTIONS ?? 10);
+      autocannon({ url: base + path, connections, duration, headers }, (err, r) => (err ? reject(err) : resolve(r.requests.total)));
     });
   for (const path of ROUTES) await load(path, 1); // warm-up
   const samples = Object.fromEntries(ROUTES.map((p) => [p, []]));

@@ -77,6 +77,13 @@ export class MemoryStorage implements Storage {
   /** The eviction hand: an iterator that goes round the sessions in insertion order. */
   #hand: Iterator<[string, Entry | Forward]> | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /**
+   * The last entry decoded or written, with its record: a read and the write that follows it (or
+   * overlapping requests on one hot session) decode the JSON once instead of each time. One slot,
+   * so it costs no heap per session; entries are immutable (every write stores a new one), so an
+   * entry that is still the one stored still holds exactly this record.
+   */
+  #decoded: { entry: Entry; record: SessionRecord } | undefined;
 
   /** @throws {SessionOptionsError} on a non-positive `pruneInterval` or `maxSessions`. */
   constructor(options: MemoryStorageOptions = {}) {
@@ -98,9 +105,13 @@ export class MemoryStorage implements Storage {
     return this.#sessions.size;
   }
 
+  /**
+   * The live session's record. It is read-only (a `ReadonlyMap`, possibly shared with other
+   * callers that read the same version): copy it before changing it.
+   */
   async getSession(id: string, _ttl?: number): Promise<SessionRecord | undefined> {
     const entry = this.#live(id);
-    return entry && decodeRecord(entry.json);
+    return entry && this.#record(entry);
   }
 
   /** Applies `changes` (following a forward left by `moveSession`); `false` when the session is gone. */
@@ -108,7 +119,7 @@ export class MemoryStorage implements Storage {
     const target = this.#target(id, options.create);
     if (target === undefined) return false;
     const [targetId, entry] = target;
-    this.#store(targetId, applyChanges(entry && decodeRecord(entry.json), changes), ttl, entry !== undefined);
+    this.#store(targetId, applyChanges(entry && this.#record(entry), changes), ttl, entry !== undefined);
     return true;
   }
 
@@ -122,7 +133,7 @@ export class MemoryStorage implements Storage {
     if (oldId === newId) throw new TypeError('MemoryStorage.moveSession: the new id must differ from the old one.');
     const entry = this.#live(oldId);
     if (!entry) return undefined;
-    const record = movedRecord(decodeRecord(entry.json), changes, options.keep);
+    const record = movedRecord(this.#record(entry), changes, options.keep);
     this.#sessions.set(oldId, new Forward(newId, this.#now() + options.forwardTTL));
     this.#store(newId, record, ttl, false, oldId);
     return new Map(record);
@@ -136,7 +147,7 @@ export class MemoryStorage implements Storage {
     const target = this.#target(id, options.create);
     if (target === undefined) return 'gone';
     const [targetId, entry] = target;
-    const record = entry ? decodeRecord(entry.json) : new Map<string, string>();
+    const record = new Map(entry && this.#record(entry));
     if (record.get(key) !== expected) return 'conflict';
     if (next === undefined) record.delete(key);
     else record.set(key, next);
@@ -219,11 +230,25 @@ export class MemoryStorage implements Storage {
     return undefined;
   }
 
-  /** Stores `record` under `id`; an eviction spares `id` and `spare` (the forward a move just left). */
+  /** The record of `entry`, decoded once per version (see {@link MemoryStorage.#decoded}). */
+  #record(entry: Entry): SessionRecord {
+    const cached = this.#decoded;
+    if (cached?.entry === entry) return cached.record;
+    const record = decodeRecord(entry.json);
+    this.#decoded = { entry, record };
+    return record;
+  }
+
+  /**
+   * Stores `record` (a Map this storage made and hands to nobody but {@link MemoryStorage.#record}'s
+   * readers) under `id`; an eviction spares `id` and `spare` (the forward a move just left).
+   */
   #store(id: string, record: SessionRecord, ttl: number, used: boolean, spare?: string): void {
     // Replaced in place: deleting and re-adding a key of a large Map on every write would leave a
     // growing chain of deleted slots behind it, and make each write slower than the last.
-    this.#sessions.set(id, new Entry(encodeRecord(record), this.#now() + ttl, used));
+    const entry = new Entry(encodeRecord(record), this.#now() + ttl, used);
+    this.#sessions.set(id, entry);
+    this.#decoded = { entry, record };
     // With more than two entries one is neither `id` nor `spare`: the hand always finds a victim.
     if (this.#sessions.size > this.#maxSessions) this.#evictOne(id, this.#sessions.size > 2 ? spare : undefined);
   }

@@ -14,6 +14,7 @@ import { applyChanges, encodeRecord } from '../record-codec';
 import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
 import { FileCodec } from './file-codec';
 import { FileCipher } from './file-crypto';
+import { GroupCommit, type WriteBatch } from './file-batch';
 import { SessionGate, toFileError } from './file-gate';
 import { FileReader, MISSING_FILE, type Found } from './file-reader';
 import { ignoreMissing, prepareDirectory, writeFileAtomic } from './file-io';
@@ -59,6 +60,7 @@ export class FileStorage implements Storage {
   readonly #reader: FileReader;
   readonly #locks: FileLocks;
   readonly #gate: SessionGate;
+  readonly #batches = new GroupCommit();
   readonly #updateTTLInterval: number;
   readonly #pending = new Map<string, number>();
   #ttlTimer: NodeJS.Timeout | undefined;
@@ -102,12 +104,38 @@ export class FileStorage implements Storage {
     return found.kind === 'live' ? this.#reader.record(id, found, 'getSession') : undefined;
   }
 
+  /**
+   * Applies `changes` under the session's lock. Writes to one session that queue behind the one in
+   * progress are committed together (see `file-batch`): one lock, one read, one `fsync`, one
+   * `rename` for all of them, each resolving as if it ran alone, in arrival order.
+   */
   async setSession(id: string, changes: SessionChanges, ttl: number, options: WriteOptions): Promise<boolean> {
     finiteTTL(ttl, 'setSession');
-    return this.#update(id, 'setSession', options.create, false, async (base, target, file) => {
-      await this.#writeRecord(target, file, applyChanges(base, changes), ttl);
-      return true;
-    });
+    this.#fileOrThrow(id, 'setSession');
+    return this.#batches.add(id, { changes, ttl, create: options.create }, (batch) => void this.#commit(id, batch));
+  }
+
+  /** Runs one batch of `setSession`s: each write applies onto the previous one's result. */
+  async #commit(id: string, batch: WriteBatch): Promise<void> {
+    let results: boolean[] | undefined;
+    try {
+      await this.#update(id, 'setSession', true, false, async (base, target, file, hop) => {
+        let record = base;
+        let ttl = 0;
+        results = batch.take().map((write) => {
+          if (record === undefined && !(write.create && hop === 0)) return false; // gone: dropped, as alone
+          record = applyChanges(record, write.changes);
+          ttl = write.ttl;
+          return true;
+        });
+        if (record !== undefined && results.includes(true)) await this.#writeRecord(target, file, record, ttl);
+        return true;
+      }, false);
+    } catch (err) {
+      batch.reject(err);
+      return;
+    }
+    batch.resolve(results ?? []);
   }
 
   /** Compares and writes one key under the session's lock (following forwards, like `setSession`). */
@@ -134,7 +162,7 @@ export class FileStorage implements Storage {
     finiteTTL(ttl, 'moveSession');
     finiteTTL(forwardTTL, 'moveSession');
     if (oldId === newId) throw new StorageError(NAME, 'moveSession', 'the new id must differ from the old one');
-    return this.#gate.run([oldId, newId], 'moveSession', async () => {
+    return this.#run([oldId, newId], 'moveSession', async () => {
       const found = await this.#reader.load(oldId, oldFile, 'moveSession', true);
       const base = found.kind === 'live' ? this.#reader.record(oldId, found, 'moveSession') : undefined;
       if (base === undefined) return undefined; // gone, expired or already moved: the logout wins
@@ -165,7 +193,7 @@ export class FileStorage implements Storage {
     for (let hop = 0; hop <= MAX_HOPS; hop++) {
       const file = this.#fileOrThrow(target, 'removeAll');
       const current = target;
-      const step = await this.#gate.run([current], 'removeAll', async (): Promise<{ removed: boolean } | { next: string | undefined }> => {
+      const step = await this.#run([current], 'removeAll', async (): Promise<{ removed: boolean } | { next: string | undefined }> => {
         const found = await this.#reader.load(current, file, 'removeAll', false);
         if (found.kind === 'missing' || found.kind === 'foreign') return { removed: false };
         const next = found.kind === 'forward' ? this.#reader.forward(current, found, 'removeAll') : undefined;
@@ -243,21 +271,36 @@ export class FileStorage implements Storage {
     return writeFileAtomic(file, id, this.#codec.encode(id, 'record', this.#now() + ttl, Buffer.from(encodeRecord(record), 'utf8')));
   }
 
+  /** Runs `task` holding the sessions `ids` (see `SessionGate.run`), closing their open write batches first. */
+  #run<T>(ids: readonly string[], operation: string, task: () => Promise<T>): Promise<T> {
+    for (const id of ids) this.#batches.close(id);
+    return this.#gate.run(ids, operation, task);
+  }
+
   /**
    * Runs `apply` on the session `id` holds, under its lock, following forwards (a write that
    * follows never creates); resolves `gone` when there is no session and `create` is not set.
+   * `closeBatches` (off only for a batch itself) closes the open write batch of each id first.
    */
-  async #update<T>(id: string, operation: string, create: boolean, gone: T, apply: (base: Map<string, string> | undefined, target: string, file: string) => Promise<T>): Promise<T> {
+  async #update<T>(
+    id: string,
+    operation: string,
+    create: boolean,
+    gone: T,
+    apply: (base: Map<string, string> | undefined, target: string, file: string, hop: number) => Promise<T>,
+    closeBatches = true,
+  ): Promise<T> {
     let target = id;
     for (let hop = 0; hop <= MAX_HOPS; hop++) {
       const file = this.#fileOrThrow(target, operation);
       const [current, mayCreate] = [target, create && hop === 0];
-      const step = await this.#gate.run([current], operation, async (): Promise<{ done: T } | { next: string | undefined }> => {
+      const run = closeBatches ? this.#run.bind(this) : this.#gate.run.bind(this.#gate);
+      const step = await run([current], operation, async (): Promise<{ done: T } | { next: string | undefined }> => {
         const found = await this.#reader.load(current, file, operation, true);
         if (found.kind === 'forward') return { next: this.#reader.forward(current, found, operation) };
         const base = found.kind === 'live' ? this.#reader.record(current, found, operation) : undefined;
         if (base === undefined && !mayCreate) return { done: gone };
-        return { done: await apply(base, current, file) };
+        return { done: await apply(base, current, file, hop) };
       });
       if ('done' in step) return step.done;
       if (step.next === undefined) return gone;
@@ -270,7 +313,7 @@ export class FileStorage implements Storage {
   async #refresh(id: string, file: string, target: number): Promise<void> {
     const peek = await this.#reader.load(id, file, 'updateTTL', false).catch(() => MISSING_FILE);
     if (peek.kind !== 'live' || peek.header.expiresAt >= target) return;
-    await this.#gate.run([id], 'updateTTL', async () => {
+    await this.#run([id], 'updateTTL', async () => {
       const found = await this.#reader.load(id, file, 'updateTTL', false);
       if (found.kind !== 'live' || found.header.expiresAt >= target) return;
       const bytes = this.#reader.withExpiry(id, found, target);

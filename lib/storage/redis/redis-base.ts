@@ -52,6 +52,21 @@ export interface RedisBaseOptions {
    */
   readonly commandTimeout?: number;
   /**
+   * Batches the commands of concurrent requests into one socket write, as node-redis does: a
+   * command sent while none of this storage's commands is waiting for Redis goes out at once (a lone
+   * request never waits), and the commands issued while one is outstanding are held in the socket's
+   * buffer (`socket.cork()`) until the next `setImmediate`, then written together (Redis then reads
+   * and answers them in one go: far less CPU per command under load). Works on standalone, Sentinel
+   * and Cluster clients (every node's socket), on clients the storage creates **and on clients you
+   * pass**: on a client you pass, your own commands written during such a batch join it too (same
+   * order, a delay of at most one event-loop turn). Commands stay in order, replies and the
+   * `commandTimeout` are unchanged. Unlike ioredis's `enableAutoPipelining` (which you may also turn
+   * on), nothing is delayed while the connection is idle. `false` writes every command on its own.
+   * @default true
+   * @example `new RedisStorage(redis, { batchCommands: false })`
+   */
+  readonly batchCommands?: boolean;
+  /**
    * Receives failures that happen outside any request: the batched TTL refreshes. Failures of calls
    * made for a request reject that call instead (and reach the middleware's `onError`).
    * @default logs the error with `console.error`
@@ -73,7 +88,7 @@ export abstract class RedisStorageBase implements Storage {
   readonly #onError: (err: StorageError) => void;
 
   protected constructor(name: string, connection: RedisConnection, options: RedisBaseOptions) {
-    const { prefix = 'session:', updateTTLInterval = 10_000, commandTimeout = 2_000, onError = logError } = options;
+    const { prefix = 'session:', updateTTLInterval = 10_000, commandTimeout = 2_000, batchCommands = true, onError = logError } = options;
     if (connection === null || connection === undefined || (typeof connection !== 'object' && typeof connection !== 'string')) {
       throw new SessionOptionsError(`${name}: pass an ioredis Redis or Cluster client, ioredis connection options or a redis:// URL.`);
     }
@@ -85,11 +100,12 @@ export abstract class RedisStorageBase implements Storage {
       throw new SessionOptionsError(`${name}: options.commandTimeout must be a positive, finite number of milliseconds.`);
     }
     if (typeof onError !== 'function') throw new SessionOptionsError(`${name}: options.onError must be a function.`);
+    if (typeof batchCommands !== 'boolean') throw new SessionOptionsError(`${name}: options.batchCommands must be true or false.`);
     this.#name = name;
     this.#prefix = prefix;
     this.#commandTimeout = commandTimeout;
     this.#onError = onError;
-    this.redis = new RedisClient(name, connection, commandTimeout);
+    this.redis = new RedisClient(name, connection, commandTimeout, batchCommands);
     this.#batch = new TtlBatch(this.redis, name, updateTTLInterval, onError);
   }
 

@@ -60,10 +60,19 @@ export class RedisClient {
   readonly #timeout: number;
   readonly #inflight = new Set<InFlight>();
   #sweeper: NodeJS.Timeout | undefined;
+  readonly #batching: boolean;
+  /** The sockets corked for the current batch; uncorked at the next `setImmediate`. */
+  #corked: Corkable[] | undefined;
+  readonly #uncork = (): void => {
+    const streams = this.#corked;
+    this.#corked = undefined;
+    if (streams) for (const stream of streams) stream.uncork();
+  };
 
-  constructor(storage: string, connection: RedisConnection, commandTimeout: number) {
+  constructor(storage: string, connection: RedisConnection, commandTimeout: number, batching = true) {
     this.#storage = storage;
     this.#timeout = commandTimeout;
+    this.#batching = batching;
     if (isClient(connection)) {
       this.client = connection;
       this.owned = false;
@@ -167,6 +176,7 @@ export class RedisClient {
         deadline: Date.now() + this.#timeout,
         expire: () => reject(new StorageError(this.#storage, operation, `Redis did not answer within ${this.#timeout} ms (commandTimeout); is it reachable?`)),
       };
+      if (this.#batching && this.#corked === undefined && this.#inflight.size > 0) this.#cork();
       this.#inflight.add(call);
       this.#sweeper ??= setInterval(() => this.#sweep(), Math.min(100, Math.max(1, this.#timeout / 10))).unref();
       let promise: Promise<T>;
@@ -188,6 +198,27 @@ export class RedisClient {
     });
   }
 
+  /**
+   * Starts a batch: a command is already waiting for Redis, so this one (and every other written
+   * before the next `setImmediate`, from any request) is held in the socket's buffer and goes out
+   * in one write. A lone command never gets here: with nothing in flight it is written at once.
+   * On a Cluster every connected node's socket is corked (ioredis routes each command to its node).
+   */
+  #cork(): void {
+    const client = this.client;
+    const nodes = this.isCluster ? (client as Cluster).nodes('all') : [client as Redis];
+    const streams: Corkable[] = [];
+    for (const node of nodes) {
+      const stream = node.status === 'ready' ? (node as { stream?: Partial<Corkable> }).stream : undefined;
+      if (typeof stream?.cork !== 'function' || typeof stream.uncork !== 'function') continue;
+      stream.cork();
+      streams.push(stream as Corkable);
+    }
+    if (streams.length === 0) return;
+    this.#corked = streams;
+    setImmediate(this.#uncork);
+  }
+
   /** Fails the calls past their deadline; stops itself when nothing is in flight. */
   #sweep(): void {
     const now = Date.now();
@@ -202,6 +233,12 @@ export class RedisClient {
       this.#sweeper = undefined;
     }
   }
+}
+
+/** A socket's write batching (`net.Socket`, `tls.TLSSocket`). */
+interface Corkable {
+  cork(): void;
+  uncork(): void;
 }
 
 /** A call waiting for Redis, with its deadline. */

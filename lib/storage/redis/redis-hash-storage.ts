@@ -10,7 +10,7 @@ import type { CompareAndSetResult, SessionChanges, SessionRecord, WriteOptions }
 
 /**
  * Options of {@link RedisHashStorage}: `prefix` (default `'session:'`), `updateTTLInterval`
- * (default `10_000`), `commandTimeout` (default `2_000`) and `onError` (default: `console.error`).
+ * (default `10_000`), `commandTimeout` (default `2_000`), `batchCommands` (default `true`) and `onError` (default: `console.error`).
  * See {@link RedisBaseOptions} for each.
  */
 export interface RedisHashStorageOptions extends RedisBaseOptions {}

@@ -13,7 +13,7 @@ import type { CompareAndSetResult, SessionChanges, SessionRecord, WriteOptions }
 
 /**
  * Options of {@link RedisStorage}: `prefix` (default `'session:'`), `updateTTLInterval` (default
- * `10_000`), `commandTimeout` (default `2_000`) and `onError` (default: `console.error`). See
+ * `10_000`), `commandTimeout` (default `2_000`), `batchCommands` (default `true`) and `onError` (default: `console.error`). See
  * {@link RedisBaseOptions} for each.
  */
 export interface RedisStorageOptions extends RedisBaseOptions {}
