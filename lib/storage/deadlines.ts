@@ -28,6 +28,11 @@ export class Deadlines {
     return this.#timeout;
   }
 
+  /** How many calls are waiting for an answer. */
+  get pending(): number {
+    return this.#inflight.size;
+  }
+
   /**
    * Runs `fn`; rejects with `timedOut()` once the timeout passed without an answer, and with
    * `failed(err)` when `fn` fails (or throws). A late answer after the timeout is ignored.

@@ -68,10 +68,11 @@ describe.each([
       return after - before - 1; // less the INFO
     };
     const batchedReads = await measure(storage);
-    const unbatchedReads = await measure(new Storage(client, { prefix: PREFIX, batchCommands: false }));
-    // with batching: the first GET alone, the other 99 in one write (Redis may split a large read)
+    // with batching: the first GET alone, the other 99 in one write (Redis may split a large read).
+    // Without it the count depends on how fast Redis reads (separate writes may still coalesce in
+    // the kernel on a loaded machine), so only the replies are checked there.
     expect(batchedReads).toBeLessThanOrEqual(5);
-    expect(unbatchedReads).toBeGreaterThan(batchedReads);
+    await measure(new Storage(client, { prefix: PREFIX, batchCommands: false }));
     await Promise.all(ids.map((id) => storage.removeAll(id)));
   });
 

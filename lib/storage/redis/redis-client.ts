@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import { StorageError, describeCause } from '../../errors';
+import { Deadlines } from '../deadlines';
 
 /**
  * What a Redis storage connects with: an ioredis `Redis` client (standalone or Sentinel), an ioredis
@@ -58,8 +59,7 @@ export class RedisClient {
   readonly isCluster: boolean;
   readonly #storage: string;
   readonly #timeout: number;
-  readonly #inflight = new Set<InFlight>();
-  #sweeper: NodeJS.Timeout | undefined;
+  readonly #deadlines: Deadlines;
   readonly #batching: boolean;
   /** The sockets corked for the current batch; uncorked at the next `setImmediate`. */
   #corked: Corkable[] | undefined;
@@ -72,6 +72,7 @@ export class RedisClient {
   constructor(storage: string, connection: RedisConnection, commandTimeout: number, batching = true) {
     this.#storage = storage;
     this.#timeout = commandTimeout;
+    this.#deadlines = new Deadlines(commandTimeout);
     this.#batching = batching;
     if (isClient(connection)) {
       this.client = connection;
@@ -171,31 +172,12 @@ export class RedisClient {
    * rather than a timer per command, which would cost more than the command on the hot path.
    */
   #bounded<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const call: InFlight = {
-        deadline: Date.now() + this.#timeout,
-        expire: () => reject(new StorageError(this.#storage, operation, `Redis did not answer within ${this.#timeout} ms (commandTimeout); is it reachable?`)),
-      };
-      if (this.#batching && this.#corked === undefined && this.#inflight.size > 0) this.#cork();
-      this.#inflight.add(call);
-      this.#sweeper ??= setInterval(() => this.#sweep(), Math.min(100, Math.max(1, this.#timeout / 10))).unref();
-      let promise: Promise<T>;
-      try {
-        promise = fn();
-      } catch (err) {
-        promise = Promise.reject(err);
-      }
-      promise.then(
-        (value) => {
-          this.#inflight.delete(call);
-          resolve(value);
-        },
-        (err: unknown) => {
-          this.#inflight.delete(call);
-          reject(err instanceof StorageError ? err : new StorageError(this.#storage, operation, describeCause(err), { cause: err }));
-        },
-      );
-    });
+    if (this.#batching && this.#corked === undefined && this.#deadlines.pending > 0) this.#cork();
+    return this.#deadlines.bound(
+      fn,
+      () => new StorageError(this.#storage, operation, `Redis did not answer within ${this.#deadlines.timeout} ms (commandTimeout); is it reachable?`),
+      (err) => (err instanceof StorageError ? err : new StorageError(this.#storage, operation, describeCause(err), { cause: err })),
+    );
   }
 
   /**
@@ -218,33 +200,12 @@ export class RedisClient {
     this.#corked = streams;
     setImmediate(this.#uncork);
   }
-
-  /** Fails the calls past their deadline; stops itself when nothing is in flight. */
-  #sweep(): void {
-    const now = Date.now();
-    for (const call of this.#inflight) {
-      if (call.deadline <= now) {
-        this.#inflight.delete(call);
-        call.expire();
-      }
-    }
-    if (this.#inflight.size === 0) {
-      clearInterval(this.#sweeper);
-      this.#sweeper = undefined;
-    }
-  }
 }
 
 /** A socket's write batching (`net.Socket`, `tls.TLSSocket`). */
 interface Corkable {
   cork(): void;
   uncork(): void;
-}
-
-/** A call waiting for Redis, with its deadline. */
-interface InFlight {
-  readonly deadline: number;
-  readonly expire: () => void;
 }
 
 /** Tells an ioredis client (of any installed copy of ioredis) from connection options. */
