@@ -117,6 +117,15 @@ export interface SessionOptions {
    */
   readonly maxSessionBytes?: number;
   /**
+   * The absolute lifetime of a session in milliseconds (OWASP's absolute timeout): it ends this long
+   * after it was created, however active, and is then treated exactly like an unknown id (deleted,
+   * cookie cleared, a new id on the next write). The creation time survives `regenerate()` unless
+   * it is called with `{ renew: true }`. See `ManagerOptions.absoluteTTL`.
+   * @default undefined (no absolute limit)
+   * @example `{ ttl: 30 * 60 * 1000, absoluteTTL: 12 * 60 * 60 * 1000 }`
+   */
+  readonly absoluteTTL?: number;
+  /**
    * Receives session errors that can no longer reach Express's error handler (the response had
    * already started, or a TTL refresh after the response failed).
    * @default logs the error's name, code and message with `console.error`
@@ -146,6 +155,7 @@ export interface ResolvedOptions {
   readonly signer: IdSigner | undefined;
   readonly idFunc: IdFunc | undefined;
   readonly maxSessionBytes: number;
+  readonly absoluteTTL: number | undefined;
   readonly onError: (err: SessionError, req: IncomingMessage) => void;
   /** The request headers the session depends on (lower case), for `Vary`. */
   readonly vary: readonly string[];
@@ -185,6 +195,7 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     signer: resolveSigner(options),
     idFunc: options.idFunc,
     maxSessionBytes: checkMaxSessionBytes(options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES),
+    absoluteTTL: options.absoluteTTL,
     onError: options.onError ?? logError,
     vary,
     varyHeader: vary.join(', '),
@@ -240,7 +251,7 @@ function resolveCookie(name: string, c: CookieOptions): ResolvedCookie {
 }
 
 /** Every option of `session()`: a misspelt name is an error, not a silently ignored setting. */
-const OPTION_KEYS: Record<keyof SessionOptions, true> = { ttl: true, name: true, header: true, cookie: true, secret: true, signer: true, idFunc: true, maxSessionBytes: true, onError: true };
+const OPTION_KEYS: Record<keyof SessionOptions, true> = { ttl: true, name: true, header: true, cookie: true, secret: true, signer: true, idFunc: true, maxSessionBytes: true, absoluteTTL: true, onError: true };
 const COOKIE_KEYS: Record<keyof CookieOptions, true> = { path: true, domain: true, httpOnly: true, secure: true, sameSite: true, maxAge: true, partitioned: true, priority: true };
 
 /** Types of the options `resolveCookie` and the `Signer` do not check themselves. */
@@ -249,9 +260,12 @@ function checkShape(options: SessionOptions): void {
     throw new SessionOptionsError('session(storage, options): options must be an object, e.g. { ttl: 30 * 60 * 1000 }.');
   }
   checkKeys(options, OPTION_KEYS, 'options');
-  const { ttl, idFunc, onError, secret, cookie } = options;
+  const { ttl, idFunc, onError, secret, cookie, absoluteTTL } = options;
   if (ttl !== undefined && !(typeof ttl === 'number' && Number.isFinite(ttl) && ttl >= 1)) {
     throw new SessionOptionsError(`options.ttl must be a positive number of milliseconds (got ${describe(ttl)}), e.g. 30 * 60 * 1000 for 30 minutes.`);
+  }
+  if (absoluteTTL !== undefined && !(typeof absoluteTTL === 'number' && Number.isFinite(absoluteTTL) && absoluteTTL >= 1)) {
+    throw new SessionOptionsError(`options.absoluteTTL must be a positive number of milliseconds, or left out for no absolute limit (got ${describe(absoluteTTL)}), e.g. 12 * 60 * 60 * 1000 for 12 hours.`);
   }
   if (idFunc !== undefined && typeof idFunc !== 'function') {
     throw new SessionOptionsError(`options.idFunc must be a function (ttl) => id (got ${describe(idFunc)}); leave it out for 192-bit random ids.`);

@@ -34,6 +34,8 @@ export interface SessionContext {
   readonly idFunc: IdFunc | undefined;
   /** See `ManagerOptions.maxSessionBytes`. */
   readonly maxSessionBytes: number;
+  /** See `ManagerOptions.absoluteTTL`; `undefined` for no absolute limit. */
+  readonly absoluteTTL?: number | undefined;
 }
 
 /** Options of {@link Session.regenerate}. */
@@ -46,6 +48,13 @@ export interface RegenerateOptions {
    * @example `await req.session.regenerate({ keep: ['cart', 'locale'] })`
    */
   readonly keep?: readonly string[];
+  /**
+   * Starts the session's absolute lifetime (`absoluteTTL`) over, as if it were created now. Left
+   * out, the creation time survives the login: re-logging in cannot extend a session forever.
+   * @default false
+   * @example `await req.session.regenerate({ keep: ['cart'], renew: true })`
+   */
+  readonly renew?: boolean;
 }
 
 /** `keep` as a set of checked keys, or `undefined` to keep everything. @internal */

@@ -8,7 +8,9 @@ import { isValidId } from './id';
 import { SessionChangeSet } from './session-changes';
 import { OperationQueue } from './session-queue';
 import { expressSessionError, keepOption, refuseCallback, type IdFunc, type IdOrigin, type RegenerateOptions, type SessionContext, type SessionHost } from './session-context';
+import { CREATED_KEY, checkUserKey, metaNumber, RESERVED_KEYS, reservedCount, TTL_KEY, withoutReserved } from './session-meta';
 import { SessionStorage } from './session-storage';
+import type { SessionRecord } from './storage/storage';
 import type { SessionData, SessionKey } from './types';
 import { checkKey, parseValue, serializeEntries, serializeValue } from './value';
 
@@ -79,6 +81,8 @@ export class Session {
   #refreshing: Promise<void> | undefined;
   #host: SessionHost | undefined;
   readonly #queue = new OperationQueue(() => this.#host?.settled());
+  /** The texts of the write being handed to the storage right now (their TTL applies to it). */
+  #writing: ReadonlyMap<string, string> | undefined;
 
   /**
    * Sessions are made by `session()` and `Manager.new()`; you rarely construct one yourself.
@@ -88,7 +92,7 @@ export class Session {
    */
   constructor(context: SessionContext, id?: string, origin: IdOrigin = 'client') {
     this.#context = context;
-    this.#io = new SessionStorage(context);
+    this.#io = new SessionStorage(context, () => this.#effectiveTTL());
     this.#id = id;
     this.#origin = id === undefined ? undefined : origin;
   }
@@ -108,7 +112,7 @@ export class Session {
   get<T>(key: string, def: T): Promise<T>;
   get(key: string, def?: unknown): Promise<unknown> {
     return this.#run(Op.Read, async () => {
-      const text = await this.#read(checkKey(key));
+      const text = await this.#read(checkUserKey(checkKey(key)));
       return text === undefined ? def : parseValue(text);
     });
   }
@@ -121,19 +125,23 @@ export class Session {
   set<K extends SessionKey>(key: K, value: SessionData[K]): Promise<void>;
   set<K extends string>(key: K & UndeclaredKey<K>, value: unknown): Promise<void>;
   set(key: string, value: unknown): Promise<void> {
-    return this.#write(() => new Map([[checkKey(key), serializeValue(key, value)]]));
+    return this.#write(() => new Map([[checkUserKey(checkKey(key)), serializeValue(key, value)]]));
   }
 
   /** Stores several values at once, atomically; rejects without storing any if one of them is refused (as `set` would). */
   setMap(values: Partial<SessionData> & Record<string, unknown>): Promise<void> {
-    return this.#write(() => serializeEntries(values));
+    return this.#write(() => {
+      const texts = serializeEntries(values);
+      for (const key of texts.keys()) checkUserKey(key);
+      return texts;
+    });
   }
 
   /** Removes keys. Without a stored session this does nothing. */
   remove(...keys: string[]): Promise<void> {
     refuseCallback('remove', keys[keys.length - 1]);
     return this.#run(Op.Change, async () => {
-      keys.forEach(checkKey);
+      for (const key of keys) checkUserKey(checkKey(key));
       await this.#start();
       if (this.#phase === Phase.Stored) {
         const through = await this.#io.remove(this.#id as string, keys);
@@ -163,14 +171,14 @@ export class Session {
   /** Tells whether `key` holds a value. */
   contains(key: string): Promise<boolean> {
     refuseCallback('contains', arguments[1] as unknown);
-    return this.#run(Op.Read, async () => (await this.#read(checkKey(key))) !== undefined);
+    return this.#run(Op.Read, async () => (await this.#read(checkUserKey(checkKey(key)))) !== undefined);
   }
 
   /** Resolves a copy of all values, as a plain object. */
   data(): Promise<Record<string, unknown>> {
     refuseCallback('data', arguments[0] as unknown);
     return this.#run(Op.Read, async () => {
-      const record = await this.#record();
+      const record = withoutReserved(await this.#record());
       return Object.fromEntries([...record].map(([k, text]) => [k, parseValue(text)]));
     });
   }
@@ -179,8 +187,10 @@ export class Session {
   size(): Promise<number> {
     refuseCallback('size', arguments[0] as unknown);
     return this.#run(Op.Read, async () => {
+      await this.#start();
       const counted = this.#phase === Phase.Stored && !this.#data.changed ? this.#io.size(this.#id as string) : undefined;
-      return counted ?? (await this.#record()).size;
+      if (counted !== undefined) return Math.max(0, (await counted) - reservedCount(this.#data.merged()));
+      return withoutReserved(await this.#record()).size;
     });
   }
 
@@ -206,7 +216,8 @@ export class Session {
     const unsupported = this.#io.cannotMove();
     if (unsupported) return Promise.reject(unsupported);
     return this.#run(Op.Change, async () => {
-      const keep = keepOption(options);
+      const chosen = keepOption(options);
+      const keep = chosen && new Set([...chosen, ...RESERVED_KEYS]); // the session's own TTL and creation time stay
       await this.#start();
       this.#data.dirty = true;
       if (this.#phase === Phase.Fresh) {
@@ -215,12 +226,47 @@ export class Session {
         await this.#ensureId();
       } else if (this.#phase === Phase.Stored) {
         const newId = await this.#io.newId(this.#idFunc);
+        if (options?.renew === true && this.#context.absoluteTTL !== undefined) this.#data.change(CREATED_KEY, String(Date.now()), true);
         const record = await this.#io.move(this.#id as string, newId, this.#data.pendingChanges(), keep);
         if (record === undefined) return this.#forget(Phase.Gone);
         this.#id = newId;
         this.#data.load(record);
         this.#data.written = true;
       }
+    });
+  }
+
+  /**
+   * Gives this session its own idle TTL ("remember me"), in milliseconds, instead of the manager's
+   * `ttl`. It is kept with the session (under the reserved key `$sw:ttl`), so later requests,
+   * batched TTL refreshes and other processes use it; it survives `regenerate()` and ends with
+   * `removeAll()`. A cookie client gets a persistent cookie whose `Max-Age` follows it, re-sent on
+   * every use, even when `cookie.maxAge` is not set. `absoluteTTL`, when set, still caps it.
+   * @throws {SessionOptionsError} at once unless `ttl` is a positive finite number.
+   * @example
+   * ```ts
+   * app.post('/login', async (req, res) => {
+   *   await req.session.regenerate();
+   *   await req.session.set('user', { id: 7 });
+   *   if (req.body.remember) await req.session.setTTL(30 * 24 * 60 * 60 * 1000); // 30 days
+   *   res.redirect('/');
+   * });
+   * ```
+   */
+  setTTL(ttl: number): Promise<void> {
+    if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 1) {
+      return Promise.reject(new SessionOptionsError(`setTTL(): the TTL must be a positive number of milliseconds (got ${String(ttl)}), e.g. 30 * 24 * 60 * 60 * 1000 for 30 days.`));
+    }
+    const text = String(Math.floor(ttl));
+    return this.#write(() => new Map([[TTL_KEY, text]]));
+  }
+
+  /** Resolves this session's idle TTL in milliseconds: its own (`setTTL`), else the manager's `ttl`. */
+  getTTL(): Promise<number> {
+    refuseCallback('getTTL', arguments[0] as unknown);
+    return this.#run(Op.Read, async () => {
+      await this.#start();
+      return this.#meta(TTL_KEY) ?? this.#context.getTTL();
     });
   }
 
@@ -243,6 +289,7 @@ export class Session {
       const id = this.#id;
       if (id === undefined || (this.#phase !== Phase.Fresh && this.#phase !== Phase.Stored)) return false;
       if (!this.#data.pending) return this.#refreshDue();
+      if (this.#stampDue()) this.#data.change(CREATED_KEY, String(Date.now()), true);
       const ok = await this.#io.commit(id, this.#data.pendingChanges(), this.#phase === Phase.Fresh);
       this.#data.sent();
       if (ok) this.#phase = Phase.Stored;
@@ -312,9 +359,9 @@ export class Session {
    * the session's state is known (it loaded, or was removed; `false` after a storage failure).
    * @internal
    */
-  get transportState(): { used: boolean; id: string | undefined; stored: boolean; known: boolean } {
+  get transportState(): { used: boolean; id: string | undefined; stored: boolean; known: boolean; maxAge: number | undefined } {
     const stored = this.#phase === Phase.Stored || (this.#phase === Phase.Fresh && this.#data.pending);
-    return { used: this.#queue.used, id: this.#id, stored, known: this.#phase !== Phase.New };
+    return { used: this.#queue.used, id: this.#id, stored, known: this.#phase !== Phase.New, maxAge: this.#meta(TTL_KEY) };
   }
 
   /** `JSON.stringify(req.session)` gives this placeholder: a session's data is read with `await session.data()`. */
@@ -354,9 +401,16 @@ export class Session {
       if (texts.size > 0) {
         await this.#start();
         if (this.#phase === Phase.Gone) return;
+        if (this.#stampDue()) texts.set(CREATED_KEY, String(Date.now()));
         this.#data.checkSize(texts, this.#context.maxSessionBytes);
         const id = await this.#ensureId();
-        const through = this.#io.writeThrough(id, texts, this.#phase === Phase.Fresh);
+        this.#writing = texts;
+        let through: Promise<boolean> | undefined;
+        try {
+          through = this.#io.writeThrough(id, texts, this.#phase === Phase.Fresh);
+        } finally {
+          this.#writing = undefined;
+        }
         if (through) {
           if (!(await through)) return this.#forget(Phase.Gone); // dropped: a concurrent logout won
           this.#phase = Phase.Stored;
@@ -380,7 +434,11 @@ export class Session {
   async #start(): Promise<void> {
     if (this.#phase !== Phase.New) return;
     const id = this.#id;
-    const record = id === undefined ? undefined : await this.#io.load(id);
+    let record = id === undefined ? undefined : await this.#io.load(id);
+    if (record && this.#expiredAt(record)) {
+      await this.#io.removeAll(id as string); // past absoluteTTL: gone, exactly like an unknown id
+      record = undefined;
+    }
     if (record) {
       this.#data.load(record);
       this.#phase = Phase.Stored;
@@ -388,6 +446,34 @@ export class Session {
     }
     if (this.#origin === 'client') this.#id = undefined; // strict mode: an unknown or expired id is never adopted
     this.#phase = Phase.Fresh;
+  }
+
+  /** The TTL this session's writes and refreshes use: its own (`setTTL`) or the manager's, capped by what is left of `absoluteTTL`. */
+  #effectiveTTL(): number {
+    const ttl = this.#meta(TTL_KEY) ?? this.#context.getTTL();
+    const absolute = this.#context.absoluteTTL;
+    const created = absolute === undefined ? undefined : this.#meta(CREATED_KEY);
+    if (absolute === undefined || created === undefined) return ttl;
+    return Math.max(1, Math.min(ttl, created + absolute - Date.now()));
+  }
+
+  /** A reserved number as this request knows it: the write in progress, its own changes, then the load. */
+  #meta(key: string): number | undefined {
+    const text = this.#writing?.get(key) ?? this.#data.local(key) ?? this.#data.loaded(key);
+    return text === undefined || text === null ? undefined : metaNumber(new Map([[key, text]]), key);
+  }
+
+  /** With `absoluteTTL`, a write to a session whose creation time is not known yet records it. */
+  #stampDue(): boolean {
+    return this.#context.absoluteTTL !== undefined && this.#meta(CREATED_KEY) === undefined;
+  }
+
+  /** Whether a loaded record is past its absolute lifetime. */
+  #expiredAt(record: SessionRecord): boolean {
+    const absolute = this.#context.absoluteTTL;
+    if (absolute === undefined) return false;
+    const created = metaNumber(record, CREATED_KEY);
+    return created !== undefined && created + absolute <= Date.now();
   }
 
   async #ensureId(): Promise<string> {
