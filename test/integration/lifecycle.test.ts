@@ -2,10 +2,11 @@
  * Issue 17 over real HTTP, on every storage: the session count, a session's own TTL ("remember
  * me"), the absolute lifetime, and the reserved keys that carry them.
  */
+import http from 'node:http';
 import express from 'express';
 import request from 'supertest';
 import { session, StorageError, type SessionOptions, type Storage } from 'sessionware';
-import { cookieOf, cookieValue, wrap } from '../helpers/app';
+import { cookieOf, cookieValue, listen, wrap } from '../helpers/app';
 import { describeEachStorage } from '../helpers/storages';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -115,6 +116,46 @@ describeEachStorage((name, current) => {
       const again = await request(app).get('/login?u=bob').set('Cookie', cookie).expect(200); // regenerate() keeps it
       expect(cookieOf(again.headers['set-cookie'])).toContain(`Max-Age=${DAY / 1000}`);
       expect((await request(app).get('/ttl').set('Cookie', cookieHeader(again)).expect(200)).body).toEqual({ ttl: DAY });
+    });
+  });
+
+  describe('sessions.open(req) (upgrades)', () => {
+    it('should open the session of a request the middleware does not serve, with its cookie, header, signature and strict ids', async () => {
+      const storage = current();
+      const { app, sessions } = lifecycleApp(storage, { secret: 'open-test-secret-0123456789abcdefghijkl' });
+      /** Outside the middleware, as an upgrade handler would be: reads the user, counts a visit, closes. */
+      async function raw(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+        const s = sessions.open(req);
+        const user = (await s.get<string>('user')) ?? null;
+        if (user !== null) await s.set('visits', ((await s.get<number>('visits')) ?? 0) + 1);
+        await s.close();
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ user, setCookie: res.getHeader('set-cookie') ?? null }));
+      }
+      const server = await listen((req, res) => {
+        if (req.url === '/raw') void raw(req, res).catch((err: unknown) => res.writeHead(500).end(String(err)));
+        else app(req, res);
+      });
+      try {
+        const signed = cookieValue((await request(server.url).get('/login?u=zoe').expect(200)).headers['set-cookie']) as string;
+        const id = signed.split('.')[0] as string;
+        expect((await request(server.url).get('/raw').set('Cookie', `sessionid=${signed}`).expect(200)).body).toEqual({ user: 'zoe', setCookie: null });
+        expect((await request(server.url).get('/raw').set('sessionid', signed).expect(200)).body).toEqual({ user: 'zoe', setCookie: null });
+        expect((await request(server.url).get('/raw').set('Cookie', `sessionid=${id}`).expect(200)).body).toEqual({ user: null, setCookie: null }); // unsigned
+        expect((await request(server.url).get('/raw').set('Cookie', `sessionid=${signed.slice(0, -2)}zz`).expect(200)).body).toEqual({ user: null, setCookie: null });
+        expect((await request(server.url).get('/raw').expect(200)).body).toEqual({ user: null, setCookie: null });
+        expect((await request(server.url).get('/data').set('Cookie', `sessionid=${signed}`).expect(200)).body).toEqual({ data: { user: 'zoe', visits: 2 }, size: 2 });
+        await request(server.url).get('/logout').set('Cookie', `sessionid=${signed}`).expect(200);
+        expect((await request(server.url).get('/raw').set('Cookie', `sessionid=${signed}`).expect(200)).body).toEqual({ user: null, setCookie: null });
+        expect(await storage.getSession(id, 60_000)).toBeUndefined(); // the logout stays a logout
+      } finally {
+        await server.close();
+      }
+    });
+
+    it('should refuse what is not a request, saying what to pass', () => {
+      const { sessions } = lifecycleApp(current());
+      expect(() => sessions.open(undefined as unknown as http.IncomingMessage)).toThrow(/takes the incoming HTTP request/);
     });
   });
 
