@@ -35,6 +35,7 @@ export {
   SessionOptionsError,
   SessionStateError,
   SessionValueError,
+  SessionConflictError,
   StorageError,
   LockTimeoutError,
   CorruptSessionError,

@@ -8,6 +8,7 @@ import { SessionOptionsError, type SessionError } from './errors';
 import type { IdSigner } from './express-session-signer';
 import { checkMaxSessionBytes, DEFAULT_MAX_SESSION_BYTES } from './manager';
 import type { IdFunc } from './session';
+import { checkMaxConflicts, DEFAULT_MAX_CONFLICTS } from './session-update';
 import { Signer } from './signer';
 
 /** Attributes of the session cookie. */
@@ -117,6 +118,14 @@ export interface SessionOptions {
    */
   readonly maxSessionBytes?: number;
   /**
+   * How many times `req.session.update()` / `increment()` may lose its compare-and-set to another
+   * request's write of the same key (it then re-reads the key and runs the function again) before
+   * it rejects with a `SessionConflictError`. `0` rejects at the first conflict.
+   * @default 10
+   * @example `{ maxConflicts: 50 }` for a counter many requests of one session bump at once
+   */
+  readonly maxConflicts?: number;
+  /**
    * Receives session errors that can no longer reach Express's error handler (the response had
    * already started, or a TTL refresh after the response failed).
    * @default logs the error's name, code and message with `console.error`
@@ -146,6 +155,7 @@ export interface ResolvedOptions {
   readonly signer: IdSigner | undefined;
   readonly idFunc: IdFunc | undefined;
   readonly maxSessionBytes: number;
+  readonly maxConflicts: number;
   readonly onError: (err: SessionError, req: IncomingMessage) => void;
   /** The request headers the session depends on (lower case), for `Vary`. */
   readonly vary: readonly string[];
@@ -185,6 +195,7 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     signer: resolveSigner(options),
     idFunc: options.idFunc,
     maxSessionBytes: checkMaxSessionBytes(options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES),
+    maxConflicts: checkMaxConflicts(options.maxConflicts ?? DEFAULT_MAX_CONFLICTS),
     onError: options.onError ?? logError,
     vary,
     varyHeader: vary.join(', '),
@@ -240,7 +251,7 @@ function resolveCookie(name: string, c: CookieOptions): ResolvedCookie {
 }
 
 /** Every option of `session()`: a misspelt name is an error, not a silently ignored setting. */
-const OPTION_KEYS: Record<keyof SessionOptions, true> = { ttl: true, name: true, header: true, cookie: true, secret: true, signer: true, idFunc: true, maxSessionBytes: true, onError: true };
+const OPTION_KEYS: Record<keyof SessionOptions, true> = { ttl: true, name: true, header: true, cookie: true, secret: true, signer: true, idFunc: true, maxSessionBytes: true, maxConflicts: true, onError: true };
 const COOKIE_KEYS: Record<keyof CookieOptions, true> = { path: true, domain: true, httpOnly: true, secure: true, sameSite: true, maxAge: true, partitioned: true, priority: true };
 
 /** Types of the options `resolveCookie` and the `Signer` do not check themselves. */

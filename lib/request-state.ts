@@ -190,7 +190,8 @@ function decide(state: RequestState): string {
   if (!used) return 'unused';
   if (stored && id !== undefined) {
     const rolling = options.cookie?.maxAge !== undefined && client.via === 'cookie';
-    return id !== client.id || rolling ? `send:${id}` : 'none';
+    const held = id === client.id || client.candidates.includes(id); // a duplicate the client sent, found after an unknown first one
+    return !held || rolling ? `send:${id}` : 'none';
   }
   if (!known || client.via === undefined || (client.duplicates && !state.changed)) return 'none';
   return 'clear';

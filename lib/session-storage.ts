@@ -7,7 +7,7 @@
 import { SessionOptionsError, StorageError, toStorageError } from './errors';
 import { generateId, isValidId } from './id';
 import type { IdFunc, SessionContext } from './session-context';
-import type { SessionChanges, SessionRecord, Storage } from './storage/storage';
+import type { CompareAndSetResult, SessionChanges, SessionRecord, Storage } from './storage/storage';
 
 /** How long an old id forwards to the new one after `regenerate()`, at most. */
 const MAX_FORWARD_TTL = 60_000;
@@ -99,6 +99,25 @@ export class SessionStorage {
   cannotMove(): StorageError | undefined {
     if (this.#storage.moveSession) return undefined;
     return new StorageError(this.#storage.constructor.name, 'moveSession', 'this storage does not implement moveSession(), which regenerate() needs to move a session atomically; implement it (see the Storage contract) or use a storage that has it.');
+  }
+
+  /** One key's compare-and-set (see `Storage.compareAndSet`); only after {@link SessionStorage.cannotCompareAndSet} said it can. */
+  compareAndSet(id: string, key: string, expected: string | undefined, next: string | undefined, create: boolean): Promise<CompareAndSetResult> {
+    const ttl = this.#context.getTTL();
+    return this.#call('compareAndSet', (s) => (s.compareAndSet as NonNullable<Storage['compareAndSet']>).call(s, id, key, expected, next, ttl, { create }));
+  }
+
+  /** The stored text of one key, read again (after a lost compare-and-set): `get` where the storage has it, else the whole record. */
+  async reread(id: string, key: string): Promise<string | undefined> {
+    const one = this.get(id, key);
+    if (one !== undefined) return one;
+    return (await this.load(id))?.get(key);
+  }
+
+  /** A `StorageError` when the storage has no `compareAndSet` (which `update()` needs), else `undefined`. */
+  cannotCompareAndSet(): StorageError | undefined {
+    if (this.#storage.compareAndSet) return undefined;
+    return new StorageError(this.#storage.constructor.name, 'compareAndSet', 'this storage does not implement compareAndSet(), which session.update() and increment() need to change a key atomically; implement it (see the Storage contract) or use a storage that has it.');
   }
 
   updateTTL(id: string): Promise<void> {
