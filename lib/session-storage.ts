@@ -22,6 +22,11 @@ export class SessionStorage {
     this.#storage = context.getStorage();
   }
 
+  /** The storage itself (an identity for per-storage bookkeeping). */
+  get storage(): Storage {
+    return this.#storage;
+  }
+
   /** Loads a session: its record, or `undefined` when the storage does not know `id`. */
   load(id: string): Promise<SessionRecord | undefined> {
     return this.#call('getSession', (s) => s.getSession(id, this.#context.getTTL()));

@@ -47,30 +47,83 @@ export async function applyUpdate<T>(target: UpdateTarget, key: string, fn: Upda
   // request sees: the new value is computed from it, and it replaces whatever is stored.
   const unsent = data.isPending(key);
   const own = unsent ? data.local(key) ?? undefined : undefined;
-  let expected = await knownText(target, key);
-  for (let conflicts = 0; ; ) {
+  const compute = (expected: string | undefined): { next: T | undefined; text: string | undefined } => {
     const base = unsent ? own : expected;
     const next = fn(base === undefined ? undefined : (parseValue(base) as T));
     const text = next === undefined ? undefined : serializeValue(key, next);
     if (text !== undefined) checkSize(data, key, text, target.maxSessionBytes);
-    const phase = target.phase();
-    if (phase === 'gone') return next;
-    const id = await target.ensureId();
-    const result = await io.compareAndSet(id, key, expected, text, phase === 'fresh');
-    if (result === 'ok') {
-      data.landed(key, text ?? null);
-      data.written = true;
-      data.dirty = true;
-      target.landed();
-      return text === undefined ? undefined : (parseValue(text) as T);
+    return { next, text };
+  };
+  if (target.phase() === 'gone') return compute(undefined).next; // the logout won: nothing is written
+  const id = await target.ensureId();
+  return inTurn(io.storage, `${id}\n${key}`, async (previous) => {
+    let expected = previous !== UNKNOWN ? previous : await knownText(target, key);
+    for (let conflicts = 0; ; ) {
+      const { next, text } = compute(expected);
+      const started = Date.now();
+      const result = await io.compareAndSet(id, key, expected, text, target.phase() === 'fresh');
+      if (result === 'ok') {
+        data.landed(key, text ?? null);
+        data.written = true;
+        data.dirty = true;
+        target.landed();
+        return { value: text === undefined ? undefined : (parseValue(text) as T), landed: text };
+      }
+      if (result === 'gone') {
+        target.lost();
+        return { value: next, landed: UNKNOWN };
+      }
+      if (++conflicts > target.maxConflicts) throw new SessionConflictError(key, conflicts);
+      await backOff(conflicts, Date.now() - started);
+      expected = await io.reread(id, key);
     }
-    if (result === 'gone') {
-      target.lost();
-      return next;
-    }
-    if (++conflicts > target.maxConflicts) throw new SessionConflictError(key, conflicts);
-    expected = await io.reread(id, key);
+  });
+}
+
+/** No text known from the update before (there was none, or it failed). */
+const UNKNOWN: unique symbol = Symbol('unknown');
+type Landed = string | undefined | typeof UNKNOWN;
+
+/** Per storage, per `id\nkey`: the last update of this process in line (resolving the text it stored). */
+const turns = new WeakMap<object, Map<string, Promise<Landed>>>();
+
+/**
+ * Runs the updates of one key of one session made in this process one after another, each
+ * starting from the text the one before stored: requests of one process never conflict with each
+ * other (a hot counter costs one compare-and-set per update, not a retry storm); compare-and-set
+ * conflicts then only come from other processes or other kinds of write.
+ */
+async function inTurn<T>(storage: object, slot: string, run: (previous: Landed) => Promise<{ value: T; landed: Landed }>): Promise<T> {
+  let slots = turns.get(storage);
+  if (slots === undefined) turns.set(storage, (slots = new Map()));
+  const before = slots.get(slot);
+  let release!: (landed: Landed) => void;
+  const mine = new Promise<Landed>((resolve) => (release = resolve));
+  slots.set(slot, mine);
+  try {
+    const out = await run(before === undefined ? UNKNOWN : await before);
+    release(out.landed);
+    return out.value;
+  } catch (err) {
+    release(UNKNOWN);
+    throw err;
+  } finally {
+    if (slots.get(slot) === mine) slots.delete(slot);
   }
+}
+
+/** The longest pause between two attempts, in milliseconds. */
+const MAX_BACK_OFF = 250;
+
+/**
+ * A random pause after the `conflicts`-th lost compare-and-set: up to 2, 4, 8... ms plus as long
+ * as the lost attempt took (a slow backend, or writers queued before it, need a wider spread), at
+ * most {@link MAX_BACK_OFF}. Requests that read the key at the same moment would otherwise retry
+ * in lockstep and keep losing to each other ("full jitter" back-off).
+ */
+function backOff(conflicts: number, lastAttemptMs: number): Promise<void> {
+  const ms = Math.random() * Math.min(2 ** conflicts + lastAttemptMs, MAX_BACK_OFF);
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
