@@ -208,6 +208,7 @@ export class Session {
     const refused = refuseCallback('removeAll', arguments[arguments.length - 1] as unknown);
     if (refused) return refused;
     return this.#run(Op.Change, async () => {
+      if (this.#fallbacks.length > 0) await this.#start(); // which of the ids the client sent is its session
       const id = this.#id;
       if (id !== undefined) await this.#io.removeAll(id);
       this.#forget(Phase.Fresh);
