@@ -185,13 +185,29 @@ async function throughput(setup, server, redis) {
   const out = { scenarios: {} };
   for (const scenario of CFG.scenarios) {
     let cookie;
-    if (scenario === 'read' || scenario === 'write') {
+    if (scenario === 'read' || scenario === 'write' || scenario === 'incr') {
       cookie = await newSession(server.base);
       const check = await get(server.base, '/read', cookie);
       if (check.json?.n !== 1) throw new Error(`seeded session not read back: ${check.body}`);
     }
+    if (scenario === 'incr') await get(server.base, '/bench-stats?reset');
     const r = await measure(setup, server, scenario, cookie, redis);
-    if (scenario === 'write') r.finalN = (await get(server.base, '/read', cookie)).json?.n;
+    if (scenario === 'write' || scenario === 'incr') r.finalN = (await get(server.base, '/read', cookie)).json?.n;
+    if (scenario === 'incr') {
+      // Every /incr that answered 200 told its client the increment happened: the final count must
+      // hold them all (the seed's 1 included). Requests autocannon aborted at a slice end may have
+      // counted without being answered, so more is possible, fewer is a lost increment.
+      const stats = (await get(server.base, '/bench-stats')).json;
+      r.incr = {
+        answered: stats.incrOk,
+        finalN: r.finalN,
+        lost: Math.max(0, stats.incrOk + 1 - r.finalN),
+        compareAndSet: stats.compareAndSet,
+        conflicts: stats.conflicts,
+        retriesPerRequest: stats.incrOk > 0 ? stats.conflicts / stats.incrOk : 0,
+      };
+      log(`  /incr: ${stats.incrOk} answered, final n ${r.finalN}, lost increments ${r.incr.lost}, compare-and-set conflicts ${stats.conflicts} (${r.incr.retriesPerRequest.toFixed(4)} retries per request)`);
+    }
     out.scenarios[scenario] = r;
   }
   const bares = Object.values(out.scenarios).flatMap((s) => s.bare.slices);
