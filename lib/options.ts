@@ -72,8 +72,8 @@ export interface SessionOptions {
   /**
    * Name of the cookie that carries the session id. When the client sends several cookies of this
    * name (a duplicate planted from a sibling subdomain or a longer path), the first of them (at most
-   * 4 are looked at) that passes the signature and syntax checks is used, and a cookie is never
-   * cleared because of a junk duplicate.
+   * 4 are looked at) that passes the signature and syntax checks and that the storage knows is used
+   * (an unknown one is never adopted), and a cookie is never cleared because of a duplicate.
    * @default 'sessionid'
    */
   readonly name?: string;
