@@ -70,7 +70,9 @@ function validIds(tokens: readonly string[], options: ResolvedOptions): string[]
   const ids: string[] = [];
   for (const token of tokens) {
     if (token === '' || token.length > 512) continue; // an id plus a signature is under 200 characters
-    const id = options.signer ? options.signer.unsign(token) : token;
+    const value = token.includes('%') ? percentDecoded(token) : token;
+    if (value === undefined) continue;
+    const id = options.signer ? options.signer.unsign(value) : value;
     if (isValidId(id) && !ids.includes(id)) ids.push(id);
   }
   return ids;
@@ -78,7 +80,7 @@ function validIds(tokens: readonly string[], options: ResolvedOptions): string[]
 
 /**
  * The values of every `name=value` pair of a `Cookie` header whose name is exactly `name`, in the
- * order sent, at most `limit` of them; surrounding double quotes are removed, nothing is decoded.
+ * order sent, at most `limit` of them; surrounding double quotes are removed (percent-encoding is undone later, per candidate).
  * (The `cookie` package keeps only the first value of a name.) Linear in the header length.
  * @internal
  */
@@ -99,6 +101,18 @@ export function cookieValues(header: string, name: string, limit: number): strin
     pos = end + 1;
   }
   return values;
+}
+
+/**
+ * A cookie value with its percent-encoding undone (`s%3A…` as express-session and the `cookie`
+ * package write it), or `undefined` when it is not valid percent-encoding.
+ */
+function percentDecoded(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
 }
 
 function unquote(value: string): string {

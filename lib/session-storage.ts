@@ -97,12 +97,12 @@ export class SessionStorage {
   move(oldId: string, newId: string, changes: SessionChanges, keep: ReadonlySet<string> | undefined): Promise<SessionRecord | undefined> {
     const ttl = this.#context.getTTL();
     const options = { keep, forwardTTL: Math.min(MAX_FORWARD_TTL, ttl) };
-    return this.#call('moveSession', (s) => (s.moveSession as NonNullable<Storage['moveSession']>).call(s, oldId, newId, changes, ttl, options));
+    return this.#call('moveSession', (s) => s.moveSession(oldId, newId, changes, ttl, options));
   }
 
   /** A `StorageError` when the storage cannot `move`, else `undefined`. */
   cannotMove(): StorageError | undefined {
-    if (this.#storage.moveSession) return undefined;
+    if (typeof (this.#storage as Partial<Storage>).moveSession === 'function') return undefined; // a storage written in JavaScript may lack it
     return new StorageError(this.#storage.constructor.name, 'moveSession', 'this storage does not implement moveSession(), which regenerate() needs to move a session atomically; implement it (see the Storage contract) or use a storage that has it.');
   }
 

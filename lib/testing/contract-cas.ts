@@ -99,7 +99,7 @@ export function describeCasContract(ctx: ContractContext): void {
     it('should follow a forward left by moveSession', async () => {
       const storage = ctx.storage();
       const compareAndSet = cas(storage);
-      if (!compareAndSet || !storage.moveSession) return;
+      if (!compareAndSet) return;
       const [oldId, newId] = [generateId(), generateId()];
       await storage.setSession(oldId, changes({ n: 1 }), LONG, CREATE);
       await storage.moveSession(oldId, newId, changes({}), LONG, { keep: undefined, forwardTTL: LONG });
@@ -152,10 +152,8 @@ export function describeCasContract(ctx: ContractContext): void {
       const short = generateId();
       await storage.setSession(short, changes({ a: 1 }), shortTTL, CREATE);
       assert.equal(await storage.count(), before + 4);
-      if (storage.moveSession) {
-        await storage.moveSession(ids[0] as string, generateId(), changes({}), LONG, { keep: undefined, forwardTTL: LONG });
-        assert.equal(await storage.count(), before + 4, 'a forward is not a session');
-      }
+      await storage.moveSession(ids[0] as string, generateId(), changes({}), LONG, { keep: undefined, forwardTTL: LONG });
+      assert.equal(await storage.count(), before + 4, 'a forward is not a session');
       await storage.removeAll(ids[1] as string);
       assert.equal(await storage.count(), before + 3);
       await ctx.harness().advance(shortTTL * 2);

@@ -156,6 +156,7 @@ describe('session.update() and increment()', () => {
       setSession: (id, c, ttl, o) => bare.setSession(id, c, ttl, o),
       updateTTL: (id, ttl) => bare.updateTTL(id, ttl),
       removeAll: (id) => bare.removeAll(id),
+      moveSession: (oldId, newId, c, ttl, o) => bare.moveSession(oldId, newId, c, ttl, o),
       close: () => bare.close(),
     };
     const s = new Manager({ storage: plain, ttl: LONG }).new();
