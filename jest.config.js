@@ -15,6 +15,8 @@ module.exports = {
     '^sessionware/redis$': '<rootDir>/lib/redis.ts',
     '^sessionware/memcache$': '<rootDir>/lib/memcache.ts',
     '^sessionware/express-session-store$': '<rootDir>/lib/express-session-store.ts',
+    '^sessionware/postgres$': '<rootDir>/lib/postgres.ts',
+    '^sessionware/mysql$': '<rootDir>/lib/mysql.ts',
     '^sessionware/testing$': '<rootDir>/lib/testing.ts',
   },
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],

@@ -1,13 +1,14 @@
 // The load generator, in its own process (bench/run.mjs pins it to its own core).
 //   node bench/loadgen.mjs '<json plan>'
-// Plan: { base, path, cookie?, connections, warmup, slice, slices, redisUrl? }
+// Plan: { base, path, cookie?, connections, warmup, slice, slices, redisUrl?, statsUrl? }
 //   1. warm-up: `warmup` s of /bare, then `warmup` s of `path`;
 //   2. measured: bare, path, bare, path, ..., bare: `slices` slices of `path`, each between two
 //      bare slices, `slice` s each. The ratio of a slice is its req/s over the mean of the two bare
 //      slices around it; the reported ratio is the median of those (robust to a noisy neighbour
 //      stealing the CPU for a second).
 // With redisUrl, INFO commandstats is read around the measured part (bare slices make no Redis
-// commands, so commands / scenario requests is the per-request cost).
+// commands, so commands / scenario requests is the per-request cost). With statsUrl (SQL setups),
+// the server's own statement counts ({ verb: count }) are read the same way.
 // Prints one JSON line. Latencies are recorded here from each response's own timing (float ms),
 // since autocannon's histogram has 1 ms buckets.
 import autocannon from 'autocannon';
@@ -72,6 +73,8 @@ if (plan.warmup > 0) {
   await slice(plan.path, plan.warmup, plan.cookie);
 }
 const before = redis && (await commandStats(redis));
+const statements = async () => (await fetch(plan.statsUrl)).json();
+const statsBefore = plan.statsUrl && (await statements());
 const bareLat = [];
 const lat = [];
 const bare = [await slice('/bare', plan.slice, undefined, bareLat)];
@@ -91,5 +94,13 @@ if (redis) {
   out.redisCommandsPerRequest = total / out.scenario.requests;
   out.redisCommands = Object.fromEntries(Object.entries(diff).map(([k, v]) => [k, +(v / out.scenario.requests).toPrecision(3)]));
   redis.disconnect();
+}
+if (plan.statsUrl) {
+  await sleep(300);
+  const after = await statements();
+  const diff = {};
+  for (const [k, v] of Object.entries(after)) if (v - (statsBefore[k] ?? 0) > 0) diff[k] = v - (statsBefore[k] ?? 0);
+  out.statementsPerRequest = Object.values(diff).reduce((a, b) => a + b, 0) / out.scenario.requests;
+  out.statements = Object.fromEntries(Object.entries(diff).map(([k, v]) => [k, +(v / out.scenario.requests).toPrecision(3)]));
 }
 process.stdout.write(JSON.stringify(out) + '\n');

@@ -52,6 +52,13 @@ export function evaluateTargets(results) {
   vs('sessionware-file', 'express-session-file', 5, 'session-file-store');
   vs('sessionware-redis', 'express-session-redis', 1.5, 'connect-redis');
   vs('sessionware-redis-hash', 'express-session-redis', 1.5, 'connect-redis');
+  vs('sessionware-postgres', 'express-session-pg', 1.5, 'connect-pg-simple');
+  vs('sessionware-mysql', 'express-session-mysql', 1.5, 'express-mysql-session');
+  for (const name of ['sessionware-postgres', 'sessionware-mysql']) {
+    const s = byName(results, name);
+    const c = s?.scenarios?.read?.statementsPerRequest;
+    if (c !== undefined) add(`${s.label}: SQL statements per /read <= 1.05`, f3(c), c <= 1.05);
+  }
   for (const name of ['sessionware-redis', 'sessionware-redis-hash']) {
     const s = byName(results, name);
     const c = s?.scenarios?.read?.redisCommandsPerRequest;
@@ -65,7 +72,7 @@ export function renderMarkdown(results) {
   const L = [];
   L.push('# sessionware benchmark: latest run', '');
   L.push(`${m.date} · commit ${m.commit ?? '?'} · Node ${m.node} · ${m.cpus} · ${m.pinned}`);
-  L.push(`autocannon ${m.versions?.autocannon}, ${m.connections} connections, ${m.warmupS} s warm-up + ${m.durationS} s measured per scenario (plus as much bare, interleaved) · correctness ${m.trials} trials each (slow request ${m.slowMs} ms) · heap over ${f0(m.heapSessions)} sessions${m.redis ? ` · Redis ${m.redis}` : ''} · took ${m.elapsedS ?? '?'} s`);
+  L.push(`autocannon ${m.versions?.autocannon}, ${m.connections} connections, ${m.warmupS} s warm-up + ${m.durationS} s measured per scenario (plus as much bare, interleaved) · correctness ${m.trials} trials each (slow request ${m.slowMs} ms) · heap over ${f0(m.heapSessions)} sessions${m.redis ? ` · Redis ${m.redis}` : ''}${m.sql ? ` · ${Object.entries(m.sql).map(([k, v]) => `${k} ${v}`).join(' · ')}` : ''} · took ${m.elapsedS ?? '?'} s`);
   L.push('', 'Ratios are requests/s divided by bare Express (no session middleware) measured in the same server process, in the same round (bare and scenario slices alternate; see Details). Compare ratios across runs, not raw requests/s.', '');
   L.push('![requests/s ratio to bare Express](ratios.svg)', '');
 
@@ -80,12 +87,27 @@ export function renderMarkdown(results) {
   }
 
   L.push('', '## Details', '');
-  L.push('Each scenario ran as ' + (m.slices ?? 1) + ' slices of ' + f2(m.durationS / (m.slices ?? 1)) + ' s, each between two bare slices; "ratio" is the median of the slice ratios (listed). Redis cmds/req counts what Redis executed, so commands run inside a Lua script (EVALSHA) appear next to the EVALSHA itself.', '');
-  L.push('| setup | scenario | req/s | p50 ms | p99 ms | ratio | slice ratios | bare req/s (interleaved) | bare p50 / p99 ms | Redis cmds/req | non-2xx |', '|---|---|---:|---:|---:|---:|---|---:|---:|---|---:|');
+  L.push('Each scenario ran as ' + (m.slices ?? 1) + ' slices of ' + f2(m.durationS / (m.slices ?? 1)) + ' s, each between two bare slices; "ratio" is the median of the slice ratios (listed). Redis cmds/req counts what Redis executed, so commands run inside a Lua script (EVALSHA) appear next to the EVALSHA itself. SQL stmts/req counts the statements each setup sent through its pool (batched TTL refreshes included).', '');
+  L.push('| setup | scenario | req/s | p50 ms | p99 ms | ratio | slice ratios | bare req/s (interleaved) | bare p50 / p99 ms | Redis cmds/req | SQL stmts/req | non-2xx |', '|---|---|---:|---:|---:|---:|---|---:|---:|---|---|---:|');
   for (const s of results.setups.filter((x) => ok(x) && x.scenarios)) {
     for (const [sc, r] of Object.entries(s.scenarios)) {
       const cmds = r.redisCommandsPerRequest !== undefined ? `${f3(r.redisCommandsPerRequest)} (${Object.entries(r.redisCommands).map(([k, v]) => `${k} ${v}`).join(', ')})` : '';
-      L.push(`| ${s.label} | /${sc} | ${f0(r.rps)} | ${f2(r.p50)} | ${f2(r.p99)} | ${f2(r.ratio)}x | ${(r.sliceRatios ?? []).map(f2).join(' ')} | ${f0(r.bare?.rps)} | ${f2(r.bare?.p50)} / ${f2(r.bare?.p99)} | ${cmds} | ${(r.non2xx || 0) + (r.errors || 0)} |`);
+      const stmts = r.statementsPerRequest !== undefined ? `${f3(r.statementsPerRequest)} (${Object.entries(r.statements).map(([k, v]) => `${k} ${v}`).join(', ')})` : '';
+      L.push(`| ${s.label} | /${sc} | ${f0(r.rps)} | ${f2(r.p50)} | ${f2(r.p99)} | ${f2(r.ratio)}x | ${(r.sliceRatios ?? []).map(f2).join(' ')} | ${f0(r.bare?.rps)} | ${f2(r.bare?.p50)} / ${f2(r.bare?.p99)} | ${cmds} | ${stmts} | ${(r.non2xx || 0) + (r.errors || 0)} |`);
+    }
+  }
+
+  const incr = results.setups.filter((x) => ok(x) && x.scenarios?.incr?.incr);
+  if (incr.length) {
+    L.push('', `## /incr: one counter bumped by every request (${m.connections ?? '?'} connections, one session)`, '');
+    L.push('sessionware uses `increment()` (compare-and-set, retried on conflict); express-session reads `n` and writes it back. "answered" counts the /incr responses with status 200; "lost" is how many of those increments the final count does not hold.', '');
+    L.push('| setup | /incr req/s | /incr ratio | /write ratio | answered | final n | lost increments | CAS conflicts | retries per request |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const s of incr) {
+      const r = s.scenarios.incr;
+      const c = r.incr;
+      const cas = s.flavor === 'express-session' ? '–' : f0(c.conflicts);
+      const retries = s.flavor === 'express-session' ? '–' : c.retriesPerRequest.toFixed(4);
+      L.push(`| ${s.label} | ${f0(r.rps)} | ${f2(r.ratio)}x | ${s.scenarios.write ? `${f2(s.scenarios.write.ratio)}x` : '–'} | ${f0(c.answered)} | ${f0(c.finalN)} | ${f0(c.lost)} | ${cas} | ${retries} |`);
     }
   }
 

@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, SETUPS } from './setups.mjs';
+import { startSqlServers } from './sql-setups.mjs';
 import { renderMarkdown, renderSvg, evaluateTargets } from './report.mjs';
 
 const require = createRequire(import.meta.url);
@@ -37,6 +38,8 @@ const CFG = {
 
 const log = (...a) => console.log('[bench]', ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** A ratio for the log; `?` for a slice that measured nothing (a stalled machine gives 0 bare requests: null). */
+const fx = (x) => (typeof x === 'number' ? x.toFixed(2) : '?');
 
 // ---------- pinning ----------
 const hasTaskset = env.BENCH_NO_PIN !== '1' && os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
@@ -173,11 +176,13 @@ async function measure(setup, server, scenario, cookie, redis) {
     slice: CFG.duration / CFG.slices,
     slices: CFG.slices,
     redisUrl: setup.storage === 'redis' ? redis.url : undefined,
+    statsUrl: setup.statsPath ? server.base + setup.statsPath : undefined,
   });
   const sc = r.scenario;
   const result = { ...sc, ratio: r.ratio, sliceRatios: r.ratios, bare: r.bare };
   if (r.redisCommandsPerRequest !== undefined) Object.assign(result, { redisCommandsPerRequest: r.redisCommandsPerRequest, redisCommands: r.redisCommands });
-  log(`  /${scenario.padEnd(6)} ${sc.rps.toFixed(0).padStart(6)} req/s  p50 ${sc.p50?.toFixed(2)} ms  p99 ${sc.p99?.toFixed(2)} ms | bare ${r.bare.rps.toFixed(0)} req/s | ratio ${r.ratio.toFixed(2)}x (slices ${r.ratios.map((x) => x.toFixed(2)).join(' ')})${sc.non2xx ? `  non2xx ${sc.non2xx}` : ''}${result.redisCommandsPerRequest !== undefined ? `  redis ${result.redisCommandsPerRequest.toFixed(3)}/req ${JSON.stringify(result.redisCommands)}` : ''}`);
+  if (r.statementsPerRequest !== undefined) Object.assign(result, { statementsPerRequest: r.statementsPerRequest, statements: r.statements });
+  log(`  /${scenario.padEnd(6)} ${sc.rps.toFixed(0).padStart(6)} req/s  p50 ${sc.p50?.toFixed(2)} ms  p99 ${sc.p99?.toFixed(2)} ms | bare ${r.bare.rps.toFixed(0)} req/s | ratio ${fx(r.ratio)}x (slices ${r.ratios.map(fx).join(' ')})${sc.non2xx ? `  non2xx ${sc.non2xx}` : ''}${result.redisCommandsPerRequest !== undefined ? `  redis ${result.redisCommandsPerRequest.toFixed(3)}/req ${JSON.stringify(result.redisCommands)}` : ''}${result.statementsPerRequest !== undefined ? `  sql ${result.statementsPerRequest.toFixed(3)}/req ${JSON.stringify(result.statements)}` : ''}`);
   return result;
 }
 
@@ -185,13 +190,29 @@ async function throughput(setup, server, redis) {
   const out = { scenarios: {} };
   for (const scenario of CFG.scenarios) {
     let cookie;
-    if (scenario === 'read' || scenario === 'write') {
+    if (scenario === 'read' || scenario === 'write' || scenario === 'incr') {
       cookie = await newSession(server.base);
       const check = await get(server.base, '/read', cookie);
       if (check.json?.n !== 1) throw new Error(`seeded session not read back: ${check.body}`);
     }
+    if (scenario === 'incr') await get(server.base, '/bench-stats?reset');
     const r = await measure(setup, server, scenario, cookie, redis);
-    if (scenario === 'write') r.finalN = (await get(server.base, '/read', cookie)).json?.n;
+    if (scenario === 'write' || scenario === 'incr') r.finalN = (await get(server.base, '/read', cookie)).json?.n;
+    if (scenario === 'incr') {
+      // Every /incr that answered 200 told its client the increment happened: the final count must
+      // hold them all (the seed's 1 included). Requests autocannon aborted at a slice end may have
+      // counted without being answered, so more is possible, fewer is a lost increment.
+      const stats = (await get(server.base, '/bench-stats')).json;
+      r.incr = {
+        answered: stats.incrOk,
+        finalN: r.finalN,
+        lost: Math.max(0, stats.incrOk + 1 - r.finalN),
+        compareAndSet: stats.compareAndSet,
+        conflicts: stats.conflicts,
+        retriesPerRequest: stats.incrOk > 0 ? stats.conflicts / stats.incrOk : 0,
+      };
+      log(`  /incr: ${stats.incrOk} answered, final n ${r.finalN}, lost increments ${r.incr.lost}, compare-and-set conflicts ${stats.conflicts} (${r.incr.retriesPerRequest.toFixed(4)} retries per request)`);
+    }
     out.scenarios[scenario] = r;
   }
   const bares = Object.values(out.scenarios).flatMap((s) => s.bare.slices);
@@ -252,7 +273,7 @@ async function heap(setup) {
 // ---------- main ----------
 function versions() {
   const v = {};
-  for (const p of ['express', 'express-session', 'memorystore', 'session-file-store', 'connect-redis', 'redis', 'ioredis', 'autocannon']) {
+  for (const p of ['express', 'express-session', 'memorystore', 'session-file-store', 'connect-redis', 'redis', 'ioredis', 'autocannon', 'pg', 'connect-pg-simple', 'mysql2', 'express-mysql-session']) {
     try {
       const dir = path.join(ROOT, 'node_modules', p, 'package.json');
       v[p] = JSON.parse(readFileSync(dir, 'utf8')).version;
@@ -277,6 +298,10 @@ async function main() {
   // A private redis-server must not outlive an interrupted run.
   process.on('exit', () => redis.proc?.kill());
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGPIPE']) process.on(sig, () => process.exit(130));
+  const sql = await startSqlServers(setups, (cmd, args) => pinned(CFG.loadCpu, cmd, args));
+  process.on('exit', () => sql.stop());
+  for (const [kind, error] of Object.entries(sql.errors)) log(`${kind}: ${error}; its setups are skipped`);
+  for (const [kind, url] of Object.entries(sql.meta)) log(`${kind}: ${url}`);
   if (redis.error) log(`Redis: ${redis.error}; Redis setups are skipped`);
   else if (needRedis) log(`Redis: ${redis.url}${redis.private ? ' (private instance for this run)' : ''}`);
 
@@ -289,7 +314,7 @@ async function main() {
       node: process.version,
       platform: `${os.platform()} ${os.arch()}`,
       cpus: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}`,
-      pinned: hasTaskset ? `server on CPU ${CFG.serverCpu}, load generator${redis.private ? ' and Redis' : ''} on CPU ${CFG.loadCpu} (taskset)` : 'not pinned (no taskset or < 2 CPUs)',
+      pinned: hasTaskset ? `server on CPU ${CFG.serverCpu}, load generator${redis.private ? ' and Redis' : ''}${Object.values(sql.meta).some((m) => m.includes('private')) ? ' and the private databases' : ''} on CPU ${CFG.loadCpu} (taskset)` : 'not pinned (no taskset or < 2 CPUs)',
       connections: CFG.connections,
       durationS: CFG.duration,
       slices: CFG.slices,
@@ -298,6 +323,7 @@ async function main() {
       slowMs: CFG.slowMs,
       heapSessions: CFG.heapSessions,
       redis: needRedis ? (redis.error ? redis.error : `${redis.url}${redis.private ? ' (private)' : ''}`) : null,
+      sql: Object.keys(sql.meta).length ? sql.meta : undefined,
       versions: versions(),
     },
     setups: [],
@@ -319,13 +345,19 @@ async function main() {
       log(`${setup.name}: skipped (${entry.reason})`);
       continue;
     }
+    if (sql.errors[setup.storage]) {
+      entry.status = 'skipped';
+      entry.reason = sql.errors[setup.storage];
+      log(`${setup.name}: skipped (${entry.reason})`);
+      continue;
+    }
     log(`${setup.name}`);
     const dir = mkdtempSync(path.join(os.tmpdir(), `bench-${setup.name}-`));
     const prefix = `bench:${runId}:${setup.name}:`;
     let server;
     try {
       if (setup.heapStore && !CFG.skip.has('heap')) entry.heap = await heap(setup);
-      server = await startServer(setup, { dir, redisUrl: redis.url, prefix });
+      server = await startServer(setup, { dir, redisUrl: redis.url, ...sql.ctx, prefix });
       if (!CFG.skip.has('throughput')) Object.assign(entry, await throughput(setup, server, redis));
       if (!CFG.skip.has('correctness') && CFG.trials > 0) entry.correctness = await correctness(server);
       entry.status = 'ok';
@@ -342,6 +374,7 @@ async function main() {
 
   if (redis.client) redis.client.disconnect();
   redis.proc?.kill();
+  sql.stop();
 
   results.meta.elapsedS = Math.round((Date.now() - started) / 1000);
   results.targets = evaluateTargets(results);

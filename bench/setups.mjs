@@ -5,16 +5,19 @@
 //   name         unique id, used on the command line (BENCH_SETUPS) and in the results
 //   label        what the report shows
 //   flavor       'sessionware' (async req.session.get/set) or 'express-session' (req.session.x)
-//   storage      'memory' | 'file' | 'redis' (decides the extra metrics: heap or Redis commands)
+//   storage      'memory' | 'file' | 'redis' | 'postgres' | 'mysql' (decides the extra metrics:
+//                heap, Redis commands, or SQL statements counted at the pool: see sql-setups.mjs)
+//   statsPath    optional: a path the setup's middleware answers with { verb: count } of backend statements
 //   available()  false (with a reason) when the module is not there yet, e.g. a storage still
 //                being written: the setup is then listed as skipped, not failed
-//   create(ctx)  -> { middleware, close() }; ctx = { dir, redisUrl, prefix }
+//   create(ctx)  -> { middleware, close() }; ctx = { dir, redisUrl, pgUrl, mysqlUrl, prefix }
 //   heapStore()  (memory setups) -> { put(i), close() } storing one idle session per call
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { MEMCACHE_SETUPS } from './setups-memcache.mjs';
+import { SQL_SETUPS } from './sql-setups.mjs';
 
 const require = createRequire(import.meta.url);
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -187,6 +190,7 @@ export const SETUPS = [
     },
   },
   ...MEMCACHE_SETUPS,
+  ...SQL_SETUPS,
 ];
 
 export function getSetup(name) {

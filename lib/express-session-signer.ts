@@ -5,8 +5,9 @@
  * the same `secret` and cookie `name`, and the users it has logged in stay logged in.
  * @module
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { SessionOptionsError } from './errors';
+import { signedByAny } from './signer';
 
 /**
  * What `session()` signs ids with (its `signer` option): `sign` turns an id into the token the
@@ -63,12 +64,7 @@ export class ExpressSessionSigner implements IdSigner {
     const dot = token.lastIndexOf('.');
     if (dot <= 2) return undefined;
     const id = token.slice(2, dot);
-    const given = Buffer.from(token.slice(dot + 1));
-    for (const secret of this.#secrets) {
-      const expected = Buffer.from(mac(id, secret));
-      if (expected.length === given.length && timingSafeEqual(expected, given)) return id;
-    }
-    return undefined;
+    return signedByAny(id, token.slice(dot + 1), this.#secrets, mac) ? id : undefined;
   }
 }
 

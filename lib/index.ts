@@ -36,6 +36,7 @@ export {
   SessionOptionsError,
   SessionStateError,
   SessionValueError,
+  SessionConflictError,
   StorageError,
   LockTimeoutError,
   CorruptSessionError,

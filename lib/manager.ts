@@ -6,6 +6,7 @@
 import { SessionOptionsError, StorageError, toStorageError } from './errors';
 import { isValidId } from './id';
 import { Session, type IdFunc, type SessionContext } from './session';
+import { checkMaxConflicts, DEFAULT_MAX_CONFLICTS } from './session-update';
 import { defaultStorage } from './storage/default-storage';
 import type { Storage } from './storage/storage';
 
@@ -54,6 +55,14 @@ export interface ManagerOptions {
    * @example `{ absoluteTTL: 12 * 60 * 60 * 1000 }`: log in again every 12 hours
    */
   readonly absoluteTTL?: number;
+  /**
+   * How many times `session.update()` / `increment()` may lose its compare-and-set to another
+   * request's write of the same key (it then re-reads the key and runs the function again) before
+   * it rejects with a `SessionConflictError`. `0` rejects at the first conflict.
+   * @default 10
+   * @example `{ maxConflicts: 50 }` for a counter many requests of one session bump at once
+   */
+  readonly maxConflicts?: number;
 }
 
 /**
@@ -76,11 +85,14 @@ export class Manager implements SessionContext {
   readonly maxSessionBytes: number;
   /** The `absoluteTTL` option, or `undefined`. @internal */
   readonly absoluteTTL: number | undefined;
+  /** The `maxConflicts` option. @internal */
+  readonly maxConflicts: number;
 
-  /** @throws {SessionOptionsError} on a non-positive or non-finite `ttl`, or a `maxSessionBytes` that is not a positive integer (or `Infinity`). */
+  /** @throws {SessionOptionsError} on a non-positive or non-finite `ttl`, or a `maxSessionBytes` that is not a positive integer (or `Infinity`), a `maxConflicts` that is not a whole number of 0 or more. */
   constructor(options: ManagerOptions = {}) {
     this.#ttl = checkTTL(options.ttl ?? DEFAULT_TTL);
     this.maxSessionBytes = checkMaxSessionBytes(options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES);
+    this.maxConflicts = checkMaxConflicts(options.maxConflicts ?? DEFAULT_MAX_CONFLICTS);
     this.#storage = options.storage ?? defaultStorage();
     this.idFunc = options.idFunc;
     this.absoluteTTL = options.absoluteTTL === undefined ? undefined : checkAbsoluteTTL(options.absoluteTTL);

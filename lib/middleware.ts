@@ -97,6 +97,7 @@ export function session(storage?: Storage, options: SessionOptions = {}): Sessio
     ...(resolved.idFunc && { idFunc: resolved.idFunc }),
     maxSessionBytes: resolved.maxSessionBytes,
     ...(resolved.absoluteTTL !== undefined && { absoluteTTL: resolved.absoluteTTL }),
+    maxConflicts: resolved.maxConflicts,
   });
   const middleware = function sessionMiddleware(req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
     const outer = (req as StatefulRequest)[kState];
@@ -196,7 +197,7 @@ const SESSION_PROPERTY: PropertyDescriptor = {
  */
 function open(state: RequestState): Session {
   state.client = readClientId(state.req, state.options);
-  const session = new Session(state.manager, state.client.id, 'client');
+  const session = new Session(state.manager, state.client.id, 'client', state.client.candidates);
   session.host = state;
   state.session = session;
   return session;

@@ -191,8 +191,9 @@ function decide(state: RequestState): string {
   if (stored && id !== undefined) {
     // A session with its own TTL (setTTL) gets a persistent cookie of that age: `send:<id>;<ms>`.
     const rolling = (options.cookie?.maxAge !== undefined || maxAge !== undefined) && client.via === 'cookie';
+    const held = id === client.id || client.candidates.includes(id); // a duplicate the client sent, found after an unknown first one
     const send = maxAge === undefined ? `send:${id}` : `send:${id};${maxAge}`;
-    return id !== client.id || rolling ? send : 'none';
+    return !held || rolling ? send : 'none';
   }
   if (!known || client.via === undefined || (client.duplicates && !state.changed)) return 'none';
   return 'clear';

@@ -7,7 +7,7 @@
 import { SessionOptionsError, StorageError, toStorageError } from './errors';
 import { generateId, isValidId } from './id';
 import type { IdFunc, SessionContext } from './session-context';
-import type { SessionChanges, SessionRecord, Storage } from './storage/storage';
+import type { CompareAndSetResult, SessionChanges, SessionRecord, Storage } from './storage/storage';
 
 /** How long an old id forwards to the new one after `regenerate()`, at most. */
 const MAX_FORWARD_TTL = 60_000;
@@ -23,6 +23,11 @@ export class SessionStorage {
     this.#context = context;
     this.#storage = context.getStorage();
     this.#ttl = ttl;
+  }
+
+  /** The storage itself (an identity for per-storage bookkeeping). */
+  get storage(): Storage {
+    return this.#storage;
   }
 
   /** Loads a session: its record, or `undefined` when the storage does not know `id`. */
@@ -95,13 +100,32 @@ export class SessionStorage {
   move(oldId: string, newId: string, changes: SessionChanges, keep: ReadonlySet<string> | undefined): Promise<SessionRecord | undefined> {
     const ttl = this.#ttl();
     const options = { keep, forwardTTL: Math.min(MAX_FORWARD_TTL, ttl) };
-    return this.#call('moveSession', (s) => (s.moveSession as NonNullable<Storage['moveSession']>).call(s, oldId, newId, changes, ttl, options));
+    return this.#call('moveSession', (s) => s.moveSession(oldId, newId, changes, ttl, options));
   }
 
   /** A `StorageError` when the storage cannot `move`, else `undefined`. */
   cannotMove(): StorageError | undefined {
-    if (this.#storage.moveSession) return undefined;
+    if (typeof (this.#storage as Partial<Storage>).moveSession === 'function') return undefined; // a storage written in JavaScript may lack it
     return new StorageError(this.#storage.constructor.name, 'moveSession', 'this storage does not implement moveSession(), which regenerate() needs to move a session atomically; implement it (see the Storage contract) or use a storage that has it.');
+  }
+
+  /** One key's compare-and-set (see `Storage.compareAndSet`); only after {@link SessionStorage.cannotCompareAndSet} said it can. */
+  compareAndSet(id: string, key: string, expected: string | undefined, next: string | undefined, create: boolean): Promise<CompareAndSetResult> {
+    const ttl = this.#context.getTTL();
+    return this.#call('compareAndSet', (s) => (s.compareAndSet as NonNullable<Storage['compareAndSet']>).call(s, id, key, expected, next, ttl, { create }));
+  }
+
+  /** The stored text of one key, read again (after a lost compare-and-set): `get` where the storage has it, else the whole record. */
+  async reread(id: string, key: string): Promise<string | undefined> {
+    const one = this.get(id, key);
+    if (one !== undefined) return one;
+    return (await this.load(id))?.get(key);
+  }
+
+  /** A `StorageError` when the storage has no `compareAndSet` (which `update()` needs), else `undefined`. */
+  cannotCompareAndSet(): StorageError | undefined {
+    if (this.#storage.compareAndSet) return undefined;
+    return new StorageError(this.#storage.constructor.name, 'compareAndSet', 'this storage does not implement compareAndSet(), which session.update() and increment() need to change a key atomically; implement it (see the Storage contract) or use a storage that has it.');
   }
 
   updateTTL(id: string): Promise<void> {

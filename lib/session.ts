@@ -3,18 +3,20 @@
  * read by the first awaited call. Every operation of one session runs in call order.
  * @module
  */
-import { SessionOptionsError, SessionStateError } from './errors';
+import { SessionOptionsError, SessionStateError, SessionValueError } from './errors';
 import { isValidId } from './id';
 import { SessionChangeSet } from './session-changes';
 import { OperationQueue } from './session-queue';
-import { expressSessionError, keepOption, refuseCallback, type IdFunc, type IdOrigin, type RegenerateOptions, type SessionContext, type SessionHost } from './session-context';
+import { keepOption, refuseCallback, refuseExpressSession, type IdFunc, type IdOrigin, type RegenerateOptions, type SessionContext, type SessionHost } from './session-context';
 import { CREATED_KEY, checkUserKey, metaNumber, RESERVED_KEYS, reservedCount, TTL_KEY, withoutReserved } from './session-meta';
 import { SessionStorage } from './session-storage';
+import { applyUpdate, DEFAULT_MAX_CONFLICTS, incrementBy, type UpdateFunction, type UpdateTarget } from './session-update';
 import type { SessionRecord } from './storage/storage';
 import type { SessionData, SessionKey } from './types';
 import { checkKey, parseValue, serializeEntries, serializeValue } from './value';
 
 export type { IdFunc, IdOrigin, RegenerateOptions, SessionContext, SessionHost } from './session-context';
+export type { UpdateFunction } from './session-update';
 
 /**
  * Where a session is in its life. The only transitions:
@@ -49,6 +51,9 @@ const enum Op {
 /** `unknown` for keys not declared in `SessionData`, `never` for declared ones (they take their declared type). */
 type UndeclaredKey<K extends string> = K extends SessionKey ? never : unknown;
 
+/** `unknown` for keys `increment` may take (undeclared, or declared as a number), `never` for the others. */
+type NumericKey<K extends string> = K extends SessionKey ? (SessionData[K] extends number ? unknown : never) : unknown;
+
 /**
  * A session, as `req.session` or from `manager.new()`. All data methods are async and run in the
  * order they were called. Values are stored as JSON (see `serializeValue` for exactly what is
@@ -75,6 +80,8 @@ export class Session {
   #id: string | undefined;
   #origin: IdOrigin | undefined;
   #idFunc: IdFunc | undefined;
+  /** Other well-formed ids the client sent under the same name (duplicate cookies), tried in order when `#id` is unknown. */
+  readonly #fallbacks: readonly string[];
   readonly #data = new SessionChangeSet();
   /** Set once the session closes: the commit's outcome (whether a TTL refresh is due). */
   #closing: Promise<boolean> | undefined;
@@ -89,12 +96,15 @@ export class Session {
    * @param context supplies the storage, the TTL and the limits (a `Manager`).
    * @param id an id already checked with `isValidId`, or `undefined` for a new session.
    * @param origin `'client'` ids are only used if the storage knows them (strict mode); `'app'` ids are adopted.
+   * @param fallbacks `'client'` only: the other checked ids the client sent (duplicate cookies, at
+   *   most 3), each loaded in turn when the one before is unknown; the first the storage knows is used.
    */
-  constructor(context: SessionContext, id?: string, origin: IdOrigin = 'client') {
+  constructor(context: SessionContext, id?: string, origin: IdOrigin = 'client', fallbacks: readonly string[] = []) {
     this.#context = context;
     this.#io = new SessionStorage(context, () => this.#effectiveTTL());
     this.#id = id;
     this.#origin = id === undefined ? undefined : origin;
+    this.#fallbacks = id !== undefined && origin === 'client' ? fallbacks.filter((other, i) => other !== id && fallbacks.indexOf(other) === i).slice(0, 3) : [];
   }
 
   /** The request this session belongs to (set by the middleware). Not enumerable. @internal */
@@ -137,9 +147,53 @@ export class Session {
     });
   }
 
+  /**
+   * Changes one key atomically: `fn` gets the current value (`undefined` when absent) and returns
+   * the new one (`undefined` removes the key). The result is written at once with the storage's
+   * `compareAndSet`, only if the key still holds what `fn` saw; if another request changed it in
+   * between, the key is read again and `fn` runs again (so `fn` must be pure), up to `maxConflicts`
+   * times, then it rejects with a `SessionConflictError`. Resolves the value now stored. Later
+   * reads in this request see it; the value rules and `maxSessionBytes` apply as for `set`. A
+   * session that a concurrent logout removed is not re-created (nothing is written, as for `set`).
+   * Rejects with a `StorageError` on a storage without `compareAndSet`.
+   * @example
+   * ```ts
+   * const cart = await req.session.update('cart', (items = []) => [...items, sku]);
+   * ```
+   */
+  update<K extends SessionKey>(key: K, fn: UpdateFunction<SessionData[K]>): Promise<SessionData[K] | undefined>;
+  update<T = unknown, K extends string = string>(key: K & UndeclaredKey<K>, fn: UpdateFunction<T>): Promise<T | undefined>;
+  update(key: string, fn: UpdateFunction<unknown>): Promise<unknown> {
+    if (typeof fn !== 'function') return Promise.reject(new SessionValueError(typeof key === 'string' ? key : '', 'session.update(key, fn): fn must be a function (current) => next value.'));
+    return this.#update(key, fn);
+  }
+
+  /**
+   * Adds `by` (default 1) to a number, atomically (see {@link Session.update}); a missing key counts
+   * as 0. Resolves the new value. Rejects with a `SessionValueError` naming the key when the stored
+   * value is not a number, or `by` is not a finite number.
+   * @example
+   * ```ts
+   * const views = await req.session.increment('views');
+   * ```
+   */
+  increment<K extends string>(key: K & NumericKey<K>, by?: number): Promise<number>;
+  increment(key: string, by: unknown = 1): Promise<number> {
+    const refused = refuseCallback('increment', by);
+    if (refused) return refused;
+    let fn: UpdateFunction<number>;
+    try {
+      fn = incrementBy(checkKey(key), by);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#update(key, fn) as Promise<number>;
+  }
+
   /** Removes keys. Without a stored session this does nothing. */
   remove(...keys: string[]): Promise<void> {
-    refuseCallback('remove', keys[keys.length - 1]);
+    const refused = refuseCallback('remove', keys[keys.length - 1]);
+    if (refused) return refused;
     return this.#run(Op.Change, async () => {
       for (const key of keys) checkUserKey(checkKey(key));
       await this.#start();
@@ -159,8 +213,10 @@ export class Session {
    * a new id; no overlapping request can bring the removed one back.
    */
   removeAll(): Promise<void> {
-    refuseCallback('removeAll', arguments[0] as unknown);
+    const refused = refuseCallback('removeAll', arguments[arguments.length - 1] as unknown);
+    if (refused) return refused;
     return this.#run(Op.Change, async () => {
+      if (this.#fallbacks.length > 0) await this.#start(); // which of the ids the client sent is its session
       const id = this.#id;
       if (id !== undefined) await this.#io.removeAll(id);
       this.#forget(Phase.Fresh);
@@ -170,13 +226,15 @@ export class Session {
 
   /** Tells whether `key` holds a value. */
   contains(key: string): Promise<boolean> {
-    refuseCallback('contains', arguments[1] as unknown);
+    const refused = refuseCallback('contains', arguments[arguments.length - 1] as unknown);
+    if (refused) return refused;
     return this.#run(Op.Read, async () => (await this.#read(checkUserKey(checkKey(key)))) !== undefined);
   }
 
   /** Resolves a copy of all values, as a plain object. */
   data(): Promise<Record<string, unknown>> {
-    refuseCallback('data', arguments[0] as unknown);
+    const refused = refuseCallback('data', arguments[arguments.length - 1] as unknown);
+    if (refused) return refused;
     return this.#run(Op.Read, async () => {
       const record = withoutReserved(await this.#record());
       return Object.fromEntries([...record].map(([k, text]) => [k, parseValue(text)]));
@@ -185,7 +243,8 @@ export class Session {
 
   /** Resolves the number of keys. */
   size(): Promise<number> {
-    refuseCallback('size', arguments[0] as unknown);
+    const refused = refuseCallback('size', arguments[arguments.length - 1] as unknown);
+    if (refused) return refused;
     return this.#run(Op.Read, async () => {
       await this.#start();
       const counted = this.#phase === Phase.Stored && !this.#data.changed ? this.#io.size(this.#id as string) : undefined;
@@ -196,7 +255,8 @@ export class Session {
 
   /** Resolves the session id, creating one if the session is new. An id created only by this call is not sent to the client: nothing was stored under it yet. */
   id(): Promise<string> {
-    refuseCallback('id', arguments[0] as unknown);
+    const refused = refuseCallback('id', arguments[arguments.length - 1] as unknown);
+    if (refused) return refused;
     return this.#run(Op.Read, async () => {
       await this.#start();
       return this.#ensureId();
@@ -209,10 +269,12 @@ export class Session {
    * forward on the old id, so a write of an overlapping request still lands in the new session and
    * a logout racing the login logs the new session out too. If the session was removed before the
    * move, the logout wins: nothing is moved and this request's later writes are dropped.
-   * @throws {SessionStateError} at once when called with a callback (express-session style).
+   * Called with a callback (express-session style, as Passport does), it hands the callback a
+   * `SessionStateError` pointing to `sessionware/express-session` instead (and rejects with it).
    */
   regenerate(options?: RegenerateOptions): Promise<void> {
-    refuseCallback('regenerate', options);
+    const refused = refuseCallback('regenerate', arguments[arguments.length - 1] as unknown);
+    if (refused) return refused;
     const unsupported = this.#io.cannotMove();
     if (unsupported) return Promise.reject(unsupported);
     return this.#run(Op.Change, async () => {
@@ -277,7 +339,8 @@ export class Session {
    * reject afterwards.
    */
   close(): Promise<void> {
-    refuseCallback('close', arguments[0] as unknown);
+    const refused = refuseCallback('close', arguments[arguments.length - 1] as unknown);
+    if (refused) return refused;
     return this.commit().then((refresh) => (refresh ? this.refreshTTL() : undefined));
   }
 
@@ -369,24 +432,24 @@ export class Session {
     return '[sessionware Session: read its data with await session.data()]';
   }
 
-  /** @deprecated express-session's API: throws. Changes are saved when the response ends (`close()` outside requests); for callback-style code use `sessionware/express-session`. */
-  save(..._args: unknown[]): never {
-    throw expressSessionError('save', 'changes are stored when the response ends (call close() on sessions from Manager.new())');
+  /** @deprecated express-session's API: refused with a `SessionStateError` (handed to the callback when the last argument is one, else thrown at once). Changes are saved when the response ends (`close()` outside requests); for callback-style code use `sessionware/express-session`. */
+  save(...args: unknown[]): Promise<never> {
+    return refuseExpressSession('save', 'changes are stored when the response ends (call close() on sessions from Manager.new())', args);
   }
 
-  /** @deprecated express-session's API: throws. Use `await session.removeAll()` to log out; for callback-style code use `sessionware/express-session`. */
-  destroy(..._args: unknown[]): never {
-    throw expressSessionError('destroy', 'log out with await req.session.removeAll()');
+  /** @deprecated express-session's API: refused with a `SessionStateError` (handed to the callback when the last argument is one, else thrown at once). Use `await session.removeAll()` to log out; for callback-style code use `sessionware/express-session`. */
+  destroy(...args: unknown[]): Promise<never> {
+    return refuseExpressSession('destroy', 'log out with await req.session.removeAll()', args);
   }
 
-  /** @deprecated express-session's API: throws. Reads always see the stored session; for callback-style code use `sessionware/express-session`. */
-  reload(..._args: unknown[]): never {
-    throw expressSessionError('reload', 'reads already see the stored session');
+  /** @deprecated express-session's API: refused with a `SessionStateError` (handed to the callback when the last argument is one, else thrown at once). Reads always see the stored session; for callback-style code use `sessionware/express-session`. */
+  reload(...args: unknown[]): Promise<never> {
+    return refuseExpressSession('reload', 'reads already see the stored session', args);
   }
 
-  /** @deprecated express-session's API: throws. The TTL is refreshed whenever the session is used; for callback-style code use `sessionware/express-session`. */
-  touch(..._args: unknown[]): never {
-    throw expressSessionError('touch', 'the TTL is refreshed whenever the session is used');
+  /** @deprecated express-session's API: refused with a `SessionStateError` (handed to the callback when the last argument is one, else thrown at once). The TTL is refreshed whenever the session is used; for callback-style code use `sessionware/express-session`. */
+  touch(...args: unknown[]): Promise<never> {
+    return refuseExpressSession('touch', 'the TTL is refreshed whenever the session is used', args);
   }
 
   /** Stores serialised values (from `serialize`, which may throw): straight through where the storage writes per key, else at close. */
@@ -422,6 +485,33 @@ export class Session {
     });
   }
 
+  /** `update()`/`increment()`: one compare-and-set loop, in call order (see `session-update.ts`). */
+  #update<T>(key: string, fn: UpdateFunction<T>): Promise<T | undefined> {
+    const unsupported = this.#io.cannotCompareAndSet();
+    if (unsupported) return Promise.reject(unsupported);
+    return this.#run(Op.Change, async () => {
+      checkKey(key);
+      await this.#start();
+      return applyUpdate(this.#updateTarget(), key, fn);
+    });
+  }
+
+  /** This session's state, lent to one update. */
+  #updateTarget(): UpdateTarget {
+    return {
+      io: this.#io,
+      data: this.#data,
+      maxConflicts: this.#context.maxConflicts ?? DEFAULT_MAX_CONFLICTS,
+      maxSessionBytes: this.#context.maxSessionBytes,
+      phase: () => (this.#phase === Phase.Stored ? 'stored' : this.#phase === Phase.Gone ? 'gone' : 'fresh'),
+      ensureId: () => this.#ensureId(),
+      landed: () => {
+        this.#phase = Phase.Stored;
+      },
+      lost: () => this.#forget(Phase.Gone),
+    };
+  }
+
   #run<T>(kind: Op, op: () => Promise<T>): Promise<T> {
     if (kind !== Op.Close && (this.#closing !== undefined || this.#host?.ended === true)) {
       return Promise.reject(new SessionStateError('the session is closed: it closes when the response ends, so finish session work before responding (or use Manager.new() outside requests).'));
@@ -435,8 +525,16 @@ export class Session {
     if (this.#phase !== Phase.New) return;
     const id = this.#id;
     let record = id === undefined ? undefined : await this.#io.load(id);
+    for (let i = 0; record === undefined && i < this.#fallbacks.length; i++) {
+      // A duplicate cookie (planted from a sibling subdomain or a longer path) came first and is
+      // unknown: the next one the client sent may be its real session. Still strict: only an id
+      // the storage knows is used.
+      const other = this.#fallbacks[i] as string;
+      record = await this.#io.load(other);
+      if (record !== undefined) this.#id = other;
+    }
     if (record && this.#expiredAt(record)) {
-      await this.#io.removeAll(id as string); // past absoluteTTL: gone, exactly like an unknown id
+      await this.#io.removeAll(this.#id as string); // past absoluteTTL: gone, exactly like an unknown id
       record = undefined;
     }
     if (record) {

@@ -52,13 +52,21 @@ export class Signer {
     const dot = token.lastIndexOf('.');
     if (dot <= 0) return undefined;
     const id = token.slice(0, dot);
-    const given = Buffer.from(token.slice(dot + 1));
-    for (const secret of this.#secrets) {
-      const expected = Buffer.from(mac(id, secret));
-      if (expected.length === given.length && timingSafeEqual(expected, given)) return id;
-    }
-    return undefined;
+    return signedByAny(id, token.slice(dot + 1), this.#secrets, mac) ? id : undefined;
   }
+}
+
+/**
+ * Whether `signature` is `mac(id, secret)` for one of `secrets`, each compared in constant time.
+ * @internal
+ */
+export function signedByAny(id: string, signature: string, secrets: readonly string[], mac: (id: string, secret: string) => string): boolean {
+  const given = Buffer.from(signature);
+  for (const secret of secrets) {
+    const expected = Buffer.from(mac(id, secret));
+    if (expected.length === given.length && timingSafeEqual(expected, given)) return true;
+  }
+  return false;
 }
 
 function mac(id: string, secret: string): string {

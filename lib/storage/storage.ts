@@ -69,31 +69,13 @@ export type CompareAndSetResult = 'ok' | 'conflict' | 'gone';
  * milliseconds. Ids reach a storage only after the library validated them: 8 to 128 characters
  * of `[A-Za-z0-9_-]`.
  *
- * @example A minimal custom storage over a `Map` (not concurrency-safe across processes)
+ * @example A complete custom storage over a `Map` (one process): `examples/map-storage.ts` in the
+ * repository, which passes the whole contract suite. Its logout follows a forward, as every storage must:
  * ```ts
- * import type { Storage, SessionChanges, WriteOptions } from 'sessionware';
- *
- * class MapStorage implements Storage {
- *   #sessions = new Map<string, { data: Map<string, string>; expires: number }>();
- *   async getSession(id: string) {
- *     const s = this.#sessions.get(id);
- *     return s && s.expires > Date.now() ? s.data : undefined;
- *   }
- *   async setSession(id: string, changes: SessionChanges, ttl: number, { create }: WriteOptions) {
- *     const old = this.#sessions.get(id);
- *     if (!old && !create) return false;
- *     const data = new Map(old?.data);
- *     for (const [k, v] of changes.set) data.set(k, v);
- *     for (const k of changes.removed) data.delete(k);
- *     this.#sessions.set(id, { data, expires: Date.now() + ttl });
- *     return true;
- *   }
- *   async updateTTL(id: string, ttl: number) {
- *     const s = this.#sessions.get(id);
- *     if (s) s.expires = Date.now() + ttl;
- *   }
- *   async removeAll(id: string) { this.#sessions.delete(id); }
- *   async close() {}
+ * async removeAll(id: string): Promise<boolean> {
+ *   const target = this.#follow(id);                // the session id leads to, through forwards
+ *   if (this.#entries.get(id)?.movedTo !== undefined) this.#entries.delete(id);
+ *   return target !== undefined && this.#entries.delete(target[0]);
  * }
  * ```
  */
@@ -157,7 +139,7 @@ export interface Storage {
   setSession(id: string, changes: SessionChanges, ttl: number, options: WriteOptions): Promise<boolean>;
 
   /**
-   * Required (optional only until every storage here implements it): moves a session to a new id, atomically (called by `session.regenerate()` on login,
+   * Required: moves a session to a new id, atomically (called by `session.regenerate()` on login,
    * against session fixation). When `oldId` holds a live session: the record, with `changes`
    * applied and filtered by `options.keep`, is stored under `newId` (a fresh id: create it) with
    * `ttl`, and `oldId` is replaced by a **forward** to `newId` that lives `options.forwardTTL`.
@@ -172,7 +154,7 @@ export interface Storage {
    * `get`, `data`, `getSize` see no session, so an old id is never adopted again; `updateTTL(oldId)`
    * does nothing.
    */
-  moveSession?(oldId: string, newId: string, changes: SessionChanges, ttl: number, options: MoveOptions): Promise<SessionRecord | undefined>;
+  moveSession(oldId: string, newId: string, changes: SessionChanges, ttl: number, options: MoveOptions): Promise<SessionRecord | undefined>;
 
   /**
    * Optional: writes one key only if it still holds `expected` (its JSON text, or `undefined` for

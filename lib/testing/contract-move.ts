@@ -17,8 +17,11 @@ export function describeMoveContract(ctx: ContractContext): void {
   const { describe, it } = ctx.runner;
   const { shortTTL } = ctx;
 
-  /** The storage's `moveSession`, bound; `undefined` when it has none (the test then returns). */
-  const mover = (storage: Storage) => storage.moveSession?.bind(storage);
+  /** The storage's `moveSession`, bound. It is required: a storage without it fails here. */
+  const mover = (storage: Storage): Storage['moveSession'] => {
+    assert.equal(typeof storage.moveSession, 'function', 'moveSession() is required by the Storage contract (regenerate() needs it)');
+    return storage.moveSession.bind(storage);
+  };
 
   /** A stored session `{ user: 'alice', n: 1 }` and two fresh ids. */
   async function stored(storage: Storage, ttl = LONG) {
@@ -27,11 +30,10 @@ export function describeMoveContract(ctx: ContractContext): void {
     return { oldId, newId: generateId() };
   }
 
-  describe('moveSession (where implemented)', () => {
+  describe('moveSession', () => {
     it('should move the record with changes applied and resolve what it stored', async () => {
       const storage = ctx.storage();
       const move = mover(storage);
-      if (!move) return;
       const { oldId, newId } = await stored(storage);
       await storage.setSession(oldId, changes({ gone: true }), LONG, UPDATE);
       const moved = await move(oldId, newId, changes({ n: 2, csrf: 'x' }, ['gone']), LONG, KEEP_ALL);
@@ -42,7 +44,6 @@ export function describeMoveContract(ctx: ContractContext): void {
     it('should keep only the keys in keep', async () => {
       const storage = ctx.storage();
       const move = mover(storage);
-      if (!move) return;
       const { oldId, newId } = await stored(storage);
       const moved = await move(oldId, newId, changes({ cart: [1] }), LONG, { keep: new Set(['cart', 'n', 'absent']), forwardTTL: LONG });
       assert.deepEqual(plain(moved), { n: 1, cart: [1] });
@@ -55,7 +56,6 @@ export function describeMoveContract(ctx: ContractContext): void {
     it('should leave no readable session under the old id', async () => {
       const storage = ctx.storage();
       const move = mover(storage);
-      if (!move) return;
       const { oldId, newId } = await stored(storage);
       await move(oldId, newId, NONE, LONG, KEEP_ALL);
       assert.equal(await storage.getSession(oldId, LONG), undefined);
@@ -67,7 +67,6 @@ export function describeMoveContract(ctx: ContractContext): void {
     it('should land a late setSession to the old id in the new session', async () => {
       const storage = ctx.storage();
       const move = mover(storage);
-      if (!move) return;
       const { oldId, newId } = await stored(storage);
       await move(oldId, newId, NONE, LONG, KEEP_ALL);
       assert.equal(await storage.setSession(oldId, changes({ cart: ['late'] }, ['n']), LONG, UPDATE), true);
@@ -78,7 +77,6 @@ export function describeMoveContract(ctx: ContractContext): void {
     it('should land late per-key writes to the old id in the new session', async () => {
       const storage = ctx.storage();
       const move = mover(storage);
-      if (!move) return;
       const { oldId, newId } = await stored(storage);
       await move(oldId, newId, NONE, LONG, KEEP_ALL);
       const expected: Record<string, unknown> = { user: 'alice', n: 1 };
@@ -104,7 +102,6 @@ export function describeMoveContract(ctx: ContractContext): void {
     it('should let a late removeAll of the old id delete the new session', async () => {
       const storage = ctx.storage();
       const move = mover(storage);
-      if (!move) return;
       const { oldId, newId } = await stored(storage);
       await move(oldId, newId, NONE, LONG, KEEP_ALL);
       assert.equal(await storage.removeAll(oldId), true);
@@ -119,7 +116,6 @@ export function describeMoveContract(ctx: ContractContext): void {
     it('should not extend the forward with updateTTL, and forget it after forwardTTL', async () => {
       const storage = ctx.storage();
       const move = mover(storage);
-      if (!move) return;
       const { oldId, newId } = await stored(storage);
       await move(oldId, newId, NONE, LONG, { keep: undefined, forwardTTL: shortTTL });
       await storage.updateTTL(oldId, LONG);
@@ -137,7 +133,6 @@ export function describeMoveContract(ctx: ContractContext): void {
     it('should resolve undefined and create nothing when the old id holds no live session', async () => {
       const storage = ctx.storage();
       const move = mover(storage);
-      if (!move) return;
       const target = () => generateId();
       // never stored
       let newId = target();
@@ -165,7 +160,6 @@ export function describeMoveContract(ctx: ContractContext): void {
     it('should follow a chain of moves with late writes and a late logout', async () => {
       const storage = ctx.storage();
       const move = mover(storage);
-      if (!move) return;
       const { oldId, newId } = await stored(storage);
       const newest = generateId();
       await move(oldId, newId, NONE, LONG, KEEP_ALL);
@@ -182,7 +176,6 @@ export function describeMoveContract(ctx: ContractContext): void {
     it('should lose no write of writers racing the move', async () => {
       const storage = ctx.storage();
       const move = mover(storage);
-      if (!move) return;
       for (let round = 0; round < 3; round++) {
         const { oldId, newId } = await stored(storage);
         const writes: Array<Promise<boolean>> = [];
@@ -204,7 +197,6 @@ export function describeMoveContract(ctx: ContractContext): void {
     it('should let a logout racing the move win: neither id holds a session afterwards', async () => {
       const storage = ctx.storage();
       const move = mover(storage);
-      if (!move) return;
       for (let round = 0; round < 6; round++) {
         const { oldId, newId } = await stored(storage);
         const writer = storage.setSession(oldId, changes({ racing: round }), LONG, UPDATE);

@@ -16,12 +16,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileStorage, MemoryStorage, type Storage } from 'sessionware';
+import { MysqlStorage } from 'sessionware/mysql';
+import { PostgresStorage } from 'sessionware/postgres';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
 import { MemcacheStorage } from 'sessionware/memcache';
 import { StoreAdapter } from 'sessionware/express-session-store';
 import { memoryStoreSetup } from './express-stores';
 import { sharedMemcached, stopSharedMemcached } from './memcached';
 import { cleanupPrefix, sharedRedisUrl, stopSharedRedis, testClient, uniquePrefix } from './redis';
+import { dropMysqlTable, dropPgTable, endMysql, mysqlPool, pgPool, uniqueTable } from './sql';
 
 /** A fresh, empty storage and the way to remove everything it created. */
 export interface StorageInstance {
@@ -101,6 +104,38 @@ export const STORAGES: readonly StorageSetup[] = [
         async cleanup() {
           await storage.close();
           await fixture.cleanup();
+        },
+      };
+    },
+  },
+  {
+    name: 'PostgresStorage',
+    async create() {
+      const pool = pgPool();
+      const table = uniqueTable('sw_http_pg');
+      const storage = new PostgresStorage(pool, { table });
+      return {
+        storage,
+        async cleanup() {
+          await storage.close();
+          await dropPgTable(pool, table);
+          await pool.end();
+        },
+      };
+    },
+  },
+  {
+    name: 'MysqlStorage',
+    async create() {
+      const pool = mysqlPool();
+      const table = uniqueTable('sw_http_my');
+      const storage = new MysqlStorage(pool, { table });
+      return {
+        storage,
+        async cleanup() {
+          await storage.close();
+          await dropMysqlTable(pool, table);
+          await endMysql(pool);
         },
       };
     },

@@ -9,6 +9,7 @@
  */
 import { MemcacheClient as Client, type MemcacheClientOptions } from 'memcache-client';
 import { StorageError, describeCause } from '../../errors';
+import { Deadlines } from '../deadlines';
 
 /**
  * What `MemcacheStorage` connects with: a `memcache-client` `MemcacheClient` (left open by
@@ -54,13 +55,12 @@ export class MemcacheClient {
   /** `true` when the storage created the client and must shut it down. */
   readonly owned: boolean;
   readonly #storage: string;
-  readonly #timeout: number;
-  readonly #inflight = new Set<InFlight>();
-  #sweeper: NodeJS.Timeout | undefined;
+
+  readonly #deadlines: Deadlines;
 
   constructor(storage: string, connection: MemcacheConnection, commandTimeout: number) {
     this.#storage = storage;
-    this.#timeout = commandTimeout;
+    this.#deadlines = new Deadlines(commandTimeout);
     if (connection instanceof Client || isClient(connection)) {
       this.client = connection as Client;
       this.owned = false;
@@ -142,52 +142,12 @@ export class MemcacheClient {
    * `unref`'d sweep timer rather than a timer per command.
    */
   #bounded<T>(operation: string, fn: () => Promise<T>, raw = false): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const call: InFlight = {
-        deadline: Date.now() + this.#timeout,
-        expire: () => reject(new StorageError(this.#storage, operation, `memcached did not answer within ${this.#timeout} ms (commandTimeout); is it reachable?`)),
-      };
-      this.#inflight.add(call);
-      this.#sweeper ??= setInterval(() => this.#sweep(), Math.min(100, Math.max(1, this.#timeout / 10))).unref();
-      let promise: Promise<T>;
-      try {
-        promise = fn();
-      } catch (err) {
-        promise = Promise.reject(err);
-      }
-      promise.then(
-        (value) => {
-          this.#inflight.delete(call);
-          resolve(value);
-        },
-        (err: unknown) => {
-          this.#inflight.delete(call);
-          reject(raw && replyOf(err) !== undefined ? err : this.#wrap(operation, err));
-        },
-      );
-    });
+    return this.#deadlines.bound(
+      fn,
+      () => new StorageError(this.#storage, operation, `memcached did not answer within ${this.#deadlines.timeout} ms (commandTimeout); is it reachable?`),
+      (err) => (raw && replyOf(err) !== undefined ? err : this.#wrap(operation, err)),
+    );
   }
-
-  /** Fails the calls past their deadline; stops itself when nothing is in flight. */
-  #sweep(): void {
-    const now = Date.now();
-    for (const call of this.#inflight) {
-      if (call.deadline <= now) {
-        this.#inflight.delete(call);
-        call.expire();
-      }
-    }
-    if (this.#inflight.size === 0) {
-      clearInterval(this.#sweeper);
-      this.#sweeper = undefined;
-    }
-  }
-}
-
-/** A call waiting for memcached, with its deadline. */
-interface InFlight {
-  readonly deadline: number;
-  readonly expire: () => void;
 }
 
 /**

@@ -1,0 +1,145 @@
+/**
+ * The SQL of `MysqlStorage`, for MariaDB ≥ 10.4.5 and MySQL 8. Expiry uses the database clock
+ * (`UTC_TIMESTAMP(3)`). MariaDB 10.11 gets `JSON_MERGE_PATCH` with `null` members and multi-path
+ * `JSON_REMOVE` wrong on some inputs, so removals are nested single-path `JSON_REMOVE`s and the
+ * patch never holds a `null` (its values are JSON texts, i.e. strings). In `ON DUPLICATE KEY
+ * UPDATE` the assignments run left to right, so `data` is assigned before `expires_at`.
+ * Statement texts vary only with the number of removed keys, so mysql2's per-connection cache of
+ * prepared statements stays small.
+ * @internal
+ * @module
+ */
+
+const NOW = 'UTC_TIMESTAMP(3)';
+/** `?` microseconds from now. */
+const LATER = `${NOW} + INTERVAL ? MICROSECOND`;
+const LIVE = `expires_at > ${NOW} AND forward_to IS NULL`;
+
+/** Quotes `schema.table` / `table` as identifiers (already validated: letters, digits, _). */
+export function quoteMysqlTable(table: string): string {
+  return table
+    .split('.')
+    .map((part) => `\`${part}\``)
+    .join('.');
+}
+
+/** The JSON path of one key: `$."key"`, with the key's quotes and backslashes escaped. */
+export function keyPath(key: string): string {
+  return `$.${JSON.stringify(key)}`;
+}
+
+/** The `CREATE TABLE` the README shows, for `table`. */
+export function mysqlSchema(table: string): string {
+  const index = `\`${table.split('.').pop() as string}_expires_at\``;
+  return `CREATE TABLE IF NOT EXISTS ${quoteMysqlTable(table)} (
+  id         VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  data       JSON NOT NULL,
+  expires_at DATETIME(3) NOT NULL,
+  forward_to VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NULL,
+  PRIMARY KEY (id),
+  KEY ${index} (expires_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
+}
+
+/** `data` with `n` keys removed: `JSON_REMOVE(JSON_REMOVE(data, ?), ?)`. */
+function removed(n: number, base = 'data'): string {
+  let expr = base;
+  for (let i = 0; i < n; i++) expr = `JSON_REMOVE(${expr}, ?)`;
+  return expr;
+}
+
+/** Every statement of one table. @internal */
+export class MysqlStatements {
+  readonly schema: string;
+  readonly get: string;
+  readonly follow: string;
+  readonly removeLive: string;
+  readonly removeAny: string;
+  readonly lockForMove: string;
+  readonly writeMove: string;
+  readonly count: string;
+  readonly #t: string;
+  readonly #update = new Map<number, string>();
+  readonly #upsert = new Map<number, string>();
+
+  constructor(table: string) {
+    const t = quoteMysqlTable(table);
+    this.#t = t;
+    this.schema = mysqlSchema(table);
+    this.get = `SELECT data FROM ${t} WHERE id = ? AND ${LIVE}`;
+    // After a write matched nothing: is the id a live forward (and does the key hold `?`)?
+    this.follow = `SELECT forward_to AS fwd FROM ${t} WHERE id = ? AND expires_at > ${NOW}`;
+    this.removeLive = `DELETE FROM ${t} WHERE id = ? AND ${LIVE}`;
+    this.removeAny = `DELETE FROM ${t} WHERE id = ?`;
+    this.lockForMove = `SELECT data FROM ${t} WHERE id = ? AND ${LIVE} FOR UPDATE`;
+    this.writeMove = `INSERT INTO ${t} (id, data, expires_at, forward_to) VALUES (?, ?, ${LATER}, NULL), (?, '{}', ${LATER}, ?)
+ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), forward_to = VALUES(forward_to)`;
+    this.count = `SELECT COUNT(*) AS n FROM ${t} WHERE ${LIVE}`;
+  }
+
+  /** `create: false`: params `...paths, patch, µs, id`. */
+  update(removals: number): string {
+    let text = this.#update.get(removals);
+    if (!text) {
+      text = `UPDATE ${this.#t} SET data = JSON_MERGE_PATCH(${removed(removals)}, ?), expires_at = ${LATER} WHERE id = ? AND ${LIVE}`;
+      this.#update.set(removals, text);
+    }
+    return text;
+  }
+
+  /** `create: true`: params `id, patch, µs, ...paths, patch, µs`. */
+  upsert(removals: number): string {
+    let text = this.#upsert.get(removals);
+    if (!text) {
+      text = `INSERT INTO ${this.#t} (id, data, expires_at) VALUES (?, ?, ${LATER})
+ON DUPLICATE KEY UPDATE data = JSON_MERGE_PATCH(IF(${LIVE}, ${removed(removals)}, '{}'), ?), expires_at = ${LATER}, forward_to = NULL`;
+      this.#upsert.set(removals, text);
+    }
+    return text;
+  }
+
+  /** Compare-and-set on a live row: params `[path, next]` or `[path]`, µs, id, path[, expected]. */
+  cas(remove: boolean, expectAbsent: boolean): string {
+    const apply = remove ? 'JSON_REMOVE(data, ?)' : 'JSON_SET(data, ?, ?)';
+    return `UPDATE ${this.#t} SET data = ${apply}, expires_at = ${LATER} WHERE id = ? AND ${LIVE} AND ${matches(expectAbsent)}`;
+  }
+
+  /** Why a compare-and-set matched nothing: params `path[, expected], id`. */
+  casFollow(expectAbsent: boolean): string {
+    return `SELECT forward_to AS fwd, ${matches(expectAbsent)} AS matched FROM ${this.#t} WHERE id = ? AND expires_at > ${NOW}`;
+  }
+
+  /**
+   * Compare-and-set creating the session: inserts (or replaces a dead row) only when no live row
+   * exists and the key is expected absent. Params `id, data, µs, id`.
+   */
+  casCreate(): string {
+    return `INSERT INTO ${this.#t} (id, data, expires_at)
+SELECT ?, ?, ${LATER} FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM ${this.#t} WHERE id = ? AND ${LIVE})
+ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), forward_to = NULL`;
+  }
+
+  /** Batched refresh of `n` ids (sent as text, so its many shapes stay out of the statement cache). */
+  refresh(n: number): string {
+    return `UPDATE ${this.#t} SET expires_at = ${LATER} WHERE id IN (${Array(n).fill('?').join(', ')}) AND ${LIVE}`;
+  }
+
+  /** The ids of at most `limit` expired rows (an integer, inlined): a plain read, it locks nothing. */
+  expired(limit: number): string {
+    return `SELECT id FROM ${this.#t} WHERE expires_at <= ${NOW} ORDER BY expires_at LIMIT ${Math.floor(limit)}`;
+  }
+
+  /**
+   * Deletes those of `n` ids (sorted) that are still expired. By primary key in id order, like the
+   * batched refresh, so the two never lock rows in opposite orders (a sweep walking the
+   * `expires_at` index while deleting deadlocked against refreshes).
+   */
+  sweep(n: number): string {
+    return `DELETE FROM ${this.#t} WHERE id IN (${Array(n).fill('?').join(', ')}) AND expires_at <= ${NOW}`;
+  }
+}
+
+/** Whether the key at path `?` holds `?` (byte for byte), or is absent. */
+function matches(expectAbsent: boolean): string {
+  return expectAbsent ? `JSON_CONTAINS_PATH(data, 'one', ?) = 0` : `COALESCE(CAST(JSON_UNQUOTE(JSON_EXTRACT(data, ?)) AS BINARY) = CAST(? AS BINARY), 0)`;
+}

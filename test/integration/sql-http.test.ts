@@ -1,0 +1,199 @@
+/**
+ * The SQL storages over real HTTP on the real servers: overlapping requests on disjoint keys keep
+ * every write, a logout wins against a slow writer, a regenerate forwards late writes, and the
+ * statements each request sends are counted at the pool (a read-only request costs exactly one).
+ */
+import request from 'supertest';
+import express from 'express';
+import type { Pool } from 'pg';
+import type { Pool as MysqlPool } from 'mysql2';
+import { generateId, session, SessionValueError, StorageError, type Storage } from 'sessionware';
+import { MysqlStorage } from 'sessionware/mysql';
+import { PostgresStorage } from 'sessionware/postgres';
+import { buildApp, cookieValue } from '../helpers/app';
+import { commandCountApp } from '../helpers/redis';
+import { STORAGES, type StorageInstance } from '../helpers/storages';
+import { dropMysqlTable, dropPgTable, endMysql, mysqlPool, pgPool, uniqueTable } from '../helpers/sql';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.each(STORAGES.filter((s) => s.name === 'PostgresStorage' || s.name === 'MysqlStorage'))('$name over HTTP', (setup) => {
+  let instance: StorageInstance;
+  let app: express.Express;
+  beforeEach(async () => {
+    instance = await setup.create();
+    app = buildApp(express, instance.storage);
+  });
+  afterEach(() => instance.cleanup());
+
+  async function login(): Promise<string> {
+    const res = await request(app).get('/set?k=user&v=alice').expect(200);
+    return cookieValue(res.headers['set-cookie']) as string;
+  }
+
+  it('should keep every write of overlapping requests on disjoint keys', async () => {
+    const cookie = `sessionid=${await login()}`;
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) => request(app).get(`/slow-set?k=k${i}&v=${i}&ms=${40 + ((i * 37) % 150)}`).set('Cookie', cookie).expect(200)),
+    );
+    const expected: Record<string, string> = { user: 'alice' };
+    for (let i = 0; i < 8; i++) expected[`k${i}`] = String(i);
+    await request(app).get('/data').set('Cookie', cookie).expect(200, expected);
+  });
+
+  it('should not let a slow writer resurrect a session logged out meanwhile', async () => {
+    const id = await login();
+    const cookie = `sessionid=${id}`;
+    const slow = request(app).get('/slow-set?k=cart&v=late&ms=300').set('Cookie', cookie).then((r) => r);
+    await sleep(100);
+    await request(app).get('/logout').set('Cookie', cookie).expect(200);
+    const late = await slow;
+    expect(late.status).toBe(200);
+    expect(cookieValue(late.headers['set-cookie']) ?? '').not.toBe(id);
+    await expect(instance.storage.getSession(id, 60_000)).resolves.toBeUndefined();
+    await request(app).get('/data').set('Cookie', cookie).expect(200, {});
+  });
+
+  it('should give a regenerated session a new id, the old one adopting nothing', async () => {
+    const id = await login();
+    const res = await request(app).get('/regenerate').set('Cookie', `sessionid=${id}`).expect(200);
+    const next = cookieValue(res.headers['set-cookie']) as string;
+    expect(next).not.toBe(id);
+    await request(app).get('/data').set('Cookie', `sessionid=${next}`).expect(200, { user: 'alice' });
+    const old = await request(app).get('/data').set('Cookie', `sessionid=${id}`).expect(200, {});
+    expect(cookieValue(old.headers['set-cookie']) ?? '').not.toBe(id);
+  });
+});
+
+/** Wraps the pool so every statement the storage sends is recorded. */
+function countPg(pool: Pool): string[] {
+  const seen: string[] = [];
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const first = args[0] as string | { name?: string; text: string };
+    seen.push(typeof first === 'string' ? first : (first.name ?? first.text));
+    return query(...args);
+  };
+  return seen;
+}
+
+/** Same for mysql2 (its pool-level execute/query; a transaction's statements would go through a connection). */
+function countMysql(pool: MysqlPool): string[] {
+  const seen: string[] = [];
+  for (const method of ['query', 'execute'] as const) {
+    const original = pool[method].bind(pool) as (...args: unknown[]) => unknown;
+    (pool as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+      seen.push(String(args[0]).split(/\s+/).slice(0, 2).join(' '));
+      return original(...args);
+    };
+  }
+  return seen;
+}
+
+describe.each([
+  ['PostgresStorage', 'pg'],
+  ['MysqlStorage', 'mysql'],
+] as const)('statements per request on %s', (_name, kind) => {
+  let storage: Storage & { close(): Promise<void>; flush(): Promise<void> };
+  let seen: string[];
+  let cleanup: () => Promise<void>;
+  let app: express.Express;
+
+  beforeAll(async () => {
+    const table = uniqueTable('sw_count');
+    if (kind === 'pg') {
+      const pool = pgPool();
+      const s = new PostgresStorage(pool, { table });
+      await s.count(); // creates the table: not part of any request
+      seen = countPg(pool);
+      storage = s;
+      cleanup = async () => {
+        await s.close();
+        await dropPgTable(pool, table);
+        await pool.end();
+      };
+    } else {
+      const pool = mysqlPool();
+      const s = new MysqlStorage(pool, { table });
+      await s.count();
+      seen = countMysql(pool);
+      storage = s;
+      cleanup = async () => {
+        await s.close();
+        await dropMysqlTable(pool, table);
+        await endMysql(pool);
+      };
+    }
+    app = commandCountApp(storage);
+  });
+  afterAll(() => cleanup());
+
+  const take = async () => {
+    await sleep(30);
+    return seen.splice(0);
+  };
+
+  it('should cost one statement for a new session, one per read-only request (TTL refreshes batched), and one per logout', async () => {
+    const res = await request(app).get('/set').expect(200);
+    const cookie = `sessionid=${cookieValue(res.headers['set-cookie']) as string}`;
+    expect(await take()).toHaveLength(1);
+    for (let i = 0; i < 5; i++) await request(app).get('/read').set('Cookie', cookie).expect(200, '"alice"');
+    expect(await take()).toHaveLength(5);
+    await storage.flush();
+    expect(await take()).toHaveLength(1); // one batched refresh for all five reads
+    await request(app).get('/untouched').set('Cookie', cookie).expect(404);
+    expect(await take()).toHaveLength(0);
+    await request(app).get('/logout').set('Cookie', cookie).expect(200);
+    expect(await take()).toHaveLength(1);
+  });
+
+  it('should cost one statement per contract call on a live session', async () => {
+    const id = generateId();
+    const none = { set: new Map<string, string>(), removed: new Set<string>() };
+    await storage.setSession(id, { set: new Map([['a', '1']]), removed: new Set() }, 60_000, { create: true });
+    await take();
+    expect(await storage.compareAndSet?.(id, 'a', '1', '2', 60_000, { create: false })).toBe('ok');
+    expect(await take()).toHaveLength(1);
+    expect(await storage.count?.()).toBeGreaterThan(0);
+    expect(await take()).toHaveLength(1);
+    await storage.setSession(generateId(), none, 60_000, { create: false }); // a session that is gone
+    expect(await take()).toHaveLength(kind === 'pg' ? 1 : 2); // MySQL asks once more: gone, or a forward?
+    const next = generateId();
+    await storage.moveSession?.(id, next, none, 60_000, { keep: undefined, forwardTTL: 60_000 });
+    expect(await take()).toHaveLength(kind === 'pg' ? 1 : 0); // MySQL: one transaction on a connection of its own
+    expect(await storage.removeAll(next)).toBe(true);
+    expect(await take()).toHaveLength(1);
+  });
+
+  it('should cost two statements for a read-modify-write request (the read, then one merge)', async () => {
+    const res = await request(app).get('/set').expect(200);
+    const cookie = `sessionid=${cookieValue(res.headers['set-cookie']) as string}`;
+    await take();
+    await request(app).get('/set').set('Cookie', cookie).expect(200);
+    expect(await take()).toHaveLength(2);
+  });
+});
+
+describe.each(STORAGES.filter((s) => s.name === 'PostgresStorage'))('a key $name cannot hold, over HTTP', (setup) => {
+  it('should fail the request with a StorageError caused by a SessionValueError, and store nothing', async () => {
+    const instance = await setup.create();
+    try {
+      const app = express();
+      app.use(session(instance.storage));
+      app.get('/nul', async (req, res) => {
+        await req.session.set('a\u0000b', 1);
+        res.send('ok');
+      });
+      app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+        const cause = (err as { cause?: unknown }).cause;
+        res.status(500).json({ storage: err instanceof StorageError, value: cause instanceof SessionValueError, key: (cause as { key?: string }).key });
+      });
+      const res = await request(app).get('/nul');
+      expect(res.status).toBe(500);
+      expect(res.body).toEqual({ storage: true, value: true, key: 'a\u0000b' });
+      await expect((instance.storage as PostgresStorage).count()).resolves.toBe(0);
+    } finally {
+      await instance.cleanup();
+    }
+  });
+});
