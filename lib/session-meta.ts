@@ -15,7 +15,7 @@ export const TTL_KEY = '$sw:ttl';
 /** When the session was created, in milliseconds since the epoch (with `absoluteTTL`). @internal */
 export const CREATED_KEY = '$sw:created';
 /** Every reserved key, kept by `regenerate({ keep })` whatever `keep` says. @internal */
-export const RESERVED_KEYS: readonly string[] = [TTL_KEY, CREATED_KEY];
+export const RESERVED_KEYS: readonly string[] = [TTL_KEY, CREATED_KEY, '$sw:flash'];
 
 /** Tells whether `key` is one of the library's own. @internal */
 export function isReserved(key: string): boolean {

@@ -8,6 +8,7 @@ import { isValidId } from './id';
 import { SessionChangeSet } from './session-changes';
 import { OperationQueue } from './session-queue';
 import { keepOption, refuseCallback, refuseExpressSession, type IdFunc, type IdOrigin, type RegenerateOptions, type SessionContext, type SessionHost } from './session-context';
+import { checkFlashMessage, checkFlashType, FLASH_KEY, queued, remaining, type Flashes } from './session-flash';
 import { CREATED_KEY, checkUserKey, metaNumber, RESERVED_KEYS, reservedCount, TTL_KEY, withoutReserved } from './session-meta';
 import { SessionStorage } from './session-storage';
 import { applyUpdate, DEFAULT_MAX_CONFLICTS, incrementBy, type UpdateFunction, type UpdateTarget } from './session-update';
@@ -188,6 +189,64 @@ export class Session {
       return Promise.reject(err);
     }
     return this.#update(key, fn) as Promise<number>;
+  }
+
+  /**
+   * Queues a flash message of `type` (e.g. `'info'`, `'error'`) for a later request, typically the
+   * one after a redirect. `message` is JSON data (a string, or an object), checked as `set` checks
+   * values. Atomic (one `update()`): flashes queued by overlapping requests are all kept. At most
+   * 100 messages per type are kept (the oldest are dropped). Stored under the reserved key
+   * `$sw:flash`, hidden from `data()`; survives `regenerate()`.
+   * Rejects with a `StorageError` on a storage without `compareAndSet`.
+   * @example
+   * ```ts
+   * app.post('/profile', async (req, res) => {
+   *   await req.session.flash('info', 'Profile saved');
+   *   res.redirect('/');
+   * });
+   * app.get('/', async (req, res) => {
+   *   const info = await req.session.flashes('info'); // ['Profile saved'], then [] on reload
+   *   res.send(info.join('<br>'));
+   * });
+   * ```
+   */
+  flash<T = string>(type: string, message: T): Promise<void> {
+    try {
+      checkFlashMessage(checkFlashType(type), message);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#update<Flashes>(FLASH_KEY, (current) => queued(current, type, message), true).then(() => undefined);
+  }
+
+  /**
+   * Returns the queued flash messages of `type` (oldest first; `[]` when none), or without `type`
+   * every queue by type, and removes them, atomically: two overlapping requests (two tabs) never
+   * both get the same message. Each message comes back once.
+   */
+  flashes<T = string>(type: string): Promise<T[]>;
+  flashes(): Promise<Flashes>;
+  flashes(type?: string): Promise<unknown[] | Flashes> {
+    try {
+      if (type !== undefined) checkFlashType(type);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const pick = (all: Flashes | undefined): unknown[] | Flashes => (type === undefined ? (all ?? {}) : (all?.[type] ?? []));
+    // A read first: a page that shows flashes costs no write (and creates no session) when there are none.
+    const peek = this.#run(Op.Read, async () => {
+      const text = await this.#read(FLASH_KEY);
+      return text === undefined ? undefined : (parseValue(text) as Flashes);
+    });
+    return peek.then((seen) => {
+      if (seen === undefined || (type !== undefined && (seen[type]?.length ?? 0) === 0)) return pick(undefined);
+      let taken: Flashes | undefined;
+      const take = (current: Flashes | undefined): Flashes | undefined => {
+        taken = current; // the last run is the one that was written
+        return remaining(current, type);
+      };
+      return this.#update<Flashes>(FLASH_KEY, take, true).then(() => pick(taken));
+    });
   }
 
   /** Removes keys. Without a stored session this does nothing. */
@@ -486,11 +545,12 @@ export class Session {
   }
 
   /** `update()`/`increment()`: one compare-and-set loop, in call order (see `session-update.ts`). */
-  #update<T>(key: string, fn: UpdateFunction<T>): Promise<T | undefined> {
+  #update<T>(key: string, fn: UpdateFunction<T>, internal = false): Promise<T | undefined> {
     const unsupported = this.#io.cannotCompareAndSet();
     if (unsupported) return Promise.reject(unsupported);
     return this.#run(Op.Change, async () => {
       checkKey(key);
+      if (!internal) checkUserKey(key);
       await this.#start();
       return applyUpdate(this.#updateTarget(), key, fn);
     });
