@@ -384,7 +384,8 @@ export class Session {
 
   /** Resolves this session's idle TTL in milliseconds: its own (`setTTL`), else the manager's `ttl`. */
   getTTL(): Promise<number> {
-    refuseCallback('getTTL', arguments[0] as unknown);
+    const refused = refuseCallback('getTTL', arguments[0] as unknown);
+    if (refused) return refused;
     return this.#run(Op.Read, async () => {
       await this.#start();
       return this.#meta(TTL_KEY) ?? this.#context.getTTL();
