@@ -2,9 +2,14 @@
  * Flash messages over real HTTP on every storage: queued, shown once, never to two tabs, no
  * session created by a page that only looks for them.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import express from 'express';
 import request from 'supertest';
-import { session, type Storage } from 'sessionware';
+import { FileStorage, session, type Storage } from 'sessionware';
+import { RedisStorage } from 'sessionware/redis';
+import { cleanupPrefix, sharedRedisUrl, stopSharedRedis, testClient, uniquePrefix } from '../helpers/redis';
 import { cookieValue, wrap } from '../helpers/app';
 import { describeEachStorage } from '../helpers/storages';
 
@@ -88,5 +93,38 @@ describeEachStorage((_name, current) => {
     expect(res.body).toMatchObject({ code: 'ERR_SESSION_VALUE' });
     expect(res.headers['set-cookie']).toBeUndefined();
     expect((await request(app).get('/flash?type=&m=x').expect(500)).body.message).toContain('flash type must be a non-empty string');
+  });
+});
+
+describe('flashes() across two processes sharing a storage (two storage instances, two apps)', () => {
+  const pairs: Array<[string, () => Promise<{ a: Storage; b: Storage; cleanup: () => Promise<void> }>]> = [
+    ['FileStorage', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'sessionware-flash-'));
+      const a = new FileStorage(dir);
+      const b = new FileStorage(dir);
+      return { a, b, cleanup: async () => { await a.close(); await b.close(); await rm(dir, { recursive: true, force: true }); } };
+    }],
+    ['RedisStorage', async () => {
+      const url = await sharedRedisUrl();
+      const [ca, cb] = [testClient(url), testClient(url)];
+      const prefix = uniquePrefix('sw-flash');
+      const a = new RedisStorage(ca, { prefix });
+      const b = new RedisStorage(cb, { prefix });
+      return { a, b, cleanup: async () => { await a.close(); await b.close(); await cleanupPrefix(ca, prefix); ca.disconnect(); cb.disconnect(); } };
+    }],
+  ];
+  afterAll(stopSharedRedis);
+
+  it.each(pairs)('should show each flash exactly once on %s, whichever process serves the tab', async (_name, make) => {
+    const { a, b, cleanup } = await make();
+    try {
+      const [one, two] = [flashApp(a).app, flashApp(b).app];
+      const cookie = `sessionid=${cookieValue((await request(one).get('/flash?m=m0').expect(302)).headers['set-cookie']) ?? ''}`;
+      for (let i = 1; i < 6; i++) await request(i % 2 ? two : one).get(`/flash?m=m${i}`).set('Cookie', cookie).expect(302);
+      const shown = await Promise.all(Array.from({ length: 16 }, (_, i) => request(i % 2 ? one : two).get('/show').set('Cookie', cookie).expect(200)));
+      expect(shown.flatMap((r) => r.body as string[]).sort()).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
+    } finally {
+      await cleanup();
+    }
   });
 });
