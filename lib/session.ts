@@ -553,6 +553,8 @@ export class Session {
       checkKey(key);
       if (!internal) checkUserKey(key);
       await this.#start();
+      // With absoluteTTL, a session an update creates records its creation time too (written at close).
+      if (this.#phase !== Phase.Gone && this.#stampDue()) this.#data.change(CREATED_KEY, String(Date.now()), true);
       return applyUpdate(this.#updateTarget(), key, fn);
     });
   }

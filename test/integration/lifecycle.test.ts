@@ -35,6 +35,9 @@ function lifecycleApp(storage: Storage, options: SessionOptions = {}) {
     await req.session.set('$sw:ttl', 1);
     res.send('unreachable');
   }));
+  app.get('/incr', wrap(async (req, res) => {
+    res.json({ n: await req.session.increment('n') });
+  }));
   app.get('/logout', wrap(async (req, res) => {
     await req.session.removeAll();
     res.send('bye');
@@ -197,6 +200,15 @@ describeEachStorage((name, current) => {
       const renewed = cookieValue((await request(app).get('/login?renew=1').set('Cookie', `sessionid=${moved}`).expect(200)).headers['set-cookie']) as string;
       expect(Number((await storage.getSession(renewed, 60_000))?.get('$sw:created'))).toBeGreaterThan(Number(old) + 40_000);
       expect((await request(app).get('/data').set('Cookie', `sessionid=${renewed}`).expect(200)).body).toEqual({ data: { user: 'ann' }, size: 1 });
+    });
+
+    it('should record the creation time of a session that increment() (compare-and-set) created', async () => {
+      const storage = current();
+      const { app } = lifecycleApp(storage, { absoluteTTL: 60_000 });
+      const id = cookieValue((await request(app).get('/incr').expect(200)).headers['set-cookie']) as string;
+      expect(Number((await storage.getSession(id, 60_000))?.get('$sw:created'))).toBeGreaterThan(Date.now() - 10_000);
+      await backdate(storage, id, 60_001);
+      expect((await request(app).get('/incr').set('Cookie', `sessionid=${id}`).expect(200)).body).toEqual({ n: 1 }); // a new session
     });
 
     it('should cap the storage TTL at the absolute lifetime: the storage itself drops the session', async () => {
