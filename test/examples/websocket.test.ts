@@ -72,10 +72,11 @@ describe('examples/websocket.ts', () => {
   it('should keep two users apart on two sockets', async () => {
     const [a, b] = await Promise.all([login('ann'), login('ben')]);
     const [wa, wb] = await Promise.all([connect(a), connect(b)]);
+    const replies = [next(wa), next(wb)]; // listening before sending: a reply must not arrive unheard
     wa.send('1');
     wb.send('2');
-    expect(await next(wa)).toEqual({ message: JSON.stringify({ user: 'ann', echo: '1' }) });
-    expect(await next(wb)).toEqual({ message: JSON.stringify({ user: 'ben', echo: '2' }) });
+    expect(await replies[0]).toEqual({ message: JSON.stringify({ user: 'ann', echo: '1' }) });
+    expect(await replies[1]).toEqual({ message: JSON.stringify({ user: 'ben', echo: '2' }) });
     wa.close();
     wb.close();
   });
