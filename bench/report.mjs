@@ -97,6 +97,20 @@ export function renderMarkdown(results) {
     }
   }
 
+  const incr = results.setups.filter((x) => ok(x) && x.scenarios?.incr?.incr);
+  if (incr.length) {
+    L.push('', `## /incr: one counter bumped by every request (${m.connections ?? '?'} connections, one session)`, '');
+    L.push('sessionware uses `increment()` (compare-and-set, retried on conflict); express-session reads `n` and writes it back. "answered" counts the /incr responses with status 200; "lost" is how many of those increments the final count does not hold.', '');
+    L.push('| setup | /incr req/s | /incr ratio | /write ratio | answered | final n | lost increments | CAS conflicts | retries per request |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const s of incr) {
+      const r = s.scenarios.incr;
+      const c = r.incr;
+      const cas = s.flavor === 'express-session' ? '–' : f0(c.conflicts);
+      const retries = s.flavor === 'express-session' ? '–' : c.retriesPerRequest.toFixed(4);
+      L.push(`| ${s.label} | ${f0(r.rps)} | ${f2(r.ratio)}x | ${s.scenarios.write ? `${f2(s.scenarios.write.ratio)}x` : '–'} | ${f0(c.answered)} | ${f0(c.finalN)} | ${f0(c.lost)} | ${cas} | ${retries} |`);
+    }
+  }
+
   const heaps = results.setups.filter((x) => ok(x) && x.heap);
   if (heaps.length) {
     L.push('', '## Heap per idle session (memory setups)', '');

@@ -38,6 +38,8 @@ const CFG = {
 
 const log = (...a) => console.log('[bench]', ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** A ratio for the log; `?` for a slice that measured nothing (a stalled machine gives 0 bare requests: null). */
+const fx = (x) => (typeof x === 'number' ? x.toFixed(2) : '?');
 
 // ---------- pinning ----------
 const hasTaskset = env.BENCH_NO_PIN !== '1' && os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
@@ -180,7 +182,7 @@ async function measure(setup, server, scenario, cookie, redis) {
   const result = { ...sc, ratio: r.ratio, sliceRatios: r.ratios, bare: r.bare };
   if (r.redisCommandsPerRequest !== undefined) Object.assign(result, { redisCommandsPerRequest: r.redisCommandsPerRequest, redisCommands: r.redisCommands });
   if (r.statementsPerRequest !== undefined) Object.assign(result, { statementsPerRequest: r.statementsPerRequest, statements: r.statements });
-  log(`  /${scenario.padEnd(6)} ${sc.rps.toFixed(0).padStart(6)} req/s  p50 ${sc.p50?.toFixed(2)} ms  p99 ${sc.p99?.toFixed(2)} ms | bare ${r.bare.rps.toFixed(0)} req/s | ratio ${r.ratio.toFixed(2)}x (slices ${r.ratios.map((x) => x.toFixed(2)).join(' ')})${sc.non2xx ? `  non2xx ${sc.non2xx}` : ''}${result.redisCommandsPerRequest !== undefined ? `  redis ${result.redisCommandsPerRequest.toFixed(3)}/req ${JSON.stringify(result.redisCommands)}` : ''}${result.statementsPerRequest !== undefined ? `  sql ${result.statementsPerRequest.toFixed(3)}/req ${JSON.stringify(result.statements)}` : ''}`);
+  log(`  /${scenario.padEnd(6)} ${sc.rps.toFixed(0).padStart(6)} req/s  p50 ${sc.p50?.toFixed(2)} ms  p99 ${sc.p99?.toFixed(2)} ms | bare ${r.bare.rps.toFixed(0)} req/s | ratio ${fx(r.ratio)}x (slices ${r.ratios.map(fx).join(' ')})${sc.non2xx ? `  non2xx ${sc.non2xx}` : ''}${result.redisCommandsPerRequest !== undefined ? `  redis ${result.redisCommandsPerRequest.toFixed(3)}/req ${JSON.stringify(result.redisCommands)}` : ''}${result.statementsPerRequest !== undefined ? `  sql ${result.statementsPerRequest.toFixed(3)}/req ${JSON.stringify(result.statements)}` : ''}`);
   return result;
 }
 
@@ -188,13 +190,29 @@ async function throughput(setup, server, redis) {
   const out = { scenarios: {} };
   for (const scenario of CFG.scenarios) {
     let cookie;
-    if (scenario === 'read' || scenario === 'write') {
+    if (scenario === 'read' || scenario === 'write' || scenario === 'incr') {
       cookie = await newSession(server.base);
       const check = await get(server.base, '/read', cookie);
       if (check.json?.n !== 1) throw new Error(`seeded session not read back: ${check.body}`);
     }
+    if (scenario === 'incr') await get(server.base, '/bench-stats?reset');
     const r = await measure(setup, server, scenario, cookie, redis);
-    if (scenario === 'write') r.finalN = (await get(server.base, '/read', cookie)).json?.n;
+    if (scenario === 'write' || scenario === 'incr') r.finalN = (await get(server.base, '/read', cookie)).json?.n;
+    if (scenario === 'incr') {
+      // Every /incr that answered 200 told its client the increment happened: the final count must
+      // hold them all (the seed's 1 included). Requests autocannon aborted at a slice end may have
+      // counted without being answered, so more is possible, fewer is a lost increment.
+      const stats = (await get(server.base, '/bench-stats')).json;
+      r.incr = {
+        answered: stats.incrOk,
+        finalN: r.finalN,
+        lost: Math.max(0, stats.incrOk + 1 - r.finalN),
+        compareAndSet: stats.compareAndSet,
+        conflicts: stats.conflicts,
+        retriesPerRequest: stats.incrOk > 0 ? stats.conflicts / stats.incrOk : 0,
+      };
+      log(`  /incr: ${stats.incrOk} answered, final n ${r.finalN}, lost increments ${r.incr.lost}, compare-and-set conflicts ${stats.conflicts} (${r.incr.retriesPerRequest.toFixed(4)} retries per request)`);
+    }
     out.scenarios[scenario] = r;
   }
   const bares = Object.values(out.scenarios).flatMap((s) => s.bare.slices);

@@ -7,6 +7,10 @@
 //   /new    no cookie, create a session       /dump   the session's data as JSON
 //   /slow-write?key=K  reads the session, waits ~100 ms, writes K
 //   /fast-write?key=K  writes K               /logout destroys the session
+//   /incr   existing session, increment `n`: sessionware's atomic increment(); express-session's
+//           read-and-write-back (the same as its /write)
+//   /bench-stats (before the session middleware) counts since the last ?reset: /incr responses
+//           that finished with 200, and sessionware's compareAndSet calls and conflicts
 import express from 'express';
 import { getSetup } from './setups.mjs';
 
@@ -24,6 +28,9 @@ const HANDLERS = {
       const n = ((await req.session.get('n')) ?? 0) + 1;
       await req.session.set('n', n);
       return { n };
+    },
+    async incr(req) {
+      return { n: await req.session.increment('n') };
     },
     async new(req) {
       await req.session.set('n', 1);
@@ -50,6 +57,10 @@ const HANDLERS = {
   'express-session': {
     read: (req) => ({ n: req.session.n }),
     write(req) {
+      req.session.n = (req.session.n || 0) + 1;
+      return { n: req.session.n };
+    },
+    incr(req) {
       req.session.n = (req.session.n || 0) + 1;
       return { n: req.session.n };
     },
@@ -92,10 +103,32 @@ app.disable('etag');
 app.get('/bare', (_req, res) => {
   res.json({ n: 1 });
 });
+// Counters for /incr: how many increments the clients were told about, and how often sessionware's
+// compare-and-set lost (each conflict is one retry of that request's increment).
+const stats = { incrOk: 0, compareAndSet: 0, conflicts: 0 };
+const storage = instance.middleware.storage;
+if (typeof storage?.compareAndSet === 'function') {
+  const compareAndSet = storage.compareAndSet.bind(storage);
+  storage.compareAndSet = async (...args) => {
+    stats.compareAndSet++;
+    const result = await compareAndSet(...args);
+    if (result === 'conflict') stats.conflicts++;
+    return result;
+  };
+}
+app.get('/bench-stats', (req, res) => {
+  res.json(stats);
+  if (req.query.reset !== undefined) Object.assign(stats, { incrOk: 0, compareAndSet: 0, conflicts: 0 });
+});
+app.use('/incr', (_req, res, next) => {
+  res.on('finish', () => res.statusCode === 200 && stats.incrOk++);
+  next();
+});
 app.use(instance.middleware);
 app.get('/read', route(h.read));
 app.get('/write', route(h.write));
 app.get('/new', route(h.new));
+app.get('/incr', route(h.incr));
 app.get('/slow-write', route(h.slowWrite));
 app.get('/fast-write', route(h.fastWrite));
 app.get('/logout', route(h.logout));

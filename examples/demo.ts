@@ -59,8 +59,7 @@ app.use(express.urlencoded({ extended: false }));
 app.use(session(storage)); // 24 h TTL, cookie (or header) `sessionid`
 
 app.get('/', async (req, res) => {
-  const views = (await req.session.get('views', 0)) + 1;
-  await req.session.set('views', views);
+  const views = await req.session.increment('views'); // atomic: two tabs loading at once both count
   const user = await req.session.get('user');
   res.setHeader('Cache-Control', 'no-store'); // per-user page: the back button asks the server again
   res.type('html').send(`<!doctype html>

@@ -20,16 +20,23 @@ export interface ClientId {
    * (the expiring `Set-Cookie` would delete the real cookie and leave the planted one).
    */
   readonly duplicates: boolean;
+  /**
+   * Every value of the winning source (cookie, else header) that passed the checks, in the order
+   * sent, `id` first: when `id` is unknown to the storage, the session tries the next (a planted,
+   * well-formed duplicate must not hide the real one). At most {@link MAX_CANDIDATES}.
+   */
+  readonly candidates: readonly string[];
 }
 
 /** How many values sent under the name are considered: more is an attack or a broken client. */
 export const MAX_CANDIDATES = 4;
 
-const NONE: ClientId = { id: undefined, via: undefined, duplicates: false };
+const NONE: ClientId = { id: undefined, via: undefined, duplicates: false, candidates: [] };
 
 /**
  * Reads the id from the cookie, then from the header: the first value that passes the signature
- * (when a secret is set) and the syntax check wins; what fails is treated as no id. Bounded: at
+ * (when a secret is set) and the syntax check is the id, the others that pass are its fallbacks
+ * (`candidates`); what fails is treated as no id. Bounded: at
  * most {@link MAX_CANDIDATES} values per source are looked at, and nothing is decoded.
  * @internal
  */
@@ -42,8 +49,8 @@ export function readClientId(req: IncomingMessage, options: ResolvedOptions): Cl
     if (values.length > 0) {
       via = 'cookie';
       duplicates = values.length > 1;
-      const id = firstValid(values, options);
-      if (id !== undefined) return { id, via, duplicates };
+      const candidates = validIds(values, options);
+      if (candidates.length > 0) return { id: candidates[0], via, duplicates, candidates };
     }
   }
   const header = options.header === undefined ? undefined : req.headers[options.header];
@@ -52,21 +59,23 @@ export function readClientId(req: IncomingMessage, options: ResolvedOptions): Cl
     const values = header.includes(',') ? header.split(',', MAX_CANDIDATES).map((v) => v.trim()) : [header];
     via ??= 'header';
     duplicates ||= values.length > 1;
-    const id = firstValid(values, options);
-    if (id !== undefined) return { id, via: 'header', duplicates };
+    const candidates = validIds(values, options);
+    if (candidates.length > 0) return { id: candidates[0], via: 'header', duplicates, candidates };
   }
-  return via === undefined ? NONE : { id: undefined, via, duplicates };
+  return via === undefined ? NONE : { id: undefined, via, duplicates, candidates: [] };
 }
 
-function firstValid(tokens: readonly string[], options: ResolvedOptions): string | undefined {
+/** The ids among `tokens` that pass the signature (with a signer) and the syntax check, in order. */
+function validIds(tokens: readonly string[], options: ResolvedOptions): string[] {
+  const ids: string[] = [];
   for (const token of tokens) {
     if (token === '' || token.length > 512) continue; // an id plus a signature is under 200 characters
     const value = token.includes('%') ? percentDecoded(token) : token;
     if (value === undefined) continue;
     const id = options.signer ? options.signer.unsign(value) : value;
-    if (isValidId(id)) return id;
+    if (isValidId(id) && !ids.includes(id)) ids.push(id);
   }
-  return undefined;
+  return ids;
 }
 
 /**

@@ -12,7 +12,8 @@ export type SessionErrorCode =
   | 'ERR_SESSION_VALUE'
   | 'ERR_SESSION_STORAGE'
   | 'ERR_SESSION_LOCK_TIMEOUT'
-  | 'ERR_SESSION_CORRUPT';
+  | 'ERR_SESSION_CORRUPT'
+  | 'ERR_SESSION_CONFLICT';
 
 /**
  * Base class of every sessionware error; use it as an `instanceof` target.
@@ -61,6 +62,24 @@ export class SessionValueError extends SessionError {
   constructor(key: string, message: string, options?: { cause?: unknown }) {
     super('ERR_SESSION_VALUE', message, options);
     this.key = key;
+  }
+}
+
+/**
+ * `session.update()` / `increment()` lost the compare-and-set on its key to other writers more
+ * often than `maxConflicts` allows: nothing was written by this call. The key is being changed by
+ * many requests at once; retry later, or raise `maxConflicts`.
+ */
+export class SessionConflictError extends SessionError {
+  /** The session key the update was for. */
+  readonly key: string;
+  /** How many compare-and-set attempts lost (`maxConflicts + 1`). */
+  readonly conflicts: number;
+
+  constructor(key: string, conflicts: number) {
+    super('ERR_SESSION_CONFLICT', `session.update("${key}") lost to concurrent writers of that key ${conflicts} times in a row (more than maxConflicts allows), so nothing was written; retry the request later, or raise the maxConflicts option if this key is meant to be that busy.`);
+    this.key = key;
+    this.conflicts = conflicts;
   }
 }
 

@@ -20,6 +20,7 @@ export { session, type SessionMiddleware } from './middleware';
 export type { SessionOptions, CookieOptions } from './options';
 export { Manager, DEFAULT_TTL, DEFAULT_MAX_SESSION_BYTES, type ManagerOptions } from './manager';
 export { Session, type IdFunc, type RegenerateOptions } from './session';
+export { RESERVED_PREFIX } from './session-meta';
 export { serializeValue, MAX_VALUE_DEPTH } from './value';
 export type { SessionData, SessionKey } from './types';
 export { MemoryStorage, type MemoryStorageOptions } from './storage/memory';
@@ -37,6 +38,7 @@ export {
   SessionOptionsError,
   SessionStateError,
   SessionValueError,
+  SessionConflictError,
   StorageError,
   LockTimeoutError,
   CorruptSessionError,

@@ -3,9 +3,10 @@
  * request (jobs, WebSockets, tests). `session()` creates one for you.
  * @module
  */
-import { SessionOptionsError } from './errors';
+import { SessionOptionsError, StorageError, toStorageError } from './errors';
 import { isValidId } from './id';
 import { Session, type IdFunc, type SessionContext } from './session';
+import { checkMaxConflicts, DEFAULT_MAX_CONFLICTS } from './session-update';
 import { defaultStorage } from './storage/default-storage';
 import type { Storage } from './storage/storage';
 
@@ -43,6 +44,25 @@ export interface ManagerOptions {
    * @example `{ maxSessionBytes: 64 * 1024 }` for sessions that only hold ids and flags
    */
   readonly maxSessionBytes?: number;
+  /**
+   * The absolute lifetime of a session, in milliseconds (OWASP's absolute timeout): a session ends
+   * this long after it was created, however active it is, and is then treated exactly like an
+   * unknown id (deleted, the cookie cleared, a fresh session). The creation time is kept in the
+   * session (under the reserved key `$sw:created`) and survives `regenerate()` unless it is called
+   * with `{ renew: true }`. Sessions stored before the option was set count from their next write.
+   * Each write and refresh is capped so the storage itself expires the session at that moment.
+   * @default undefined (no absolute limit)
+   * @example `{ absoluteTTL: 12 * 60 * 60 * 1000 }`: log in again every 12 hours
+   */
+  readonly absoluteTTL?: number;
+  /**
+   * How many times `session.update()` / `increment()` may lose its compare-and-set to another
+   * request's write of the same key (it then re-reads the key and runs the function again) before
+   * it rejects with a `SessionConflictError`. `0` rejects at the first conflict.
+   * @default 10
+   * @example `{ maxConflicts: 50 }` for a counter many requests of one session bump at once
+   */
+  readonly maxConflicts?: number;
 }
 
 /**
@@ -63,13 +83,42 @@ export class Manager implements SessionContext {
   readonly idFunc: IdFunc | undefined;
   /** The `maxSessionBytes` option. @internal */
   readonly maxSessionBytes: number;
+  /** The `absoluteTTL` option, or `undefined`. @internal */
+  readonly absoluteTTL: number | undefined;
+  /** The `maxConflicts` option. @internal */
+  readonly maxConflicts: number;
 
-  /** @throws {SessionOptionsError} on a non-positive or non-finite `ttl`, or a `maxSessionBytes` that is not a positive integer (or `Infinity`). */
+  /** @throws {SessionOptionsError} on a non-positive or non-finite `ttl`, or a `maxSessionBytes` that is not a positive integer (or `Infinity`), a `maxConflicts` that is not a whole number of 0 or more. */
   constructor(options: ManagerOptions = {}) {
     this.#ttl = checkTTL(options.ttl ?? DEFAULT_TTL);
     this.maxSessionBytes = checkMaxSessionBytes(options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES);
+    this.maxConflicts = checkMaxConflicts(options.maxConflicts ?? DEFAULT_MAX_CONFLICTS);
     this.#storage = options.storage ?? defaultStorage();
     this.idFunc = options.idFunc;
+    this.absoluteTTL = options.absoluteTTL === undefined ? undefined : checkAbsoluteTTL(options.absoluteTTL);
+  }
+
+  /**
+   * The number of live sessions in the storage (beego's `GetActiveSession`), from the storage's
+   * optional `count()`: `MemoryStorage` counts its map, `FileStorage` lists its directory,
+   * `RedisStorage`/`RedisHashStorage` scan their prefix, `StoreAdapter` asks the store's `length`.
+   * @throws {StorageError} (code `ERR_SESSION_STORAGE`) when the storage has no `count()` (e.g.
+   *   `MemcacheStorage`: memcached cannot enumerate keys), or when it fails.
+   * @example
+   * ```ts
+   * app.get('/admin/stats', async (_req, res) => res.json({ sessions: await sessions.manager.count() }));
+   * ```
+   */
+  async count(): Promise<number> {
+    const storage = this.#storage;
+    if (typeof storage.count !== 'function') {
+      throw new StorageError(storage.constructor.name, 'count', 'this storage cannot count its sessions (it has no count() method); use a storage that has it (memory, file, Redis, an express-session store with length()).');
+    }
+    try {
+      return await storage.count();
+    } catch (err) {
+      throw toStorageError(storage.constructor.name, 'count', err);
+    }
   }
 
   /**
@@ -108,6 +157,13 @@ export class Manager implements SessionContext {
 function checkTTL(ttl: number): number {
   if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 1) {
     throw new SessionOptionsError(`ttl must be a positive number of milliseconds (got ${String(ttl)}); e.g. 30 * 60 * 1000 for 30 minutes.`);
+  }
+  return Math.floor(ttl);
+}
+
+function checkAbsoluteTTL(ttl: number): number {
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 1) {
+    throw new SessionOptionsError(`absoluteTTL must be a positive number of milliseconds, or left out for no absolute limit (got ${String(ttl)}); e.g. 12 * 60 * 60 * 1000 for 12 hours.`);
   }
   return Math.floor(ttl);
 }

@@ -24,6 +24,31 @@ export interface SessionMiddleware<S = Storage> {
   /** The storage this middleware keeps sessions in: the one you passed, or the default `FileStorage` it created. */
   readonly storage: S;
   /**
+   * The {@link Manager} behind this middleware (its storage, TTL and limits): for work outside a
+   * request, such as `await sessions.manager.count()`.
+   */
+  readonly manager: Manager;
+  /**
+   * Opens the session of a request this middleware does not serve (a WebSocket or other HTTP
+   * upgrade, a raw `node:http` handler), with the middleware's own rules: the same cookie and
+   * header names, signatures and strict ids (an unknown, expired or badly signed id gives an empty
+   * session that is never adopted). Nothing is read until the first call; **close it** with
+   * `await s.close()` when done (that writes its changes, as the middleware does at the end of a
+   * response). Nothing is sent to the client: a new id created here never reaches it, so open a
+   * fresh one for each unit of work (each socket message) to see logouts at once.
+   * @example
+   * ```ts
+   * server.on('upgrade', async (req, socket, head) => {
+   *   const s = sessions.open(req);
+   *   const user = await s.get('user');
+   *   await s.close();
+   *   if (user === undefined) return socket.destroy();
+   *   wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+   * });
+   * ```
+   */
+  open(req: IncomingMessage): Session;
+  /**
    * Closes {@link SessionMiddleware.storage} (timers stopped, pending TTL refreshes flushed,
    * connections it opened closed), also a storage you passed in. Call it on shutdown, after the
    * server stopped taking requests.
@@ -79,6 +104,8 @@ export function session(storage?: Storage | CookieStorage, options: SessionOptio
     ...(resolved.ttl !== undefined && { ttl: resolved.ttl }),
     ...(resolved.idFunc && { idFunc: resolved.idFunc }),
     maxSessionBytes: resolved.maxSessionBytes,
+    ...(resolved.absoluteTTL !== undefined && { absoluteTTL: resolved.absoluteTTL }),
+    maxConflicts: resolved.maxConflicts,
   });
   const middleware = function sessionMiddleware(req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
     const outer = (req as StatefulRequest)[kState];
@@ -94,6 +121,8 @@ export function session(storage?: Storage | CookieStorage, options: SessionOptio
   return Object.defineProperties(middleware, {
     storage: { get: () => cookies?.cookieStorage ?? manager.getStorage(), enumerable: true },
     close: { value: () => (cookies?.cookieStorage ?? manager.getStorage()).close() },
+    manager: { value: manager, enumerable: true },
+    open: { value: (req: IncomingMessage) => openOutside(req, resolved, manager) },
   }) as SessionMiddleware<Storage | CookieStorage>;
 }
 
@@ -183,8 +212,16 @@ const SESSION_PROPERTY: PropertyDescriptor = {
 function open(state: RequestState): Session {
   if (state instanceof CookieRequestState) return state.open();
   state.client = readClientId(state.req, state.options);
-  const session = new Session(state.manager, state.client.id, 'client');
+  const session = new Session(state.manager, state.client.id, 'client', state.client.candidates);
   session.host = state;
   state.session = session;
   return session;
+}
+
+/** `sessions.open(req)`: the id as this middleware would read it, strict, with no response attached. */
+function openOutside(req: IncomingMessage, options: ResolvedOptions, manager: Manager): Session {
+  if (!(req instanceof IncomingMessage) && (typeof req !== 'object' || req === null || typeof (req as { headers?: unknown }).headers !== 'object')) {
+    throw new SessionStateError('sessions.open(req) takes the incoming HTTP request (an http.IncomingMessage, e.g. the upgrade request of a WebSocket).');
+  }
+  return new Session(manager, readClientId(req, options).id, 'client');
 }

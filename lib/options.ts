@@ -8,6 +8,7 @@ import { SessionOptionsError, type SessionError } from './errors';
 import type { IdSigner } from './express-session-signer';
 import { checkMaxSessionBytes, DEFAULT_MAX_SESSION_BYTES } from './manager';
 import type { IdFunc } from './session';
+import { checkMaxConflicts, DEFAULT_MAX_CONFLICTS } from './session-update';
 import { Signer } from './signer';
 
 /** Attributes of the session cookie. */
@@ -71,8 +72,8 @@ export interface SessionOptions {
   /**
    * Name of the cookie that carries the session id. When the client sends several cookies of this
    * name (a duplicate planted from a sibling subdomain or a longer path), the first of them (at most
-   * 4 are looked at) that passes the signature and syntax checks is used, and a cookie is never
-   * cleared because of a junk duplicate.
+   * 4 are looked at) that passes the signature and syntax checks and that the storage knows is used
+   * (an unknown one is never adopted), and a cookie is never cleared because of a duplicate.
    * @default 'sessionid'
    */
   readonly name?: string;
@@ -117,6 +118,23 @@ export interface SessionOptions {
    */
   readonly maxSessionBytes?: number;
   /**
+   * The absolute lifetime of a session in milliseconds (OWASP's absolute timeout): it ends this long
+   * after it was created, however active, and is then treated exactly like an unknown id (deleted,
+   * cookie cleared, a new id on the next write). The creation time survives `regenerate()` unless
+   * it is called with `{ renew: true }`. See `ManagerOptions.absoluteTTL`.
+   * @default undefined (no absolute limit)
+   * @example `{ ttl: 30 * 60 * 1000, absoluteTTL: 12 * 60 * 60 * 1000 }`
+   */
+  readonly absoluteTTL?: number;
+  /**
+   * How many times `req.session.update()` / `increment()` may lose its compare-and-set to another
+   * request's write of the same key (it then re-reads the key and runs the function again) before
+   * it rejects with a `SessionConflictError`. `0` rejects at the first conflict.
+   * @default 10
+   * @example `{ maxConflicts: 50 }` for a counter many requests of one session bump at once
+   */
+  readonly maxConflicts?: number;
+  /**
    * Receives session errors that can no longer reach Express's error handler (the response had
    * already started, or a TTL refresh after the response failed).
    * @default logs the error's name, code and message with `console.error`
@@ -146,6 +164,8 @@ export interface ResolvedOptions {
   readonly signer: IdSigner | undefined;
   readonly idFunc: IdFunc | undefined;
   readonly maxSessionBytes: number;
+  readonly absoluteTTL: number | undefined;
+  readonly maxConflicts: number;
   readonly onError: (err: SessionError, req: IncomingMessage) => void;
   /** The request headers the session depends on (lower case), for `Vary`. */
   readonly vary: readonly string[];
@@ -185,6 +205,8 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     signer: resolveSigner(options),
     idFunc: options.idFunc,
     maxSessionBytes: checkMaxSessionBytes(options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES),
+    absoluteTTL: options.absoluteTTL,
+    maxConflicts: checkMaxConflicts(options.maxConflicts ?? DEFAULT_MAX_CONFLICTS),
     onError: options.onError ?? logError,
     vary,
     varyHeader: vary.join(', '),
@@ -240,7 +262,7 @@ function resolveCookie(name: string, c: CookieOptions): ResolvedCookie {
 }
 
 /** Every option of `session()`: a misspelt name is an error, not a silently ignored setting. */
-const OPTION_KEYS: Record<keyof SessionOptions, true> = { ttl: true, name: true, header: true, cookie: true, secret: true, signer: true, idFunc: true, maxSessionBytes: true, onError: true };
+const OPTION_KEYS: Record<keyof SessionOptions, true> = { ttl: true, name: true, header: true, cookie: true, secret: true, signer: true, idFunc: true, maxSessionBytes: true, maxConflicts: true, absoluteTTL: true, onError: true };
 const COOKIE_KEYS: Record<keyof CookieOptions, true> = { path: true, domain: true, httpOnly: true, secure: true, sameSite: true, maxAge: true, partitioned: true, priority: true };
 
 /** Types of the options `resolveCookie` and the `Signer` do not check themselves. */
@@ -249,9 +271,12 @@ function checkShape(options: SessionOptions): void {
     throw new SessionOptionsError('session(storage, options): options must be an object, e.g. { ttl: 30 * 60 * 1000 }.');
   }
   checkKeys(options, OPTION_KEYS, 'options');
-  const { ttl, idFunc, onError, secret, cookie } = options;
+  const { ttl, idFunc, onError, secret, cookie, absoluteTTL } = options;
   if (ttl !== undefined && !(typeof ttl === 'number' && Number.isFinite(ttl) && ttl >= 1)) {
     throw new SessionOptionsError(`options.ttl must be a positive number of milliseconds (got ${describe(ttl)}), e.g. 30 * 60 * 1000 for 30 minutes.`);
+  }
+  if (absoluteTTL !== undefined && !(typeof absoluteTTL === 'number' && Number.isFinite(absoluteTTL) && absoluteTTL >= 1)) {
+    throw new SessionOptionsError(`options.absoluteTTL must be a positive number of milliseconds, or left out for no absolute limit (got ${describe(absoluteTTL)}), e.g. 12 * 60 * 60 * 1000 for 12 hours.`);
   }
   if (idFunc !== undefined && typeof idFunc !== 'function') {
     throw new SessionOptionsError(`options.idFunc must be a function (ttl) => id (got ${describe(idFunc)}); leave it out for 192-bit random ids.`);

@@ -194,11 +194,14 @@ function settleTransport(state: RequestState): void {
 function decide(state: RequestState): string {
   const { session, client, options } = state;
   if (!session || !client) return 'unused';
-  const { used, id, stored, known } = session.transportState;
+  const { used, id, stored, known, maxAge } = session.transportState;
   if (!used) return 'unused';
   if (stored && id !== undefined) {
-    const rolling = options.cookie?.maxAge !== undefined && client.via === 'cookie';
-    return id !== client.id || rolling ? `send:${id}` : 'none';
+    // A session with its own TTL (setTTL) gets a persistent cookie of that age: `send:<id>;<ms>`.
+    const rolling = (options.cookie?.maxAge !== undefined || maxAge !== undefined) && client.via === 'cookie';
+    const held = id === client.id || client.candidates.includes(id); // a duplicate the client sent, found after an unknown first one
+    const send = maxAge === undefined ? `send:${id}` : `send:${id};${maxAge}`;
+    return !held || rolling ? send : 'none';
   }
   if (!known || client.via === undefined || (client.duplicates && !state.changed)) return 'none';
   return 'clear';
@@ -220,7 +223,10 @@ function applyTransport(state: RequestState): void {
   state.applied = decision;
   if (first) addVary(res, options);
   if (decision === 'clear') state.written = clearId(req, res, options, client as ClientId);
-  else if (decision !== 'none') state.written = sendId(req, res, options, client as ClientId, decision.slice('send:'.length));
+  else if (decision !== 'none') {
+    const [id, age] = decision.slice('send:'.length).split(';');
+    state.written = sendId(req, res, options, client as ClientId, id as string, age === undefined ? undefined : Number(age));
+  }
   if (state.written?.cookie !== undefined && !state.headersHooked && state.hook === undefined) {
     state.headersHooked = true; // a ResponseHook merges writeHead headers itself
     hookWriteHead(res, state);

@@ -90,6 +90,17 @@ export class SessionChangeSet {
     if (pending) (this.#pending ??= new Set()).add(key);
   }
 
+  /** Whether this request changed `key` and the storage has not received that change yet. */
+  isPending(key: string): boolean {
+    return this.#pending?.has(key) === true;
+  }
+
+  /** `key` was written straight through with `text` (`null`: removed): visible to reads, no longer pending. */
+  landed(key: string, text: string | null): void {
+    this.change(key, text, false);
+    this.#pending?.delete(key);
+  }
+
   /** Drops this request's unsent changes of `keys` (a session that was never stored has nothing to remove). */
   discard(keys: Iterable<string>): void {
     for (const key of keys) {

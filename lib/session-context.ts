@@ -34,6 +34,10 @@ export interface SessionContext {
   readonly idFunc: IdFunc | undefined;
   /** See `ManagerOptions.maxSessionBytes`. */
   readonly maxSessionBytes: number;
+  /** See `ManagerOptions.absoluteTTL`; `undefined` for no absolute limit. */
+  readonly absoluteTTL?: number | undefined;
+  /** See `ManagerOptions.maxConflicts`; `undefined`: the default (10). */
+  readonly maxConflicts?: number;
 }
 
 /** Options of {@link Session.regenerate}. */
@@ -46,6 +50,13 @@ export interface RegenerateOptions {
    * @example `await req.session.regenerate({ keep: ['cart', 'locale'] })`
    */
   readonly keep?: readonly string[];
+  /**
+   * Starts the session's absolute lifetime (`absoluteTTL`) over, as if it were created now. Left
+   * out, the creation time survives the login: re-logging in cannot extend a session forever.
+   * @default false
+   * @example `await req.session.regenerate({ keep: ['cart'], renew: true })`
+   */
+  readonly renew?: boolean;
 }
 
 /** `keep` as a set of checked keys, or `undefined` to keep everything. @internal */
@@ -55,11 +66,37 @@ export function keepOption(options: RegenerateOptions | undefined): ReadonlySet<
   return new Set(options.keep.map(checkKey));
 }
 
-/** A callback given to this promise API would never be called: refuse it loudly instead. @internal */
-export function refuseCallback(method: string, arg: unknown): void {
-  if (typeof arg === 'function') {
-    throw new SessionStateError(`session.${method}() takes no callback: sessionware's session API returns promises (await req.session.${method}()). For express-session-style code (Passport, callbacks), use the sessionware/express-session middleware.`);
-  }
+/**
+ * A callback given to this promise API would never be called: refuse it loudly, without throwing
+ * (a throw inside an application's own async callback, as Passport's `req.session.regenerate(cb)`
+ * makes, would be an uncaught exception and end the process). The `SessionStateError` goes to the
+ * callback on the next tick, and the returned promise rejects with it too, already handled (no
+ * unhandled rejection if nobody awaits it). `undefined` when `arg` is not a function.
+ * @internal
+ */
+export function refuseCallback(method: string, arg: unknown): Promise<never> | undefined {
+  if (typeof arg !== 'function') return undefined;
+  return refuse(new SessionStateError(`session.${method}() takes no callback: sessionware's session API returns promises (await req.session.${method}()). For express-session-style code (Passport, callbacks), use the sessionware/express-session middleware.`), arg);
+}
+
+/** Hands `err` to `callback` asynchronously and returns a handled promise rejected with it. @internal */
+export function refuse(err: SessionStateError, callback: unknown): Promise<never> {
+  if (typeof callback === 'function') process.nextTick(callback as (err: unknown) => void, err);
+  const refused = Promise.reject(err);
+  refused.catch(() => undefined); // handled here; the error itself reaches the callback and anyone awaiting
+  return refused;
+}
+
+/**
+ * express-session's `save`/`destroy`/`reload`/`touch`: with a callback (the last argument), the
+ * error goes to it asynchronously (see {@link refuseCallback}); without one it is thrown at once.
+ * @internal
+ */
+export function refuseExpressSession(method: string, instead: string, args: readonly unknown[]): Promise<never> {
+  const err = expressSessionError(method, instead);
+  const callback = args[args.length - 1];
+  if (typeof callback !== 'function') throw err;
+  return refuse(err, callback);
 }
 
 /** The error express-session's methods throw here: what to do instead. @internal */

@@ -7,7 +7,7 @@
 import { SessionOptionsError, SessionValueError, StorageError, toStorageError } from './errors';
 import { generateId, isValidId } from './id';
 import type { IdFunc, SessionContext } from './session-context';
-import type { SessionChanges, SessionRecord, Storage } from './storage/storage';
+import type { CompareAndSetResult, SessionChanges, SessionRecord, Storage } from './storage/storage';
 
 /** How long an old id forwards to the new one after `regenerate()`, at most. */
 const MAX_FORWARD_TTL = 60_000;
@@ -16,10 +16,18 @@ const MAX_FORWARD_TTL = 60_000;
 export class SessionStorage {
   readonly #storage: Storage;
   readonly #context: SessionContext;
+  /** The TTL of this session's writes and refreshes: its own (`setTTL`, `absoluteTTL`) or the manager's. */
+  readonly #ttl: () => number;
 
-  constructor(context: SessionContext) {
+  constructor(context: SessionContext, ttl: () => number = () => context.getTTL()) {
     this.#context = context;
     this.#storage = context.getStorage();
+    this.#ttl = ttl;
+  }
+
+  /** The storage itself (an identity for per-storage bookkeeping). */
+  get storage(): Storage {
+    return this.#storage;
   }
 
   /** Loads a session: its record, or `undefined` when the storage does not know `id`. */
@@ -29,7 +37,7 @@ export class SessionStorage {
 
   /** A new id from `idFunc`, the manager's `idFunc`, the storage's `new()`, or 192 random bits. */
   async newId(idFunc: IdFunc | undefined): Promise<string> {
-    const ttl = this.#context.getTTL();
+    const ttl = this.#ttl();
     const fn = idFunc ?? this.#context.idFunc;
     const id = fn ? fn(ttl) : this.#storage.new ? await this.#call('new', async (s) => (s.new as NonNullable<Storage['new']>)(ttl)) : generateId();
     if (!isValidId(id)) throw new SessionOptionsError('the id function returned an invalid session id: it must be 8 to 128 characters of [A-Za-z0-9_-].');
@@ -61,7 +69,7 @@ export class SessionStorage {
    */
   writeThrough(id: string, texts: ReadonlyMap<string, string>, create: boolean): Promise<boolean> | undefined {
     const { set, setMap } = this.#storage;
-    const ttl = this.#context.getTTL();
+    const ttl = this.#ttl();
     if (setMap) return this.#call('setMap', (s) => setMap.call(s, id, texts, ttl, { create }));
     const single = texts.size === 1 ? [...texts][0] : undefined;
     if (!set || !single) return undefined;
@@ -82,7 +90,7 @@ export class SessionStorage {
 
   /** Applies a session's changes at close; resolves `false` when the write was dropped (the session is gone). */
   commit(id: string, changes: SessionChanges, create: boolean): Promise<boolean> {
-    return this.#call('setSession', (s) => s.setSession(id, changes, this.#context.getTTL(), { create }));
+    return this.#call('setSession', (s) => s.setSession(id, changes, this.#ttl(), { create }));
   }
 
   /**
@@ -90,7 +98,7 @@ export class SessionStorage {
    * the record now under `newId`, or `undefined` when the old session was gone.
    */
   move(oldId: string, newId: string, changes: SessionChanges, keep: ReadonlySet<string> | undefined): Promise<SessionRecord | undefined> {
-    const ttl = this.#context.getTTL();
+    const ttl = this.#ttl();
     const options = { keep, forwardTTL: Math.min(MAX_FORWARD_TTL, ttl) };
     return this.#call('moveSession', (s) => s.moveSession(oldId, newId, changes, ttl, options));
   }
@@ -101,8 +109,27 @@ export class SessionStorage {
     return new StorageError(this.#storage.constructor.name, 'moveSession', 'this storage does not implement moveSession(), which regenerate() needs to move a session atomically; implement it (see the Storage contract) or use a storage that has it.');
   }
 
+  /** One key's compare-and-set (see `Storage.compareAndSet`); only after {@link SessionStorage.cannotCompareAndSet} said it can. */
+  compareAndSet(id: string, key: string, expected: string | undefined, next: string | undefined, create: boolean): Promise<CompareAndSetResult> {
+    const ttl = this.#context.getTTL();
+    return this.#call('compareAndSet', (s) => (s.compareAndSet as NonNullable<Storage['compareAndSet']>).call(s, id, key, expected, next, ttl, { create }));
+  }
+
+  /** The stored text of one key, read again (after a lost compare-and-set): `get` where the storage has it, else the whole record. */
+  async reread(id: string, key: string): Promise<string | undefined> {
+    const one = this.get(id, key);
+    if (one !== undefined) return one;
+    return (await this.load(id))?.get(key);
+  }
+
+  /** A `StorageError` when the storage has no `compareAndSet` (which `update()` needs), else `undefined`. */
+  cannotCompareAndSet(): StorageError | undefined {
+    if (this.#storage.compareAndSet) return undefined;
+    return new StorageError(this.#storage.constructor.name, 'compareAndSet', 'this storage does not implement compareAndSet(), which session.update() and increment() need to change a key atomically; implement it (see the Storage contract) or use a storage that has it.');
+  }
+
   updateTTL(id: string): Promise<void> {
-    return this.#call('updateTTL', (s) => s.updateTTL(id, this.#context.getTTL()));
+    return this.#call('updateTTL', (s) => s.updateTTL(id, this.#ttl()));
   }
 
   /** Calls the storage, turning any failure (a rejection, or a throw) into a `StorageError` naming `operation`. */

@@ -3,16 +3,21 @@
  * read by the first awaited call. Every operation of one session runs in call order.
  * @module
  */
-import { SessionOptionsError, SessionStateError } from './errors';
+import { SessionOptionsError, SessionStateError, SessionValueError } from './errors';
 import { isValidId } from './id';
 import { SessionChangeSet } from './session-changes';
 import { OperationQueue } from './session-queue';
-import { expressSessionError, keepOption, refuseCallback, type IdFunc, type IdOrigin, type RegenerateOptions, type SessionContext, type SessionHost } from './session-context';
+import { keepOption, refuseCallback, refuseExpressSession, type IdFunc, type IdOrigin, type RegenerateOptions, type SessionContext, type SessionHost } from './session-context';
+import { checkFlashMessage, checkFlashType, FLASH_KEY, queued, remaining, type Flashes } from './session-flash';
+import { CREATED_KEY, checkUserKey, metaNumber, RESERVED_KEYS, reservedCount, TTL_KEY, withoutReserved } from './session-meta';
 import { SessionStorage } from './session-storage';
+import { applyUpdate, DEFAULT_MAX_CONFLICTS, incrementBy, type UpdateFunction, type UpdateTarget } from './session-update';
+import type { SessionRecord } from './storage/storage';
 import type { SessionData, SessionKey } from './types';
 import { checkKey, parseValue, serializeEntries, serializeValue } from './value';
 
 export type { IdFunc, IdOrigin, RegenerateOptions, SessionContext, SessionHost } from './session-context';
+export type { UpdateFunction } from './session-update';
 
 /**
  * Where a session is in its life. The only transitions:
@@ -47,6 +52,9 @@ const enum Op {
 /** `unknown` for keys not declared in `SessionData`, `never` for declared ones (they take their declared type). */
 type UndeclaredKey<K extends string> = K extends SessionKey ? never : unknown;
 
+/** `unknown` for keys `increment` may take (undeclared, or declared as a number), `never` for the others. */
+type NumericKey<K extends string> = K extends SessionKey ? (SessionData[K] extends number ? unknown : never) : unknown;
+
 /**
  * A session, as `req.session` or from `manager.new()`. All data methods are async and run in the
  * order they were called. Values are stored as JSON (see `serializeValue` for exactly what is
@@ -73,24 +81,31 @@ export class Session {
   #id: string | undefined;
   #origin: IdOrigin | undefined;
   #idFunc: IdFunc | undefined;
+  /** Other well-formed ids the client sent under the same name (duplicate cookies), tried in order when `#id` is unknown. */
+  readonly #fallbacks: readonly string[];
   readonly #data = new SessionChangeSet();
   /** Set once the session closes: the commit's outcome (whether a TTL refresh is due). */
   #closing: Promise<boolean> | undefined;
   #refreshing: Promise<void> | undefined;
   #host: SessionHost | undefined;
   readonly #queue = new OperationQueue(() => this.#host?.settled());
+  /** The texts of the write being handed to the storage right now (their TTL applies to it). */
+  #writing: ReadonlyMap<string, string> | undefined;
 
   /**
    * Sessions are made by `session()` and `Manager.new()`; you rarely construct one yourself.
    * @param context supplies the storage, the TTL and the limits (a `Manager`).
    * @param id an id already checked with `isValidId`, or `undefined` for a new session.
    * @param origin `'client'` ids are only used if the storage knows them (strict mode); `'app'` ids are adopted.
+   * @param fallbacks `'client'` only: the other checked ids the client sent (duplicate cookies, at
+   *   most 3), each loaded in turn when the one before is unknown; the first the storage knows is used.
    */
-  constructor(context: SessionContext, id?: string, origin: IdOrigin = 'client') {
+  constructor(context: SessionContext, id?: string, origin: IdOrigin = 'client', fallbacks: readonly string[] = []) {
     this.#context = context;
-    this.#io = new SessionStorage(context);
+    this.#io = new SessionStorage(context, () => this.#effectiveTTL());
     this.#id = id;
     this.#origin = id === undefined ? undefined : origin;
+    this.#fallbacks = id !== undefined && origin === 'client' ? fallbacks.filter((other, i) => other !== id && fallbacks.indexOf(other) === i).slice(0, 3) : [];
   }
 
   /** The request this session belongs to (set by the middleware). Not enumerable. @internal */
@@ -108,7 +123,7 @@ export class Session {
   get<T>(key: string, def: T): Promise<T>;
   get(key: string, def?: unknown): Promise<unknown> {
     return this.#run(Op.Read, async () => {
-      const text = await this.#read(checkKey(key));
+      const text = await this.#read(checkUserKey(checkKey(key)));
       return text === undefined ? def : parseValue(text);
     });
   }
@@ -121,19 +136,125 @@ export class Session {
   set<K extends SessionKey>(key: K, value: SessionData[K]): Promise<void>;
   set<K extends string>(key: K & UndeclaredKey<K>, value: unknown): Promise<void>;
   set(key: string, value: unknown): Promise<void> {
-    return this.#write(() => new Map([[checkKey(key), serializeValue(key, value)]]));
+    return this.#write(() => new Map([[checkUserKey(checkKey(key)), serializeValue(key, value)]]));
   }
 
   /** Stores several values at once, atomically; rejects without storing any if one of them is refused (as `set` would). */
   setMap(values: Partial<SessionData> & Record<string, unknown>): Promise<void> {
-    return this.#write(() => serializeEntries(values));
+    return this.#write(() => {
+      const texts = serializeEntries(values);
+      for (const key of texts.keys()) checkUserKey(key);
+      return texts;
+    });
+  }
+
+  /**
+   * Changes one key atomically: `fn` gets the current value (`undefined` when absent) and returns
+   * the new one (`undefined` removes the key). The result is written at once with the storage's
+   * `compareAndSet`, only if the key still holds what `fn` saw; if another request changed it in
+   * between, the key is read again and `fn` runs again (so `fn` must be pure), up to `maxConflicts`
+   * times, then it rejects with a `SessionConflictError`. Resolves the value now stored. Later
+   * reads in this request see it; the value rules and `maxSessionBytes` apply as for `set`. A
+   * session that a concurrent logout removed is not re-created (nothing is written, as for `set`).
+   * Rejects with a `StorageError` on a storage without `compareAndSet`.
+   * @example
+   * ```ts
+   * const cart = await req.session.update('cart', (items = []) => [...items, sku]);
+   * ```
+   */
+  update<K extends SessionKey>(key: K, fn: UpdateFunction<SessionData[K]>): Promise<SessionData[K] | undefined>;
+  update<T = unknown, K extends string = string>(key: K & UndeclaredKey<K>, fn: UpdateFunction<T>): Promise<T | undefined>;
+  update(key: string, fn: UpdateFunction<unknown>): Promise<unknown> {
+    if (typeof fn !== 'function') return Promise.reject(new SessionValueError(typeof key === 'string' ? key : '', 'session.update(key, fn): fn must be a function (current) => next value.'));
+    return this.#update(key, fn);
+  }
+
+  /**
+   * Adds `by` (default 1) to a number, atomically (see {@link Session.update}); a missing key counts
+   * as 0. Resolves the new value. Rejects with a `SessionValueError` naming the key when the stored
+   * value is not a number, or `by` is not a finite number.
+   * @example
+   * ```ts
+   * const views = await req.session.increment('views');
+   * ```
+   */
+  increment<K extends string>(key: K & NumericKey<K>, by?: number): Promise<number>;
+  increment(key: string, by: unknown = 1): Promise<number> {
+    const refused = refuseCallback('increment', by);
+    if (refused) return refused;
+    let fn: UpdateFunction<number>;
+    try {
+      fn = incrementBy(checkKey(key), by);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#update(key, fn) as Promise<number>;
+  }
+
+  /**
+   * Queues a flash message of `type` (e.g. `'info'`, `'error'`) for a later request, typically the
+   * one after a redirect. `message` is JSON data (a string, or an object), checked as `set` checks
+   * values. Atomic (one `update()`): flashes queued by overlapping requests are all kept. At most
+   * 100 messages per type are kept (the oldest are dropped). Stored under the reserved key
+   * `$sw:flash`, hidden from `data()`; survives `regenerate()`.
+   * Rejects with a `StorageError` on a storage without `compareAndSet`.
+   * @example
+   * ```ts
+   * app.post('/profile', async (req, res) => {
+   *   await req.session.flash('info', 'Profile saved');
+   *   res.redirect('/');
+   * });
+   * app.get('/', async (req, res) => {
+   *   const info = await req.session.flashes('info'); // ['Profile saved'], then [] on reload
+   *   res.send(info.join('<br>'));
+   * });
+   * ```
+   */
+  flash<T = string>(type: string, message: T): Promise<void> {
+    try {
+      checkFlashMessage(checkFlashType(type), message);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#update<Flashes>(FLASH_KEY, (current) => queued(current, type, message), true).then(() => undefined);
+  }
+
+  /**
+   * Returns the queued flash messages of `type` (oldest first; `[]` when none), or without `type`
+   * every queue by type, and removes them, atomically: two overlapping requests (two tabs) never
+   * both get the same message. Each message comes back once.
+   */
+  flashes<T = string>(type: string): Promise<T[]>;
+  flashes(): Promise<Flashes>;
+  flashes(type?: string): Promise<unknown[] | Flashes> {
+    try {
+      if (type !== undefined) checkFlashType(type);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const pick = (all: Flashes | undefined): unknown[] | Flashes => (type === undefined ? (all ?? {}) : (all?.[type] ?? []));
+    // A read first: a page that shows flashes costs no write (and creates no session) when there are none.
+    const peek = this.#run(Op.Read, async () => {
+      const text = await this.#read(FLASH_KEY);
+      return text === undefined ? undefined : (parseValue(text) as Flashes);
+    });
+    return peek.then((seen) => {
+      if (seen === undefined || (type !== undefined && (seen[type]?.length ?? 0) === 0)) return pick(undefined);
+      let taken: Flashes | undefined;
+      const take = (current: Flashes | undefined): Flashes | undefined => {
+        taken = current; // the last run is the one that was written
+        return remaining(current, type);
+      };
+      return this.#update<Flashes>(FLASH_KEY, take, true).then(() => pick(taken));
+    });
   }
 
   /** Removes keys. Without a stored session this does nothing. */
   remove(...keys: string[]): Promise<void> {
-    refuseCallback('remove', keys[keys.length - 1]);
+    const refused = refuseCallback('remove', keys[keys.length - 1]);
+    if (refused) return refused;
     return this.#run(Op.Change, async () => {
-      keys.forEach(checkKey);
+      for (const key of keys) checkUserKey(checkKey(key));
       await this.#start();
       if (this.#phase === Phase.Stored) {
         const through = await this.#io.remove(this.#id as string, keys);
@@ -151,8 +272,10 @@ export class Session {
    * a new id; no overlapping request can bring the removed one back.
    */
   removeAll(): Promise<void> {
-    refuseCallback('removeAll', arguments[0] as unknown);
+    const refused = refuseCallback('removeAll', arguments[arguments.length - 1] as unknown);
+    if (refused) return refused;
     return this.#run(Op.Change, async () => {
+      if (this.#fallbacks.length > 0) await this.#start(); // which of the ids the client sent is its session
       const id = this.#id;
       if (id !== undefined) await this.#io.removeAll(id);
       this.#forget(Phase.Fresh);
@@ -162,31 +285,37 @@ export class Session {
 
   /** Tells whether `key` holds a value. */
   contains(key: string): Promise<boolean> {
-    refuseCallback('contains', arguments[1] as unknown);
-    return this.#run(Op.Read, async () => (await this.#read(checkKey(key))) !== undefined);
+    const refused = refuseCallback('contains', arguments[arguments.length - 1] as unknown);
+    if (refused) return refused;
+    return this.#run(Op.Read, async () => (await this.#read(checkUserKey(checkKey(key)))) !== undefined);
   }
 
   /** Resolves a copy of all values, as a plain object. */
   data(): Promise<Record<string, unknown>> {
-    refuseCallback('data', arguments[0] as unknown);
+    const refused = refuseCallback('data', arguments[arguments.length - 1] as unknown);
+    if (refused) return refused;
     return this.#run(Op.Read, async () => {
-      const record = await this.#record();
+      const record = withoutReserved(await this.#record());
       return Object.fromEntries([...record].map(([k, text]) => [k, parseValue(text)]));
     });
   }
 
   /** Resolves the number of keys. */
   size(): Promise<number> {
-    refuseCallback('size', arguments[0] as unknown);
+    const refused = refuseCallback('size', arguments[arguments.length - 1] as unknown);
+    if (refused) return refused;
     return this.#run(Op.Read, async () => {
+      await this.#start();
       const counted = this.#phase === Phase.Stored && !this.#data.changed ? this.#io.size(this.#id as string) : undefined;
-      return counted ?? (await this.#record()).size;
+      if (counted !== undefined) return Math.max(0, (await counted) - reservedCount(this.#data.merged()));
+      return withoutReserved(await this.#record()).size;
     });
   }
 
   /** Resolves the session id, creating one if the session is new. An id created only by this call is not sent to the client: nothing was stored under it yet. */
   id(): Promise<string> {
-    refuseCallback('id', arguments[0] as unknown);
+    const refused = refuseCallback('id', arguments[arguments.length - 1] as unknown);
+    if (refused) return refused;
     return this.#run(Op.Read, async () => {
       await this.#start();
       return this.#ensureId();
@@ -199,14 +328,17 @@ export class Session {
    * forward on the old id, so a write of an overlapping request still lands in the new session and
    * a logout racing the login logs the new session out too. If the session was removed before the
    * move, the logout wins: nothing is moved and this request's later writes are dropped.
-   * @throws {SessionStateError} at once when called with a callback (express-session style).
+   * Called with a callback (express-session style, as Passport does), it hands the callback a
+   * `SessionStateError` pointing to `sessionware/express-session` instead (and rejects with it).
    */
   regenerate(options?: RegenerateOptions): Promise<void> {
-    refuseCallback('regenerate', options);
+    const refused = refuseCallback('regenerate', arguments[arguments.length - 1] as unknown);
+    if (refused) return refused;
     const unsupported = this.#io.cannotMove();
     if (unsupported) return Promise.reject(unsupported);
     return this.#run(Op.Change, async () => {
-      const keep = keepOption(options);
+      const chosen = keepOption(options);
+      const keep = chosen && new Set([...chosen, ...RESERVED_KEYS]); // the session's own TTL and creation time stay
       await this.#start();
       this.#data.dirty = true;
       if (this.#phase === Phase.Fresh) {
@@ -215,6 +347,7 @@ export class Session {
         await this.#ensureId();
       } else if (this.#phase === Phase.Stored) {
         const newId = await this.#io.newId(this.#idFunc);
+        if (options?.renew === true && this.#context.absoluteTTL !== undefined) this.#data.change(CREATED_KEY, String(Date.now()), true);
         const record = await this.#io.move(this.#id as string, newId, this.#data.pendingChanges(), keep);
         if (record === undefined) return this.#forget(Phase.Gone);
         this.#id = newId;
@@ -225,13 +358,49 @@ export class Session {
   }
 
   /**
+   * Gives this session its own idle TTL ("remember me"), in milliseconds, instead of the manager's
+   * `ttl`. It is kept with the session (under the reserved key `$sw:ttl`), so later requests,
+   * batched TTL refreshes and other processes use it; it survives `regenerate()` and ends with
+   * `removeAll()`. A cookie client gets a persistent cookie whose `Max-Age` follows it, re-sent on
+   * every use, even when `cookie.maxAge` is not set. `absoluteTTL`, when set, still caps it.
+   * @throws {SessionOptionsError} at once unless `ttl` is a positive finite number.
+   * @example
+   * ```ts
+   * app.post('/login', async (req, res) => {
+   *   await req.session.regenerate();
+   *   await req.session.set('user', { id: 7 });
+   *   if (req.body.remember) await req.session.setTTL(30 * 24 * 60 * 60 * 1000); // 30 days
+   *   res.redirect('/');
+   * });
+   * ```
+   */
+  setTTL(ttl: number): Promise<void> {
+    if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 1) {
+      return Promise.reject(new SessionOptionsError(`setTTL(): the TTL must be a positive number of milliseconds (got ${String(ttl)}), e.g. 30 * 24 * 60 * 60 * 1000 for 30 days.`));
+    }
+    const text = String(Math.floor(ttl));
+    return this.#write(() => new Map([[TTL_KEY, text]]));
+  }
+
+  /** Resolves this session's idle TTL in milliseconds: its own (`setTTL`), else the manager's `ttl`. */
+  getTTL(): Promise<number> {
+    const refused = refuseCallback('getTTL', arguments[0] as unknown);
+    if (refused) return refused;
+    return this.#run(Op.Read, async () => {
+      await this.#start();
+      return this.#meta(TTL_KEY) ?? this.#context.getTTL();
+    });
+  }
+
+  /**
    * Ends the session: writes its changes (`setSession`) if it has any, otherwise refreshes the
    * TTL of an existing session (`updateTTL`). The middleware calls it when the response ends;
    * call it yourself for sessions from `Manager.new()`. Further calls do nothing; other methods
    * reject afterwards.
    */
   close(): Promise<void> {
-    refuseCallback('close', arguments[0] as unknown);
+    const refused = refuseCallback('close', arguments[arguments.length - 1] as unknown);
+    if (refused) return refused;
     return this.commit().then((refresh) => (refresh ? this.refreshTTL() : undefined));
   }
 
@@ -243,6 +412,7 @@ export class Session {
       const id = this.#id;
       if (id === undefined || (this.#phase !== Phase.Fresh && this.#phase !== Phase.Stored)) return false;
       if (!this.#data.pending) return this.#refreshDue();
+      if (this.#stampDue()) this.#data.change(CREATED_KEY, String(Date.now()), true);
       const ok = await this.#io.commit(id, this.#data.pendingChanges(), this.#phase === Phase.Fresh);
       this.#data.sent();
       if (ok) this.#phase = Phase.Stored;
@@ -312,9 +482,9 @@ export class Session {
    * the session's state is known (it loaded, or was removed; `false` after a storage failure).
    * @internal
    */
-  get transportState(): { used: boolean; id: string | undefined; stored: boolean; known: boolean } {
+  get transportState(): { used: boolean; id: string | undefined; stored: boolean; known: boolean; maxAge: number | undefined } {
     const stored = this.#phase === Phase.Stored || (this.#phase === Phase.Fresh && this.#data.pending);
-    return { used: this.#queue.used, id: this.#id, stored, known: this.#phase !== Phase.New };
+    return { used: this.#queue.used, id: this.#id, stored, known: this.#phase !== Phase.New, maxAge: this.#meta(TTL_KEY) };
   }
 
   /** `JSON.stringify(req.session)` gives this placeholder: a session's data is read with `await session.data()`. */
@@ -322,24 +492,24 @@ export class Session {
     return '[sessionware Session: read its data with await session.data()]';
   }
 
-  /** @deprecated express-session's API: throws. Changes are saved when the response ends (`close()` outside requests); for callback-style code use `sessionware/express-session`. */
-  save(..._args: unknown[]): never {
-    throw expressSessionError('save', 'changes are stored when the response ends (call close() on sessions from Manager.new())');
+  /** @deprecated express-session's API: refused with a `SessionStateError` (handed to the callback when the last argument is one, else thrown at once). Changes are saved when the response ends (`close()` outside requests); for callback-style code use `sessionware/express-session`. */
+  save(...args: unknown[]): Promise<never> {
+    return refuseExpressSession('save', 'changes are stored when the response ends (call close() on sessions from Manager.new())', args);
   }
 
-  /** @deprecated express-session's API: throws. Use `await session.removeAll()` to log out; for callback-style code use `sessionware/express-session`. */
-  destroy(..._args: unknown[]): never {
-    throw expressSessionError('destroy', 'log out with await req.session.removeAll()');
+  /** @deprecated express-session's API: refused with a `SessionStateError` (handed to the callback when the last argument is one, else thrown at once). Use `await session.removeAll()` to log out; for callback-style code use `sessionware/express-session`. */
+  destroy(...args: unknown[]): Promise<never> {
+    return refuseExpressSession('destroy', 'log out with await req.session.removeAll()', args);
   }
 
-  /** @deprecated express-session's API: throws. Reads always see the stored session; for callback-style code use `sessionware/express-session`. */
-  reload(..._args: unknown[]): never {
-    throw expressSessionError('reload', 'reads already see the stored session');
+  /** @deprecated express-session's API: refused with a `SessionStateError` (handed to the callback when the last argument is one, else thrown at once). Reads always see the stored session; for callback-style code use `sessionware/express-session`. */
+  reload(...args: unknown[]): Promise<never> {
+    return refuseExpressSession('reload', 'reads already see the stored session', args);
   }
 
-  /** @deprecated express-session's API: throws. The TTL is refreshed whenever the session is used; for callback-style code use `sessionware/express-session`. */
-  touch(..._args: unknown[]): never {
-    throw expressSessionError('touch', 'the TTL is refreshed whenever the session is used');
+  /** @deprecated express-session's API: refused with a `SessionStateError` (handed to the callback when the last argument is one, else thrown at once). The TTL is refreshed whenever the session is used; for callback-style code use `sessionware/express-session`. */
+  touch(...args: unknown[]): Promise<never> {
+    return refuseExpressSession('touch', 'the TTL is refreshed whenever the session is used', args);
   }
 
   /** Stores serialised values (from `serialize`, which may throw): straight through where the storage writes per key, else at close. */
@@ -354,9 +524,16 @@ export class Session {
       if (texts.size > 0) {
         await this.#start();
         if (this.#phase === Phase.Gone) return;
+        if (this.#stampDue()) texts.set(CREATED_KEY, String(Date.now()));
         this.#data.checkSize(texts, this.#context.maxSessionBytes);
         const id = await this.#ensureId();
-        const through = this.#io.writeThrough(id, texts, this.#phase === Phase.Fresh);
+        this.#writing = texts;
+        let through: Promise<boolean> | undefined;
+        try {
+          through = this.#io.writeThrough(id, texts, this.#phase === Phase.Fresh);
+        } finally {
+          this.#writing = undefined;
+        }
         if (through) {
           if (!(await through)) return this.#forget(Phase.Gone); // dropped: a concurrent logout won
           this.#phase = Phase.Stored;
@@ -366,6 +543,36 @@ export class Session {
       }
       this.#data.dirty = true;
     });
+  }
+
+  /** `update()`/`increment()`: one compare-and-set loop, in call order (see `session-update.ts`). */
+  #update<T>(key: string, fn: UpdateFunction<T>, internal = false): Promise<T | undefined> {
+    const unsupported = this.#io.cannotCompareAndSet();
+    if (unsupported) return Promise.reject(unsupported);
+    return this.#run(Op.Change, async () => {
+      checkKey(key);
+      if (!internal) checkUserKey(key);
+      await this.#start();
+      // With absoluteTTL, a session an update creates records its creation time too (written at close).
+      if (this.#phase !== Phase.Gone && this.#stampDue()) this.#data.change(CREATED_KEY, String(Date.now()), true);
+      return applyUpdate(this.#updateTarget(), key, fn);
+    });
+  }
+
+  /** This session's state, lent to one update. */
+  #updateTarget(): UpdateTarget {
+    return {
+      io: this.#io,
+      data: this.#data,
+      maxConflicts: this.#context.maxConflicts ?? DEFAULT_MAX_CONFLICTS,
+      maxSessionBytes: this.#context.maxSessionBytes,
+      phase: () => (this.#phase === Phase.Stored ? 'stored' : this.#phase === Phase.Gone ? 'gone' : 'fresh'),
+      ensureId: () => this.#ensureId(),
+      landed: () => {
+        this.#phase = Phase.Stored;
+      },
+      lost: () => this.#forget(Phase.Gone),
+    };
   }
 
   #run<T>(kind: Op, op: () => Promise<T>): Promise<T> {
@@ -380,7 +587,19 @@ export class Session {
   async #start(): Promise<void> {
     if (this.#phase !== Phase.New) return;
     const id = this.#id;
-    const record = id === undefined ? undefined : await this.#io.load(id);
+    let record = id === undefined ? undefined : await this.#io.load(id);
+    for (let i = 0; record === undefined && i < this.#fallbacks.length; i++) {
+      // A duplicate cookie (planted from a sibling subdomain or a longer path) came first and is
+      // unknown: the next one the client sent may be its real session. Still strict: only an id
+      // the storage knows is used.
+      const other = this.#fallbacks[i] as string;
+      record = await this.#io.load(other);
+      if (record !== undefined) this.#id = other;
+    }
+    if (record && this.#expiredAt(record)) {
+      await this.#io.removeAll(this.#id as string); // past absoluteTTL: gone, exactly like an unknown id
+      record = undefined;
+    }
     if (record) {
       this.#data.load(record);
       this.#phase = Phase.Stored;
@@ -388,6 +607,34 @@ export class Session {
     }
     if (this.#origin === 'client') this.#id = undefined; // strict mode: an unknown or expired id is never adopted
     this.#phase = Phase.Fresh;
+  }
+
+  /** The TTL this session's writes and refreshes use: its own (`setTTL`) or the manager's, capped by what is left of `absoluteTTL`. */
+  #effectiveTTL(): number {
+    const ttl = this.#meta(TTL_KEY) ?? this.#context.getTTL();
+    const absolute = this.#context.absoluteTTL;
+    const created = absolute === undefined ? undefined : this.#meta(CREATED_KEY);
+    if (absolute === undefined || created === undefined) return ttl;
+    return Math.max(1, Math.min(ttl, created + absolute - Date.now()));
+  }
+
+  /** A reserved number as this request knows it: the write in progress, its own changes, then the load. */
+  #meta(key: string): number | undefined {
+    const text = this.#writing?.get(key) ?? this.#data.local(key) ?? this.#data.loaded(key);
+    return text === undefined || text === null ? undefined : metaNumber(new Map([[key, text]]), key);
+  }
+
+  /** With `absoluteTTL`, a write to a session whose creation time is not known yet records it. */
+  #stampDue(): boolean {
+    return this.#context.absoluteTTL !== undefined && this.#meta(CREATED_KEY) === undefined;
+  }
+
+  /** Whether a loaded record is past its absolute lifetime. */
+  #expiredAt(record: SessionRecord): boolean {
+    const absolute = this.#context.absoluteTTL;
+    if (absolute === undefined) return false;
+    const created = metaNumber(record, CREATED_KEY);
+    return created !== undefined && created + absolute <= Date.now();
   }
 
   async #ensureId(): Promise<string> {

@@ -27,15 +27,16 @@ const EPOCH = new Date(0);
  * never put in a header.
  * @internal
  */
-export function sendId(req: IncomingMessage, res: ServerResponse, options: ResolvedOptions, client: ClientId, id: string): Written {
+export function sendId(req: IncomingMessage, res: ServerResponse, options: ResolvedOptions, client: ClientId, id: string, ownMaxAge?: number): Written {
   const token = options.signer ? options.signer.sign(id) : id;
   const { cookie, header } = options;
   const viaCookie = cookie !== undefined && client.via !== 'header';
   let value: string | undefined;
   if (viaCookie) {
-    value = cookie.maxAge === undefined
+    const maxAge = ownMaxAge ?? cookie.maxAge; // a session's own TTL (setTTL) decides its cookie's age
+    value = maxAge === undefined
       ? `${options.name}=${token}${fixedAttributes(cookie, isSecureFor(req, cookie))}` // ids are cookie-safe as they are
-      : serialize(options.name, token, cookieAttributes(req, cookie, cookie.maxAge));
+      : serialize(options.name, token, cookieAttributes(req, cookie, maxAge));
     appendSetCookie(res, value);
   }
   const inHeader = header !== undefined && (!viaCookie || (client.via === undefined && cookie?.httpOnly === false));

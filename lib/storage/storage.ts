@@ -14,6 +14,9 @@
  * storage does not mutate it afterwards (replace it instead).
  */
 export type SessionRecord = ReadonlyMap<string, string>;
+// Keys starting with `$sw:` are the session layer's own bookkeeping (`$sw:ttl`: the session's own
+// TTL in ms; `$sw:created`: its creation time with `absoluteTTL`). A storage keeps them like any
+// other key; the session hides them from the application and refuses them as user keys.
 
 /** What a request changed in a session, handed to {@link Storage.setSession} when it closes. */
 export interface SessionChanges {
@@ -38,7 +41,8 @@ export interface WriteOptions {
 export interface MoveOptions {
   /**
    * Only these keys survive the move (after `changes` are applied); `undefined` keeps every key.
-   * `regenerate({ keep: ['cart'] })` passes `new Set(['cart'])`.
+   * `regenerate({ keep: ['cart'] })` passes `new Set(['cart', '$sw:ttl', '$sw:created'])`: the
+   * session's reserved keys (its own TTL and creation time, see `RESERVED_PREFIX`) always survive.
    */
   readonly keep: ReadonlySet<string> | undefined;
   /**

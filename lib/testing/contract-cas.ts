@@ -66,6 +66,36 @@ export function describeCasContract(ctx: ContractContext): void {
       assert.deepEqual(plain(await storage.getSession(id, LONG)), { n: 1 });
     });
 
+    it('should let exactly one of concurrent compareAndSets from the same expected text win', async () => {
+      const storage = ctx.storage();
+      const compareAndSet = cas(storage);
+      if (!compareAndSet) return;
+      const id = generateId();
+      await storage.setSession(id, changes({ n: 0 }), LONG, CREATE);
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => compareAndSet(id, 'n', '0', String(i + 1), LONG, UPDATE)));
+      assert.equal(results.filter((r) => r === 'ok').length, 1, `one winner, got ${results.join(', ')}`);
+      assert.equal(results.filter((r) => r === 'conflict').length, 7);
+      const winner = results.indexOf('ok') + 1;
+      assert.deepEqual(plain(await storage.getSession(id, LONG)), { n: winner });
+    });
+
+    it('should count every increment of concurrent read-compareAndSet loops', async () => {
+      const storage = ctx.storage();
+      const compareAndSet = cas(storage);
+      if (!compareAndSet) return;
+      const id = generateId();
+      await storage.setSession(id, changes({ n: 0 }), LONG, CREATE);
+      const bump = async (): Promise<void> => {
+        for (let attempt = 0; attempt < 200; attempt++) {
+          const current = (await storage.getSession(id, LONG))?.get('n');
+          if ((await compareAndSet(id, 'n', current, String(Number(current) + 1), LONG, UPDATE)) === 'ok') return;
+        }
+        throw new Error('compareAndSet never succeeded in 200 attempts');
+      };
+      await Promise.all(Array.from({ length: 10 }, bump));
+      assert.deepEqual(plain(await storage.getSession(id, LONG)), { n: 10 });
+    });
+
     it('should follow a forward left by moveSession', async () => {
       const storage = ctx.storage();
       const compareAndSet = cas(storage);

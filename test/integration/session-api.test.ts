@@ -13,9 +13,22 @@ describe('req.session over HTTP', () => {
   afterAll(() => storage.close());
   const app = express();
   app.use(session(storage));
-  app.get('/login-callback', (req, res) => {
-    // Passport's style: the callback would never be called by a promise API.
-    (req.session.regenerate as unknown as (cb: (err?: unknown) => void) => void)(() => res.send('called'));
+  type Callback = (err?: unknown) => void;
+  app.get('/login-callback', (req, res, next) => {
+    // Passport's style: a promise API would never call the callback; it gets the error instead.
+    (req.session.regenerate as unknown as (cb: Callback) => void)((err) => (err ? next(err) : res.send('called')));
+  });
+  app.get('/login-callback-later', (req, _res, next) => {
+    // The same call from inside an async callback: a synchronous throw there would end the process.
+    setTimeout(() => {
+      (req.session.regenerate as unknown as (cb: Callback) => void)((err) => next(err));
+    }, 5);
+  });
+  app.get('/save-callback-later', (req, _res, next) => {
+    void (async () => {
+      await new Promise((r) => setTimeout(r, 5));
+      (req.session.save as (cb: Callback) => void)((err) => next(err));
+    })();
   });
   app.get('/destroy', (req, res) => {
     req.session.destroy();
@@ -37,6 +50,24 @@ describe('req.session over HTTP', () => {
     const res = await request(app).get('/login-callback').expect(500);
     expect(res.body).toMatchObject({ error: 'SessionStateError', code: 'ERR_SESSION_STATE' });
     expect(res.body.message).toContain('sessionware/express-session');
+  });
+
+  it.each(['/login-callback-later', '/save-callback-later'])('should answer 500 for a callback call from inside an async callback (%s), and the process survives', async (path) => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    process.on('unhandledRejection', onUncaught);
+    try {
+      const res = await request(app).get(path).expect(500);
+      expect(res.body).toMatchObject({ error: 'SessionStateError', code: 'ERR_SESSION_STATE' });
+      expect(res.body.message).toContain('sessionware/express-session');
+      await new Promise((r) => setTimeout(r, 50)); // an unhandled rejection would be reported by now
+      await request(app).get('/stringify').expect(200); // still serving
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      process.off('unhandledRejection', onUncaught);
+    }
   });
 
   it("should fail express-session's destroy() with a message saying what to use", async () => {

@@ -139,24 +139,56 @@ describe('callbacks and express-session methods', () => {
   const manager = new Manager({ storage: new MemoryStorage(), ttl: 60_000 });
   const cb = () => undefined;
 
-  it.each(['regenerate', 'removeAll', 'close', 'id', 'data', 'size'] as const)('should throw at once when %s() is given a callback', (method) => {
+  /** Calls `call` and collects what reaches the callback (on a later tick) and what the returned promise does. */
+  async function refusal(call: (cb: (err: unknown) => void) => unknown): Promise<{ sync: boolean; viaCallback: unknown; viaPromise: unknown }> {
+    let viaCallback: unknown;
+    let sync = true;
+    const called = new Promise<void>((resolve) => {
+      const result = call((err) => {
+        viaCallback = err;
+        resolve();
+      }) as Promise<unknown>;
+      sync = viaCallback !== undefined;
+      void result.catch((e: unknown) => e);
+      viaPromiseHolder.value = result;
+    });
+    await called;
+    const viaPromise = await (viaPromiseHolder.value as Promise<unknown>).then(() => 'fulfilled', (e: unknown) => e);
+    return { sync, viaCallback, viaPromise };
+  }
+  const viaPromiseHolder: { value: unknown } = { value: undefined };
+
+  it.each(['regenerate', 'removeAll', 'close', 'id', 'data', 'size'] as const)('should hand a callback given to %s() a SessionStateError on a later tick, never throwing', async (method) => {
     const s = manager.new();
-    const call = () => (s[method] as (arg: unknown) => unknown)(cb);
-    expect(call).toThrow(SessionStateError);
-    expect(call).toThrow(/sessionware\/express-session/);
+    const { sync, viaCallback, viaPromise } = await refusal((callback) => (s[method] as (arg: unknown) => unknown)(callback));
+    expect(sync).toBe(false);
+    expect(viaCallback).toBeInstanceOf(SessionStateError);
+    expect((viaCallback as Error).message).toMatch(/sessionware\/express-session/);
+    expect(viaPromise).toBe(viaCallback);
   });
 
-  it('should throw for remove(key, cb) and contains(key, cb)', () => {
+  it('should refuse remove(key, cb), contains(key, cb), regenerate(options, cb) and increment(key, cb) the same way', async () => {
     const s = manager.new();
-    expect(() => (s.remove as (...a: unknown[]) => unknown)('a', cb)).toThrow(/sessionware\/express-session/);
-    expect(() => (s.contains as (...a: unknown[]) => unknown)('a', cb)).toThrow(/sessionware\/express-session/);
+    for (const call of [
+      (callback: unknown) => (s.remove as (...a: unknown[]) => unknown)('a', callback),
+      (callback: unknown) => (s.contains as (...a: unknown[]) => unknown)('a', callback),
+      (callback: unknown) => (s.regenerate as (...a: unknown[]) => unknown)({ keep: [] }, callback),
+      (callback: unknown) => (s.increment as (...a: unknown[]) => unknown)('a', callback),
+    ]) {
+      const { viaCallback } = await refusal(call);
+      expect(viaCallback).toBeInstanceOf(SessionStateError);
+    }
+    expect(() => (s.remove as (...a: unknown[]) => unknown)('a', cb)).not.toThrow();
   });
 
-  it.each(['save', 'destroy', 'reload', 'touch'] as const)('should have %s() as a non-enumerable method that throws a SessionError', (method) => {
+  it.each(['save', 'destroy', 'reload', 'touch'] as const)('should have %s() as a non-enumerable method that throws a SessionError without a callback, and hands it to a callback', async (method) => {
     const s = manager.new();
     expect(Object.keys(s)).not.toContain(method);
-    expect(() => s[method](cb)).toThrow(SessionError);
+    expect(() => s[method]()).toThrow(SessionError);
     expect(() => s[method]()).toThrow(/sessionware\/express-session/);
+    const { sync, viaCallback } = await refusal((callback) => s[method](callback));
+    expect(sync).toBe(false);
+    expect(viaCallback).toBeInstanceOf(SessionStateError);
   });
 });
 
@@ -240,7 +272,7 @@ describe('regenerate', () => {
     await s.set('cart', ['book', 'pen']);
     await s.set('locale', 'fr');
     await s.regenerate({ keep: ['cart', 'locale'] });
-    expect(move).toHaveBeenCalledWith(oldId, expect.any(String), { set: new Map([['cart', '["book","pen"]'], ['locale', '"fr"']]), removed: new Set() }, 60_000, { keep: new Set(['cart', 'locale']), forwardTTL: 60_000 });
+    expect(move).toHaveBeenCalledWith(oldId, expect.any(String), { set: new Map([['cart', '["book","pen"]'], ['locale', '"fr"']]), removed: new Set() }, 60_000, { keep: new Set(['cart', 'locale', '$sw:ttl', '$sw:created', '$sw:flash']), forwardTTL: 60_000 });
     const newId = await s.id();
     await expect(s.data()).resolves.toEqual({ cart: ['book', 'pen'], locale: 'fr' });
     await s.close();

@@ -52,7 +52,7 @@ export class CookieRequestState extends RequestState {
     const session = this.#cookies.open(values);
     const view = this.#cookies.viewOf(session);
     if (view !== undefined && view.openedIndex >= cookieCount) via = 'header'; // the seal that opened came in the header
-    this.client = { id: view?.openedId, via, duplicates };
+    this.client = { id: view?.openedId, via, duplicates, candidates: [] }; // the seal that opened is the session: no fallback to another value
     session.host = this;
     this.session = session;
     return session;

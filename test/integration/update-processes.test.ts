@@ -1,0 +1,125 @@
+/**
+ * `increment()` / `update()` over real HTTP where the requests of one session are served by two
+ * app instances: two processes sharing a FileStorage directory, and two apps (two ioredis Cluster
+ * clients) on a real 3-master Redis Cluster. Here compare-and-set conflicts come from the other
+ * instance, and none of the 50 changes may be lost.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster } from 'ioredis';
+import { FileStorage, type Storage } from 'sessionware';
+import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
+import { libPath, startScript, waitFor } from '../helpers/child';
+import { cleanupPrefix, RedisTestCluster, uniquePrefix } from '../helpers/redis';
+import { buildUpdateApp, listen, seedSession } from '../helpers/update-app';
+
+const N = 50;
+const HOUR = 3_600_000;
+
+const plain = (record: ReadonlyMap<string, string> | undefined) => record && Object.fromEntries([...record].map(([k, v]) => [k, JSON.parse(v) as unknown]));
+
+/** Sends `N` concurrent requests of `path(i)` with the session cookie, alternating between `urls`; all must answer 200. */
+async function hammer(urls: readonly string[], id: string, path: (i: number) => string): Promise<void> {
+  const statuses = await Promise.all(
+    Array.from({ length: N }, async (_, i) => {
+      const res = await fetch(`${urls[i % urls.length] as string}${path(i)}`, { headers: { cookie: `sessionid=${id}` } });
+      return res.status === 200 ? 200 : `${res.status} ${await res.text()}`;
+    }),
+  );
+  expect(statuses.filter((s) => s !== 200)).toEqual([]);
+}
+
+describe('two processes sharing a FileStorage', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sessionware-update-proc-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A child process serving the test app on a FileStorage in `dir`; resolves its URL and a stop function. */
+  async function serve(): Promise<{ url: string; stop: () => Promise<void> }> {
+    const child = startScript(`
+      const express = require(${JSON.stringify(require.resolve('express'))});
+      const { session, FileStorage } = require(${JSON.stringify(libPath('index.ts'))});
+      const storage = new FileStorage(process.argv[2]);
+      const app = express();
+      app.use(session(storage));
+      app.get('/incr', async (req, res, next) => { try { res.json({ n: await req.session.increment('n') }); } catch (e) { next(e); } });
+      app.get('/append', async (req, res, next) => {
+        try { res.json(await req.session.update('list', (l = []) => [...l, String(req.query.item)])); } catch (e) { next(e); }
+      });
+      const server = app.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+      process.on('SIGTERM', () => { server.close(); storage.close().then(() => process.exit(0)); });
+    `, [dir]);
+    const done = waitFor(child, 60_000);
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout?.on('data', (d: Buffer) => {
+        const m = /port (\d+)/.exec(d.toString());
+        if (m) resolve(Number(m[1]));
+      });
+      void done.then((r) => reject(new Error(`the child exited early: ${r.stderr}`)));
+    });
+    return {
+      url: `http://127.0.0.1:${port}`,
+      stop: async () => {
+        child.kill('SIGTERM');
+        await done;
+      },
+    };
+  }
+
+  it(`should count ${N} concurrent increments and keep ${N} appends served by two processes`, async () => {
+    const [a, b] = await Promise.all([serve(), serve()]);
+    const storage = new FileStorage(dir);
+    try {
+      const id = await seedSession(storage, { user: 'ada' });
+      await hammer([a.url, b.url], id, () => '/incr');
+      await hammer([a.url, b.url], id, (i) => `/append?item=${i}`);
+      const data = plain(await storage.getSession(id, HOUR)) as { n: number; list: string[] };
+      expect(data.n).toBe(N);
+      expect(data.list.slice().sort()).toEqual(Array.from({ length: N }, (_, i) => String(i)).sort());
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await storage.close();
+    }
+  }, 60_000);
+});
+
+describe('a real Redis Cluster, two app instances', () => {
+  let cluster: RedisTestCluster;
+  beforeAll(async () => {
+    cluster = await RedisTestCluster.start();
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  for (const [name, Kind] of [['RedisStorage', RedisStorage], ['RedisHashStorage', RedisHashStorage]] as const) {
+    it(`should count ${N} concurrent increments and keep ${N} appends on ${name}`, async () => {
+      const prefix = uniquePrefix(`sw-update-cluster-${name}`);
+      const clients = [0, 1].map(() => {
+        const client = new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: 1 } });
+        client.on('error', () => undefined);
+        return client;
+      });
+      const storages: Storage[] = clients.map((client) => new Kind(client, { prefix }));
+      const servers = await Promise.all(storages.map((s) => listen(buildUpdateApp(s))));
+      try {
+        const id = await seedSession(storages[0] as Storage, { user: 'ada' });
+        await hammer(servers.map((s) => s.url), id, () => '/incr');
+        await hammer(servers.map((s) => s.url), id, (i) => `/append?item=${i}`);
+        const data = plain(await (storages[1] as Storage).getSession(id, HOUR)) as { n: number; list: string[] };
+        expect(data.n).toBe(N);
+        expect(data.list.slice().sort()).toEqual(Array.from({ length: N }, (_, i) => String(i)).sort());
+      } finally {
+        await Promise.all(servers.map((s) => s.close()));
+        for (const s of storages) await s.close();
+        await cleanupPrefix(clients[0] as Cluster, prefix);
+        for (const c of clients) c.disconnect();
+      }
+    }, 60_000);
+  }
+});
