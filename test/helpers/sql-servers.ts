@@ -85,8 +85,13 @@ export class PrivatePostgres {
     const dir = mkdtempSync(join(tmpdir(), 'sessionware-pg-'));
     if (isRoot()) chownSync(dir, Number((await run('id', ['-u', 'postgres'])).stdout.trim()), Number((await run('id', ['-g', 'postgres'])).stdout.trim()));
     const server = new PrivatePostgres(dir, await freePort());
-    await runAs('postgres', pgBin('initdb'), ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync']);
-    await server.resume();
+    try {
+      await runAs('postgres', pgBin('initdb'), ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync']);
+      await server.resume();
+    } catch (err) {
+      await server.destroy();
+      throw err;
+    }
     return server;
   }
 
@@ -137,10 +142,16 @@ export class PrivateMariadb {
     const dir = mkdtempSync(join(tmpdir(), 'sessionware-mariadb-'));
     const user = isRoot() ? 'mysql' : userInfo().username;
     if (isRoot()) chownSync(dir, Number((await run('id', ['-u', 'mysql'])).stdout.trim()), Number((await run('id', ['-g', 'mysql'])).stdout.trim()));
-    await run('mariadb-install-db', ['--no-defaults', `--datadir=${join(dir, 'data')}`, `--user=${user}`, '--auth-root-authentication-method=normal', '--skip-test-db']);
     const server = new PrivateMariadb(dir, await freePort());
-    await server.resume();
-    await run('mysql', ['-uroot', '-h127.0.0.1', `-P${server.port}`, '-e', 'CREATE DATABASE IF NOT EXISTS test']);
+    try {
+      // --tmpdir: its own directory, not TMPDIR (which the mysql user may not be able to write).
+      await run('mariadb-install-db', ['--no-defaults', `--datadir=${join(dir, 'data')}`, `--tmpdir=${dir}`, `--user=${user}`, '--auth-root-authentication-method=normal', '--skip-test-db']);
+      await server.resume();
+      await run('mysql', ['-uroot', '-h127.0.0.1', `-P${server.port}`, '-e', 'CREATE DATABASE IF NOT EXISTS test']);
+    } catch (err) {
+      await server.destroy();
+      throw err;
+    }
     return server;
   }
 
@@ -150,7 +161,7 @@ export class PrivateMariadb {
 
   async resume(): Promise<void> {
     if (this.#child) return;
-    const args = ['--no-defaults', `--datadir=${join(this.dir, 'data')}`, `--port=${this.port}`, `--socket=${join(this.dir, 'sock')}`, '--bind-address=127.0.0.1', '--skip-log-bin', '--innodb-buffer-pool-size=16M', '--skip-grant-tables', ...(isRoot() ? ['--user=mysql'] : [])];
+    const args = ['--no-defaults', `--datadir=${join(this.dir, 'data')}`, `--tmpdir=${this.dir}`, `--port=${this.port}`, `--socket=${join(this.dir, 'sock')}`, '--bind-address=127.0.0.1', '--skip-log-bin', '--innodb-buffer-pool-size=16M', '--skip-grant-tables', ...(isRoot() ? ['--user=mysql'] : [])];
     const child = spawn('mariadbd', args, { stdio: 'ignore' });
     this.#child = child;
     child.once('exit', () => {

@@ -8,7 +8,7 @@
  * Allowed to remain (removed with the dir): `sessionware`, the default FileStorage's directory,
  * which `session()` and `Manager` create when given no storage, and tsx's compile cache.
  */
-const { mkdtempSync, readdirSync, rmSync } = require('node:fs');
+const { chmodSync, mkdtempSync, readdirSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join, relative } = require('node:path');
 const { TestEnvironment } = require('jest-environment-node');
@@ -20,6 +20,9 @@ class TempDirEnvironment extends TestEnvironment {
   constructor(config, context) {
     const saved = Object.fromEntries(VARS.map((name) => [name, process.env[name]]));
     const dir = mkdtempSync(join(tmpdir(), 'sessionware-jest-'));
+    // Searchable, not listable, by others: the private PostgreSQL and MariaDB servers of the SQL
+    // outage tests run as the `postgres` and `mysql` users in directories below it.
+    chmodSync(dir, 0o711);
     for (const name of VARS) process.env[name] = dir; // os.tmpdir() in tests and children
     super(config, context);
     for (const name of VARS) this.global.process.env[name] = dir; // `process.env` as tests see it

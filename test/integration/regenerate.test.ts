@@ -39,12 +39,15 @@ class Barriers {
 
 function buildLoginApp(storage: Storage) {
   const loaded = new Barriers();
+  /** The logging-in request has loaded the old session: a racing logout waits for it (under load, a late login would otherwise find the session already gone). */
+  const loginLoaded = new Barriers();
   const app = express();
   app.use(session(storage));
   const ms = (req: express.Request) => Number(req.query['ms'] ?? 0);
   const t = (req: express.Request) => String(req.query['t']);
   app.get('/login', wrap(async (req, res) => {
     const saw = (await req.session.get('secret')) !== undefined;
+    loginLoaded.open(t(req));
     if (req.query['wait'] !== undefined) await loaded.wait(t(req)); // the other request has loaded the old session too
     await sleep(ms(req));
     const keep = req.query['keep'];
@@ -62,6 +65,7 @@ function buildLoginApp(storage: Storage) {
   app.get('/logout', wrap(async (req, res) => {
     await req.session.get('user');
     loaded.open(t(req));
+    await loginLoaded.wait(t(req));
     await sleep(ms(req));
     await req.session.removeAll();
     res.send('bye');

@@ -175,7 +175,7 @@ describe('installed from the tarball', () => {
 
   beforeAll(async () => {
     // Tools come from this repository; sessionware and its dependencies come from the tarball.
-    apps = await installTarball(packed, ['typescript', '@types/node', 'ioredis', 'memcache-client', 'express', '@types/express', 'redis', 'connect-redis', 'express-session']);
+    apps = await installTarball(packed, ['typescript', '@types/node', 'ioredis', 'memcache-client', 'express', '@types/express', 'redis', 'connect-redis', 'express-session', 'pg', '@types/pg', 'mysql2']);
   }, 180_000);
 
   it('should run a session round trip from a CommonJS app (require)', async () => {
