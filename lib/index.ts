@@ -19,7 +19,7 @@
 export { session, type SessionMiddleware } from './middleware';
 export type { SessionOptions, CookieOptions } from './options';
 export { Manager, DEFAULT_TTL, DEFAULT_MAX_SESSION_BYTES, type ManagerOptions } from './manager';
-export { Session, type IdFunc, type RegenerateOptions } from './session';
+export { Session, type IdFunc, type RegenerateOptions, type UpdateFunction } from './session';
 export { RESERVED_PREFIX } from './session-meta';
 export { serializeValue, MAX_VALUE_DEPTH } from './value';
 export type { SessionData, SessionKey } from './types';

@@ -56,8 +56,9 @@ export async function applyUpdate<T>(target: UpdateTarget, key: string, fn: Upda
   };
   if (target.phase() === 'gone') return compute(undefined).next; // the logout won: nothing is written
   const id = await target.ensureId();
-  return inTurn(io.storage, `${id}\n${key}`, async (previous) => {
-    let expected = previous !== UNKNOWN ? previous : await knownText(target, key);
+  return inTurn(io.storage, `${id}\n${key}`, async (queued) => {
+    // Behind an update of this process, the text loaded with the session is stale: read it again.
+    let expected = queued ? await io.reread(id, key) : await knownText(target, key);
     for (let conflicts = 0; ; ) {
       const { next, text } = compute(expected);
       const started = Date.now();
@@ -67,11 +68,11 @@ export async function applyUpdate<T>(target: UpdateTarget, key: string, fn: Upda
         data.written = true;
         data.dirty = true;
         target.landed();
-        return { value: text === undefined ? undefined : (parseValue(text) as T), landed: text };
+        return text === undefined ? undefined : (parseValue(text) as T);
       }
       if (result === 'gone') {
         target.lost();
-        return { value: next, landed: UNKNOWN };
+        return next;
       }
       if (++conflicts > target.maxConflicts) throw new SessionConflictError(key, conflicts);
       await backOff(conflicts, Date.now() - started);
@@ -80,35 +81,27 @@ export async function applyUpdate<T>(target: UpdateTarget, key: string, fn: Upda
   });
 }
 
-/** No text known from the update before (there was none, or it failed). */
-const UNKNOWN: unique symbol = Symbol('unknown');
-type Landed = string | undefined | typeof UNKNOWN;
-
-/** Per storage, per `id\nkey`: the last update of this process in line (resolving the text it stored). */
-const turns = new WeakMap<object, Map<string, Promise<Landed>>>();
+/** Per storage, per `id\nkey`: the last update of this process in line. */
+const turns = new WeakMap<object, Map<string, Promise<unknown>>>();
 
 /**
- * Runs the updates of one key of one session made in this process one after another, each
- * starting from the text the one before stored: requests of one process never conflict with each
- * other (a hot counter costs one compare-and-set per update, not a retry storm); compare-and-set
- * conflicts then only come from other processes or other kinds of write.
+ * Runs the updates of one key of one session made in this process one after another (`queued`:
+ * there was one before this one), so requests of one process never conflict with each other: a
+ * hot counter costs a read and one compare-and-set per update, not a retry storm. Conflicts then
+ * only come from other processes (or other kinds of write), and each side re-reads before it
+ * writes, so neither can starve the other by writing back to back.
  */
-async function inTurn<T>(storage: object, slot: string, run: (previous: Landed) => Promise<{ value: T; landed: Landed }>): Promise<T> {
+async function inTurn<T>(storage: object, slot: string, run: (queued: boolean) => Promise<T>): Promise<T> {
   let slots = turns.get(storage);
   if (slots === undefined) turns.set(storage, (slots = new Map()));
   const before = slots.get(slot);
-  let release!: (landed: Landed) => void;
-  const mine = new Promise<Landed>((resolve) => (release = resolve));
-  slots.set(slot, mine);
+  const mine = (before ?? Promise.resolve()).then(() => run(before !== undefined));
+  const settled = mine.then(() => undefined, () => undefined);
+  slots.set(slot, settled);
   try {
-    const out = await run(before === undefined ? UNKNOWN : await before);
-    release(out.landed);
-    return out.value;
-  } catch (err) {
-    release(UNKNOWN);
-    throw err;
+    return await mine;
   } finally {
-    if (slots.get(slot) === mine) slots.delete(slot);
+    if (slots.get(slot) === settled) slots.delete(slot);
   }
 }
 

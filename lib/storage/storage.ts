@@ -160,7 +160,8 @@ export interface Storage {
    * Optional: writes one key only if it still holds `expected` (its JSON text, or `undefined` for
    * "absent"), atomically, and resets the session's TTL in the same step. `next` is the new JSON
    * text, or `undefined` to remove the key. Called by `session.update()` / `increment()`, at once
-   * (not at close). Honours `options.create` like {@link Storage.setSession} and follows forwards
+   * (not at close), and again after each `'conflict'` once the key was read again (`get` where the
+   * storage has it, else `getSession`), at most `maxConflicts` times. Honours `options.create` like {@link Storage.setSession} and follows forwards
    * like it (see {@link Storage.moveSession}). Without this method `update()` rejects.
    */
   compareAndSet?(id: string, key: string, expected: string | undefined, next: string | undefined, ttl: number, options: WriteOptions): Promise<CompareAndSetResult>;

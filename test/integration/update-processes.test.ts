@@ -98,7 +98,7 @@ describe('a real Redis Cluster, two app instances', () => {
   });
 
   for (const [name, Kind] of [['RedisStorage', RedisStorage], ['RedisHashStorage', RedisHashStorage]] as const) {
-    it(`should count ${N} concurrent increments and keep ${N} appends on ${name}`, async () => {
+    it(`should count ${N} concurrent increments, keep ${N} appends, and count 500 sustained increments on ${name}`, async () => {
       const prefix = uniquePrefix(`sw-update-cluster-${name}`);
       const clients = [0, 1].map(() => {
         const client = new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: 1 } });
@@ -114,6 +114,22 @@ describe('a real Redis Cluster, two app instances', () => {
         const data = plain(await (storages[1] as Storage).getSession(id, HOUR)) as { n: number; list: string[] };
         expect(data.n).toBe(N);
         expect(data.list.slice().sort()).toEqual(Array.from({ length: N }, (_, i) => String(i)).sort());
+
+        // Sustained: 20 clients, 500 increments, alternating instances. Neither instance may
+        // starve the other into a SessionConflictError (each re-reads before it writes).
+        let sent = 0;
+        const failures: string[] = [];
+        const client = async (c: number): Promise<void> => {
+          while (sent < 500) {
+            sent++;
+            const res = await fetch(`${(servers[(c + sent) % 2] as { url: string }).url}/incr`, { headers: { cookie: `sessionid=${id}` } });
+            const body = await res.text();
+            if (res.status !== 200) failures.push(body);
+          }
+        };
+        await Promise.all(Array.from({ length: 20 }, (_, c) => client(c)));
+        expect(failures).toEqual([]);
+        expect(plain(await (storages[0] as Storage).getSession(id, HOUR))?.['n']).toBe(N + 500);
       } finally {
         await Promise.all(servers.map((s) => s.close()));
         for (const s of storages) await s.close();
