@@ -173,3 +173,14 @@ function open(state: RequestState): Session {
   state.session = session;
   return session;
 }
+
+/**
+ * The request's native `Session` and its state, for front ends that present the session their own
+ * way (`sessionware/express-session` defines its own `req.session`): opened as `req.session`'s first
+ * touch would open it (no I/O). `undefined` when no `session()` serves the request.
+ * @internal
+ */
+export function nativeSession(req: IncomingMessage): { session: Session; state: RequestState } | undefined {
+  const state = (req as StatefulRequest)[kState];
+  return state && { session: state.session ?? open(state), state };
+}
