@@ -15,6 +15,7 @@ module.exports = {
     '^sessionware/redis$': '<rootDir>/lib/redis.ts',
     '^sessionware/memcache$': '<rootDir>/lib/memcache.ts',
     '^sessionware/express-session-store$': '<rootDir>/lib/express-session-store.ts',
+    '^sessionware/express-session$': '<rootDir>/lib/express-session.ts',
     '^sessionware/testing$': '<rootDir>/lib/testing.ts',
   },
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],

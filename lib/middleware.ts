@@ -149,11 +149,17 @@ const SESSION_PROPERTY: PropertyDescriptor = {
   enumerable: false,
   get(this: StatefulRequest): Session | undefined {
     const state = this[kState];
+    if (state?.present !== undefined) {
+      const value = state.present();
+      Object.defineProperty(this, 'session', { value, writable: true, enumerable: true, configurable: true });
+      return value as Session | undefined;
+    }
     return state && (state.session ?? open(state));
   },
   set(this: StatefulRequest, value: unknown) {
-    if (this[kState] === undefined) {
-      // A request sessionware does not serve (the accessor is shared): a plain property.
+    const state = this[kState];
+    if (state === undefined || state.present !== undefined) {
+      // A request sessionware does not serve (the accessor is shared), or a front end's: a plain property.
       Object.defineProperty(this, 'session', { value, writable: true, enumerable: true, configurable: true });
       return;
     }

@@ -57,6 +57,11 @@ export class RequestState implements SessionHost, HookOwner {
   beforeCommit: (() => void) | undefined = undefined;
   /** `beforeCommit` is running: the session still takes calls although `end()` was called. */
   #preCommit = false;
+  /**
+   * Set by a front end that presents the session its own way (`sessionware/express-session`):
+   * `req.session` is then a plain property, and its first read takes this function's result.
+   */
+  present: (() => unknown) | undefined = undefined;
   /** The options the id is sent with (a per-session cookie lifetime); `options` when unset. */
   transportOptions: ResolvedOptions | undefined = undefined;
 
