@@ -50,9 +50,13 @@ export function session(options: ExpressSessionOptions): ExpressSessionMiddlewar
     if (!pathMatches(r, compat.path)) return next();
     if (compat.proxy !== undefined) Object.defineProperty(r, 'secure', { value: isSecure(r, compat.proxy), configurable: true, writable: true });
     let failed: unknown;
-    core(req, res, (err?: unknown) => {
-      failed = err;
+    let ready = false;
+    // The core calls this at once (its setup), and later with a commit failure: that goes to `next(err)`.
+    core(req, res, function coreNext(err?: unknown) {
+      if (ready) next(err);
+      else failed = err;
     });
+    ready = true;
     if (failed !== undefined) return next(failed);
     const found = nativeSession(req);
     if (found === undefined) return next();
