@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { MEMCACHE_SETUPS } from './setups-memcache.mjs';
+import { COMPAT_SETUPS } from './setups-compat.mjs';
 
 const require = createRequire(import.meta.url);
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -187,6 +188,7 @@ export const SETUPS = [
     },
   },
   ...MEMCACHE_SETUPS,
+  ...COMPAT_SETUPS,
 ];
 
 export function getSetup(name) {

@@ -212,7 +212,7 @@ try {
       'exports.js': `import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const out = {};
-for (const name of ['sessionware', 'sessionware/redis', 'sessionware/testing']) {
+for (const name of ['sessionware', 'sessionware/redis', 'sessionware/express-session', 'sessionware/testing']) {
   const esm = Object.keys(await import(name)).filter((k) => !['default', 'module.exports', '__esModule'].includes(k)).sort();
   out[name] = { esm, cjs: Object.keys(require(name)).sort() };
 }
