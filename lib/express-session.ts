@@ -24,8 +24,8 @@ export type { CompatSession, SessionCallback, SessionCookie } from './express-se
  * ```ts
  * app.get('/', (req, res) => {
  *   const s = sessionOf(req);
- *   s.views = (Number(s.views) || 0) + 1;
- *   res.send(String(s.views));
+ *   s['views'] = (Number(s['views']) || 0) + 1;
+ *   res.send(String(s['views']));
  * });
  * ```
  */

@@ -31,13 +31,14 @@ type CompatRequest = IncomingMessage & { session?: unknown; sessionID?: string; 
  * @example
  * ```ts
  * import express from 'express';
- * import session from 'sessionware/express-session';
+ * import session, { sessionOf } from 'sessionware/express-session';
  *
  * const app = express();
  * app.use(session({ secret: process.env.SESSION_SECRET!, saveUninitialized: false, cookie: { maxAge: 86_400_000 } }));
  * app.get('/', (req, res) => {
- *   req.session.views = (Number(req.session.views) || 0) + 1;
- *   res.send(`views: ${String(req.session.views)}`);
+ *   const s = sessionOf(req);
+ *   s['views'] = (Number(s['views']) || 0) + 1;
+ *   res.send(`views: ${String(s['views'])}`);
  * });
  * ```
  */
