@@ -62,7 +62,7 @@ export function session(options: ExpressSessionOptions): ExpressSessionMiddlewar
     const found = nativeSession(req);
     if (found === undefined) return next();
     const { session: native, state } = found;
-    const client = readClientId(req, state.options);
+    const client = state.client ?? readClientId(req, state.options); // opening the session read it (one signature check)
     let pending = makeId(compat, r);
     native.setIdFunc(function compatId() {
       const id = pending;
