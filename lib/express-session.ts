@@ -3,7 +3,7 @@
  * property bag with callback methods) running on sessionware's core and storages.
  * @example
  * ```ts
- * import session from 'sessionware/express-session';
+ * import { session } from 'sessionware/express-session';
  * app.use(session({ secret: process.env.SESSION_SECRET! }));
  * ```
  * @module
@@ -33,4 +33,3 @@ export function sessionOf(req: IncomingMessage): CompatSession {
   return (req as IncomingMessage & { session?: unknown }).session as CompatSession;
 }
 
-export default session;

@@ -31,7 +31,7 @@ type CompatRequest = IncomingMessage & { session?: unknown; sessionID?: string; 
  * @example
  * ```ts
  * import express from 'express';
- * import session, { sessionOf } from 'sessionware/express-session';
+ * import { session, sessionOf } from 'sessionware/express-session';
  *
  * const app = express();
  * app.use(session({ secret: process.env.SESSION_SECRET!, saveUninitialized: false, cookie: { maxAge: 86_400_000 } }));

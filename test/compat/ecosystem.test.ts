@@ -6,7 +6,7 @@ import express from 'express';
 import request from 'supertest';
 import flash from 'connect-flash';
 import { csrfSync } from 'csrf-sync';
-import session from 'sessionware/express-session';
+import { session } from 'sessionware/express-session';
 import { MemoryStorage } from 'sessionware';
 
 const SECRET = 'keyboard cat';

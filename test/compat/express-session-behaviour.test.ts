@@ -6,7 +6,7 @@
 import { createHmac } from 'node:crypto';
 import express from 'express';
 import request from 'supertest';
-import session, { type CompatSession, type ExpressSessionOptions } from 'sessionware/express-session';
+import { session, type CompatSession, type ExpressSessionOptions } from 'sessionware/express-session';
 import { MemoryStorage, SessionOptionsError, type Storage } from 'sessionware';
 import { recordCalls } from '../helpers/app';
 import { describeEachStorage } from '../helpers/storages';

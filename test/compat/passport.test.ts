@@ -7,7 +7,7 @@ import express from 'express';
 import request from 'supertest';
 import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
-import session from 'sessionware/express-session';
+import { session } from 'sessionware/express-session';
 import type { Storage } from 'sessionware';
 import { describeEachStorage } from '../helpers/storages';
 
