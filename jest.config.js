@@ -17,6 +17,7 @@ module.exports = {
     '^sessionware/express-session-store$': '<rootDir>/lib/express-session-store.ts',
     '^sessionware/postgres$': '<rootDir>/lib/postgres.ts',
     '^sessionware/mysql$': '<rootDir>/lib/mysql.ts',
+    '^sessionware/express-session$': '<rootDir>/lib/express-session.ts',
     '^sessionware/testing$': '<rootDir>/lib/testing.ts',
   },
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],

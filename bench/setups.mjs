@@ -19,6 +19,7 @@ import path from 'node:path';
 import { MEMCACHE_SETUPS } from './setups-memcache.mjs';
 import { SQL_SETUPS } from './sql-setups.mjs';
 import { COOKIE_SETUPS } from './setups-cookie.mjs';
+import { COMPAT_SETUPS } from './setups-compat.mjs';
 
 const require = createRequire(import.meta.url);
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -193,6 +194,7 @@ export const SETUPS = [
   ...MEMCACHE_SETUPS,
   ...SQL_SETUPS,
   ...COOKIE_SETUPS,
+  ...COMPAT_SETUPS,
 ];
 
 export function getSetup(name) {

@@ -60,7 +60,9 @@ export class ExpressSessionSigner implements IdSigner {
 
   /** Returns the id inside `s:<id>.<signature>` if one of the secrets signed it, otherwise `undefined`. */
   unsign(token: string): string | undefined {
-    if (typeof token !== 'string' || !token.startsWith('s:')) return undefined;
+    if (typeof token !== 'string') return undefined;
+    if (token.startsWith('s%3A')) token = decoded(token); // URL-encoded, as express-session (and a cookie with Expires) sends it
+    if (!token.startsWith('s:')) return undefined;
     const dot = token.lastIndexOf('.');
     if (dot <= 2) return undefined;
     const id = token.slice(2, dot);
@@ -71,4 +73,13 @@ export class ExpressSessionSigner implements IdSigner {
 /** cookie-signature's MAC: HMAC-SHA256, base64 without the `=` padding. */
 function mac(id: string, secret: string): string {
   return createHmac('sha256', secret).update(id).digest('base64').replace(/=+$/, '');
+}
+
+/** The token percent-decoded, as express-session's cookie parser decodes it; `''` when malformed. */
+function decoded(token: string): string {
+  try {
+    return decodeURIComponent(token);
+  } catch {
+    return '';
+  }
 }

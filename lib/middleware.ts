@@ -192,11 +192,17 @@ const SESSION_PROPERTY: PropertyDescriptor = {
   enumerable: false,
   get(this: StatefulRequest): Session | undefined {
     const state = this[kState];
+    if (state?.present !== undefined) {
+      const value = state.present();
+      Object.defineProperty(this, 'session', { value, writable: true, enumerable: true, configurable: true });
+      return value as Session | undefined;
+    }
     return state && (state.session ?? open(state));
   },
   set(this: StatefulRequest, value: unknown) {
-    if (this[kState] === undefined) {
-      // A request sessionware does not serve (the accessor is shared): a plain property.
+    const state = this[kState];
+    if (state === undefined || state.present !== undefined) {
+      // A request sessionware does not serve (the accessor is shared), or a front end's: a plain property.
       Object.defineProperty(this, 'session', { value, writable: true, enumerable: true, configurable: true });
       return;
     }
@@ -224,4 +230,15 @@ function openOutside(req: IncomingMessage, options: ResolvedOptions, manager: Ma
     throw new SessionStateError('sessions.open(req) takes the incoming HTTP request (an http.IncomingMessage, e.g. the upgrade request of a WebSocket).');
   }
   return new Session(manager, readClientId(req, options).id, 'client');
+}
+
+/**
+ * The request's native `Session` and its state, for front ends that present the session their own
+ * way (`sessionware/express-session` defines its own `req.session`): opened as `req.session`'s first
+ * touch would open it (no I/O). `undefined` when no `session()` serves the request.
+ * @internal
+ */
+export function nativeSession(req: IncomingMessage): { session: Session; state: RequestState } | undefined {
+  const state = (req as StatefulRequest)[kState];
+  return state && { session: state.session ?? open(state), state };
 }

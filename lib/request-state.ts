@@ -49,6 +49,21 @@ export class RequestState implements SessionHost, HookOwner {
   hook: ResponseHook | undefined = undefined;
   /** `writeHead` merges the session's `Set-Cookie` back in. */
   headersHooked = false;
+  /**
+   * Runs when the application ends the response, before the session commits: a front end over the
+   * session (the express-session property bag) turns what it tracked into session calls here. A
+   * throw fails the request as a failed commit would. Set with {@link RequestState.holdEnd}.
+   */
+  beforeCommit: (() => void) | undefined = undefined;
+  /** `beforeCommit` is running: the session still takes calls although `end()` was called. */
+  #preCommit = false;
+  /**
+   * Set by a front end that presents the session its own way (`sessionware/express-session`):
+   * `req.session` is then a plain property, and its first read takes this function's result.
+   */
+  present: (() => unknown) | undefined = undefined;
+  /** The options the id is sent with (a per-session cookie lifetime); `options` when unset. */
+  transportOptions: ResolvedOptions | undefined = undefined;
 
   constructor(
     readonly options: ResolvedOptions,
@@ -63,7 +78,18 @@ export class RequestState implements SessionHost, HookOwner {
   ) {}
 
   get ended(): boolean {
-    return this.hook?.ended === true || this.res.writableEnded;
+    return !this.#preCommit && (this.hook?.ended === true || this.res.writableEnded);
+  }
+
+  /**
+   * Hooks the response now, without marking a change, so that its end waits for the session and
+   * runs `beforeCommit` first: for front ends whose changes the session only learns at the end.
+   */
+  holdEnd(beforeCommit: () => void): void {
+    this.beforeCommit = beforeCommit;
+    if (this.hook !== undefined) return;
+    const reachable = (this.res.req as StatefulRequest | undefined)?.[kState] !== undefined;
+    this.hook = new ResponseHook(this.res, this, reachable);
   }
 
   willRun(change: boolean): void {
@@ -90,6 +116,17 @@ export class RequestState implements SessionHost, HookOwner {
 
   /** `end()` was called on a hooked response. */
   ending(): void {
+    if (this.beforeCommit !== undefined) {
+      this.#preCommit = true;
+      try {
+        this.beforeCommit();
+      } catch (err) {
+        failed(this, err);
+        return;
+      } finally {
+        this.#preCommit = false;
+      }
+    }
     const refresh = (this.session as Session).closeIfClean();
     if (refresh === undefined) void finish(this); // changes to write first: the end waits for them
     else conclude(this, refresh); // nothing to write: end now, refresh the TTL after
@@ -138,23 +175,28 @@ async function finish(state: RequestState): Promise<void> {
   try {
     refresh = await (state.session as Session).commit();
   } catch (err) {
-    state.failed = true;
-    const { res, hook } = state;
-    if (!(hook ? hook.internal(() => res.headersSent) : res.headersSent)) {
-      hook?.bypass(); // the end the application called is dropped: the error handler answers
-      // The response has not started: Express's error handler can still answer with the error.
-      // Drop what described the body that will now not be sent, and the id, so the handler starts clean.
-      for (const name of BODY_HEADERS) res.removeHeader(name);
-      if (state.written !== undefined) retract(res, state.options, state.written);
-      state.written = undefined;
-      state.next(err);
-      return;
-    }
-    state.report(err);
-    state.hook?.release();
+    failed(state, err);
     return;
   }
   conclude(state, refresh);
+}
+
+/** Committing failed: the error handler answers if the response has not started, else `onError`. */
+function failed(state: RequestState, err: unknown): void {
+  state.failed = true;
+  const { res, hook } = state;
+  if (!(hook ? hook.internal(() => res.headersSent) : res.headersSent)) {
+    hook?.bypass(); // the end the application called is dropped: the error handler answers
+    // The response has not started: Express's error handler can still answer with the error.
+    // Drop what described the body that will now not be sent, and the id, so the handler starts clean.
+    for (const name of BODY_HEADERS) res.removeHeader(name);
+    if (state.written !== undefined) retract(res, state.options, state.written);
+    state.written = undefined;
+    state.next(err);
+    return;
+  }
+  state.report(err);
+  state.hook?.release();
 }
 
 /**
@@ -192,7 +234,8 @@ function settleTransport(state: RequestState): void {
  * name is only told to clear after a change (a logout): a planted duplicate must not log it out.
  */
 function decide(state: RequestState): string {
-  const { session, client, options } = state;
+  const { session, client } = state;
+  const options = state.transportOptions ?? state.options;
   if (!session || !client) return 'unused';
   const { used, id, stored, known, maxAge } = session.transportState;
   if (!used) return 'unused';
@@ -214,7 +257,8 @@ function decide(state: RequestState): string {
  */
 function applyTransport(state: RequestState): void {
   const decision = state.transportDecision();
-  const { client, options, req, res } = state;
+  const { client, req, res } = state;
+  const options = state.transportOptions ?? state.options;
   if (decision === state.applied || res.headersSent) return;
   if (state.written !== undefined) retract(res, options, state.written);
   state.written = undefined;

@@ -85,7 +85,7 @@ export function buildConnectApp(storage: Storage, options: SessionOptions = {}):
   app.use(session(storage, options));
   app.use((req: http.IncomingMessage & { session?: Express.Request['session'] }, res: http.ServerResponse) => {
     void (async () => {
-      const s = (req as Express.Request).session;
+      const s = (req as unknown as Express.Request).session;
       const n = ((await s.get<number>('n')) ?? 0) + 1;
       await s.set('n', n);
       res.end(String(n));
