@@ -175,7 +175,7 @@ describe.each([
 });
 
 describe.each(STORAGES.filter((s) => s.name === 'PostgresStorage'))('a key $name cannot hold, over HTTP', (setup) => {
-  it('should fail the request with a StorageError caused by a SessionValueError, and store nothing', async () => {
+  it('should fail the request with a SessionValueError naming the key, and store nothing', async () => {
     const instance = await setup.create();
     try {
       const app = express();
@@ -185,12 +185,11 @@ describe.each(STORAGES.filter((s) => s.name === 'PostgresStorage'))('a key $name
         res.send('ok');
       });
       app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-        const cause = (err as { cause?: unknown }).cause;
-        res.status(500).json({ storage: err instanceof StorageError, value: cause instanceof SessionValueError, key: (cause as { key?: string }).key });
+        res.status(500).json({ storage: err instanceof StorageError, value: err instanceof SessionValueError, key: err instanceof SessionValueError ? err.key : null });
       });
       const res = await request(app).get('/nul');
       expect(res.status).toBe(500);
-      expect(res.body).toEqual({ storage: true, value: true, key: 'a\u0000b' });
+      expect(res.body).toEqual({ storage: false, value: true, key: 'a\u0000b' });
       await expect((instance.storage as PostgresStorage).count()).resolves.toBe(0);
     } finally {
       await instance.cleanup();
