@@ -6,6 +6,7 @@
  * @module
  */
 import { SessionValueError, StorageError, describeCause } from '../../errors';
+import { Deadlines } from '../deadlines';
 import { SqlTtlBatch } from './sql-ttl-batch';
 import { toTTL } from './sql-values';
 import type { SqlSettings } from './sql-options';
@@ -18,8 +19,7 @@ export abstract class SqlStorageBase implements Storage {
   protected readonly settings: SqlSettings;
   readonly #name: string;
   readonly #batch: SqlTtlBatch;
-  readonly #inflight = new Set<InFlight>();
-  #deadlines: NodeJS.Timeout | undefined;
+  readonly #deadlines: Deadlines;
   #sweeper: NodeJS.Timeout | undefined;
   #sweeping = false;
   #ready: Promise<void> | undefined;
@@ -29,6 +29,7 @@ export abstract class SqlStorageBase implements Storage {
   protected constructor(name: string, settings: SqlSettings) {
     this.#name = name;
     this.settings = settings;
+    this.#deadlines = new Deadlines(settings.queryTimeout);
     this.#batch = new SqlTtlBatch(name, settings.updateTTLInterval, (ids, ttl) => this.run('updateTTL', () => this.refreshMany(ids, ttl)), settings.onError);
     if (settings.sweepInterval !== false) {
       this.#sweeper = setInterval(() => void this.#sweepQuietly(), settings.sweepInterval);
@@ -107,26 +108,14 @@ export abstract class SqlStorageBase implements Storage {
    * `queryTimeout` and turns every failure into a `StorageError` naming `operation`.
    */
   protected run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const call: InFlight = {
-        deadline: Date.now() + this.settings.queryTimeout,
-        expire: () => reject(new StorageError(this.#name, operation, `the database did not answer within ${this.settings.queryTimeout} ms (queryTimeout); is it reachable?`)),
-      };
-      this.#inflight.add(call);
-      this.#deadlines ??= setInterval(() => this.#expire(), Math.min(100, Math.max(1, this.settings.queryTimeout / 10))).unref();
-      const ready = this.#ensureSchema();
-      const promise = ready ? ready.then(fn) : invoke(fn);
-      promise.then(
-        (value) => {
-          this.#inflight.delete(call);
-          resolve(value);
-        },
-        (err: unknown) => {
-          this.#inflight.delete(call);
-          reject(err instanceof StorageError || err instanceof SessionValueError ? err : new StorageError(this.#name, operation, this.explain(err), { cause: err }));
-        },
-      );
-    });
+    return this.#deadlines.bound(
+      () => {
+        const ready = this.#ensureSchema();
+        return ready ? ready.then(fn) : fn();
+      },
+      () => new StorageError(this.#name, operation, `the database did not answer within ${this.settings.queryTimeout} ms (queryTimeout); is it reachable?`),
+      (err) => (err instanceof StorageError || err instanceof SessionValueError ? err : new StorageError(this.#name, operation, this.explain(err), { cause: err })),
+    );
   }
 
   /** A one-line reason for a database error, safe to log; subclasses add what to do about known ones. */
@@ -168,33 +157,5 @@ export abstract class SqlStorageBase implements Storage {
     } finally {
       this.#sweeping = false;
     }
-  }
-
-  #expire(): void {
-    const now = Date.now();
-    for (const call of this.#inflight) {
-      if (call.deadline <= now) {
-        this.#inflight.delete(call);
-        call.expire();
-      }
-    }
-    if (this.#inflight.size === 0) {
-      clearInterval(this.#deadlines);
-      this.#deadlines = undefined;
-    }
-  }
-}
-
-/** A call waiting for the database, with its deadline. */
-interface InFlight {
-  readonly deadline: number;
-  readonly expire: () => void;
-}
-
-function invoke<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return fn();
-  } catch (err) {
-    return Promise.reject(err);
   }
 }
