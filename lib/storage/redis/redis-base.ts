@@ -11,7 +11,7 @@ import type { Cluster } from 'ioredis';
 import { RedisClient, type LuaScript, type RedisConnection } from './redis-client';
 import { DELETE, recordOf } from './redis-lua';
 import { TtlBatch } from './redis-ttl-batch';
-import type { MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
+import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
 
 /** How many forwards a write follows (the contract's bound). */
 export const MAX_HOPS = 4;
@@ -284,6 +284,18 @@ export abstract class RedisStorageBase implements Storage {
     return 0;
   }
 
+  /**
+   * One `EVALSHA` of {@link RedisStorageBase.casScript}: writes `key` if it holds `expected`,
+   * resetting the TTL, atomically; follows forwards like every write.
+   */
+  async compareAndSet(id: string, key: string, expected: string | undefined, next: string | undefined, ttl: number, options: WriteOptions): Promise<CompareAndSetResult> {
+    const args = [String(toTTL(ttl)), options.create ? '1' : '0', key, expected === undefined ? '0' : '1', expected ?? '', next === undefined ? '0' : '1', next ?? ''];
+    const reply = await this.writeFollowing('compareAndSet', this.casScript, id, args);
+    return reply === 1 ? 'ok' : reply === 2 ? 'conflict' : 'gone';
+  }
+
+  /** The compare-and-set script: KEYS = session key; ARGV = ttl, create, key, has expected, expected, has next, next. Replies 1 ok, 2 conflict, 0 gone (or a forward's target). */
+  protected abstract readonly casScript: LuaScript;
   /** The standalone move script: KEYS = old key, its forward key, new key; ARGV as `APPLY_MOVE_LUA`. */
   protected abstract readonly moveScript: LuaScript;
   /** The Cluster swap script: KEYS = old key, its forward key; ARGV = version read, newId, forwardTTL. */

@@ -6,7 +6,7 @@
 import { RedisStorageBase, changeArgs, toTTL, type MoveSnapshot, type RedisBaseOptions } from './redis-base';
 import { APPLY_MOVE_LUA, CREATE_LUA } from './redis-lua';
 import { LuaScript, type RedisConnection } from './redis-client';
-import type { CompareAndSetResult, SessionChanges, SessionRecord, WriteOptions } from '../storage';
+import type { SessionChanges, SessionRecord, WriteOptions } from '../storage';
 
 /**
  * Options of {@link RedisHashStorage}: `prefix` (default `'session:'`), `updateTTLInterval`
@@ -227,13 +227,7 @@ export class RedisHashStorage extends RedisStorageBase {
     return this.#write('setSession', id, changes.set, changes.removed, ttl, options);
   }
 
-  /** One `EVALSHA`: writes `key` if it holds `expected`, resetting the TTL, atomically. */
-  async compareAndSet(id: string, key: string, expected: string | undefined, next: string | undefined, ttl: number, options: WriteOptions): Promise<CompareAndSetResult> {
-    const args = [String(toTTL(ttl)), options.create ? '1' : '0', key, expected === undefined ? '0' : '1', expected ?? '', next === undefined ? '0' : '1', next ?? ''];
-    const reply = await this.writeFollowing('compareAndSet', CAS, id, args);
-    return reply === 1 ? 'ok' : reply === 2 ? 'conflict' : 'gone';
-  }
-
+  protected readonly casScript = CAS;
   protected readonly moveScript = MOVE;
   protected readonly swapScript = SWAP;
 

@@ -9,7 +9,7 @@ import { RedisStorageBase, changeArgs, toTTL, type MoveSnapshot, type RedisBaseO
 import { APPLY_MOVE_LUA, CREATE_LUA } from './redis-lua';
 import { LuaScript, type RedisConnection } from './redis-client';
 import { KV_LUA, decodeKv, encodeKv, type KvValue } from './kv-format';
-import type { CompareAndSetResult, SessionChanges, SessionRecord, WriteOptions } from '../storage';
+import type { SessionChanges, SessionRecord, WriteOptions } from '../storage';
 
 /**
  * Options of {@link RedisStorage}: `prefix` (default `'session:'`), `updateTTLInterval` (default
@@ -169,13 +169,7 @@ export class RedisStorage extends RedisStorageBase {
     return (await this.writeFollowing('setSession', MERGE, id, args)) === 1;
   }
 
-  /** One `EVALSHA`: writes `key` if it holds `expected`, resetting the TTL, atomically. */
-  async compareAndSet(id: string, key: string, expected: string | undefined, next: string | undefined, ttl: number, options: WriteOptions): Promise<CompareAndSetResult> {
-    const args = [String(toTTL(ttl)), options.create ? '1' : '0', key, expected === undefined ? '0' : '1', expected ?? '', next === undefined ? '0' : '1', next ?? ''];
-    const reply = await this.writeFollowing('compareAndSet', CAS, id, args);
-    return reply === 1 ? 'ok' : reply === 2 ? 'conflict' : 'gone';
-  }
-
+  protected readonly casScript = CAS;
   protected readonly moveScript = MOVE;
   protected readonly swapScript = SWAP;
 
