@@ -10,7 +10,8 @@ import { movedRecord } from '../record-codec';
 import type { Cluster } from 'ioredis';
 import { RedisClient, type LuaScript, type RedisConnection } from './redis-client';
 import { DELETE, recordOf } from './redis-lua';
-import { TtlBatch } from './redis-ttl-batch';
+import { TtlBatch } from '../ttl-batch';
+import { redisTtlSink } from './redis-ttl-batch';
 import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
 
 /** How many forwards a write follows (the contract's bound). */
@@ -106,7 +107,7 @@ export abstract class RedisStorageBase implements Storage {
     this.#commandTimeout = commandTimeout;
     this.#onError = onError;
     this.redis = new RedisClient(name, connection, commandTimeout, batchCommands);
-    this.#batch = new TtlBatch(this.redis, name, updateTTLInterval, onError);
+    this.#batch = new TtlBatch(redisTtlSink(this.redis), name, updateTTLInterval, onError);
   }
 
   /** The ioredis client in use (yours, or the one the storage created). */

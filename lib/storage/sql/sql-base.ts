@@ -7,7 +7,8 @@
  */
 import { SessionValueError, StorageError, describeCause } from '../../errors';
 import { Deadlines } from '../deadlines';
-import { SqlTtlBatch } from './sql-ttl-batch';
+import { TtlBatch } from '../ttl-batch';
+import { sqlTtlSink } from './sql-ttl-batch';
 import { toTTL } from './sql-values';
 import type { SqlSettings } from './sql-options';
 import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
@@ -18,7 +19,7 @@ const MAX_SWEEP_BATCHES = 100;
 export abstract class SqlStorageBase implements Storage {
   protected readonly settings: SqlSettings;
   readonly #name: string;
-  readonly #batch: SqlTtlBatch;
+  readonly #batch: TtlBatch;
   readonly #deadlines: Deadlines;
   #sweeper: NodeJS.Timeout | undefined;
   #sweeping = false;
@@ -30,7 +31,7 @@ export abstract class SqlStorageBase implements Storage {
     this.#name = name;
     this.settings = settings;
     this.#deadlines = new Deadlines(settings.queryTimeout);
-    this.#batch = new SqlTtlBatch(name, settings.updateTTLInterval, (ids, ttl) => this.run('updateTTL', () => this.refreshMany(ids, ttl)), settings.onError);
+    this.#batch = new TtlBatch(sqlTtlSink((ids, ttl) => this.run('updateTTL', () => this.refreshMany(ids, ttl))), name, settings.updateTTLInterval, settings.onError);
     if (settings.sweepInterval !== false) {
       this.#sweeper = setInterval(() => void this.#sweepQuietly(), settings.sweepInterval);
       this.#sweeper.unref();
