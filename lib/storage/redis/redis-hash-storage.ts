@@ -33,10 +33,8 @@ const OPEN_LUA = `${CREATE_LUA}
 local META = '${META}'
 local meta = redis.call('HGET', KEYS[1], META)
 if not meta and redis.call('EXISTS', KEYS[1]) == 0 then
-  local target = redis.call('GET', KEYS[2])
-  if target then return target end
-  local refused = creatable()
-  if refused then return refused end
+  local stop = absent()
+  if stop then return stop end
 end
 local version = (meta and tonumber(string.sub(meta, 2)) or 0) + 1
 -- the reserved field first, so removing the last user key leaves the hash in place
@@ -70,10 +68,8 @@ const CAS = new LuaScript(`${CREATE_LUA}
 local META = '${META}'
 local meta = redis.call('HGET', KEYS[1], META)
 if not meta and redis.call('EXISTS', KEYS[1]) == 0 then
-  local target = redis.call('GET', KEYS[2])
-  if target then return target end
-  local refused = creatable()
-  if refused then return refused end
+  local stop = absent()
+  if stop then return stop end
 end
 local current = redis.call('HGET', KEYS[1], ARGV[3])
 if ARGV[4] == '1' then

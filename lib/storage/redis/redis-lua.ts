@@ -40,6 +40,8 @@ end
  * (and answered an error) but reaches Redis later is dropped, so it can never bring back a session
  * that was removed meanwhile. `creatable()` returns the reply to give up with, or nil; `done()` the
  * success reply (with Redis's time when it created, from which the client learns the clock offset).
+ * `absent()`, for a write that found no session under KEYS[1]: the id it moved to (KEYS[2] is its
+ * forward key; the client follows it), else what `creatable()` says.
  */
 export const CREATE_LUA = `
 local created = false
@@ -54,6 +56,11 @@ end
 local function done()
   if created then return { 1, created } end
   return 1
+end
+local function absent()
+  local target = redis.call('GET', KEYS[2])
+  if target then return target end
+  return creatable()
 end
 `;
 

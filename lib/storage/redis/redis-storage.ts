@@ -36,10 +36,8 @@ end
 for j = 4 + 2 * n, #ARGV do drop[ARGV[j]] = true end
 local st = open(KEYS[1], drop)
 if not st then
-  local target = redis.call('GET', KEYS[2])
-  if target then return target end
-  local refused = creatable()
-  if refused then return refused end
+  local stop = absent()
+  if stop then return stop end
 end
 commit(KEYS[1], st, drop, adds, ARGV[1])
 return done()
@@ -53,10 +51,8 @@ return done()
 const CAS = new LuaScript(`${KV_LUA}${CREATE_LUA}
 local st = open(KEYS[1], { [ARGV[3]] = true })
 if not st then
-  local target = redis.call('GET', KEYS[2])
-  if target then return target end
-  local refused = creatable()
-  if refused then return refused end
+  local stop = absent()
+  if stop then return stop end
 end
 local e = st and st.live[ARGV[3]]
 local current = e and value(st, e)
