@@ -58,11 +58,13 @@ export class ExpressSessionSigner implements IdSigner {
     return `s:${id}.${mac(id, this.#secrets[0] as string)}`;
   }
 
-  /** Returns the id inside `s:<id>.<signature>` if one of the secrets signed it, otherwise `undefined`. */
+  /**
+   * Returns the id inside `s:<id>.<signature>` if one of the secrets signed it, otherwise
+   * `undefined`. Takes the cookie value decoded, as a cookie parser gives it (`session()` undoes
+   * the percent-encoding of `s%3A…` before it calls this).
+   */
   unsign(token: string): string | undefined {
-    if (typeof token !== 'string') return undefined;
-    if (token.startsWith('s%3A')) token = decoded(token); // URL-encoded, as express-session (and a cookie with Expires) sends it
-    if (!token.startsWith('s:')) return undefined;
+    if (typeof token !== 'string' || !token.startsWith('s:')) return undefined;
     const dot = token.lastIndexOf('.');
     if (dot <= 2) return undefined;
     const id = token.slice(2, dot);
@@ -73,13 +75,4 @@ export class ExpressSessionSigner implements IdSigner {
 /** cookie-signature's MAC: HMAC-SHA256, base64 without the `=` padding. */
 function mac(id: string, secret: string): string {
   return createHmac('sha256', secret).update(id).digest('base64').replace(/=+$/, '');
-}
-
-/** The token percent-decoded, as express-session's cookie parser decodes it; `''` when malformed. */
-function decoded(token: string): string {
-  try {
-    return decodeURIComponent(token);
-  } catch {
-    return '';
-  }
 }
