@@ -15,7 +15,7 @@
  */
 export type SessionRecord = ReadonlyMap<string, string>;
 // Keys starting with `$sw:` are the session layer's own bookkeeping (`$sw:ttl`: the session's own
-// TTL in ms; `$sw:created`: its creation time with `absoluteTTL`). A storage keeps them like any
+// TTL in ms; `$sw:created`: its creation time; `$sw:owner`: the owner given by `setOwner()`). A storage keeps them like any
 // other key; the session hides them from the application and refuses them as user keys.
 
 /** What a request changed in a session, handed to {@link Storage.setSession} when it closes. */
@@ -41,7 +41,7 @@ export interface WriteOptions {
 export interface MoveOptions {
   /**
    * Only these keys survive the move (after `changes` are applied); `undefined` keeps every key.
-   * `regenerate({ keep: ['cart'] })` passes `new Set(['cart', '$sw:ttl', '$sw:created'])`: the
+   * `regenerate({ keep: ['cart'] })` passes `new Set(['cart', '$sw:ttl', '$sw:created', '$sw:owner'])`: the
    * session's reserved keys (its own TTL and creation time, see `RESERVED_PREFIX`) always survive.
    */
   readonly keep: ReadonlySet<string> | undefined;
@@ -58,6 +58,16 @@ export interface MoveOptions {
  * session does not exist and `create` was `false`: nothing written, the logout wins).
  */
 export type CompareAndSetResult = 'ok' | 'conflict' | 'gone';
+
+/**
+ * One entry of an owner index, as {@link Storage.ownerSessions} lists it: a session id that was
+ * given to the owner, and when that session expires now (ms since the epoch, on the storage's own
+ * clock where it has one).
+ */
+export interface OwnedSession {
+  readonly id: string;
+  readonly expiresAt: number;
+}
 
 /**
  * A session backend. Implement the required methods; the per-key methods (`get`, `getSize`,
@@ -172,6 +182,35 @@ export interface Storage {
    * storage documents its cost).
    */
   count?(): Promise<number>;
+
+  /**
+   * Optional, with {@link Storage.ownerSessions} and {@link Storage.forgetOwner} (all three or
+   * none): the owner index behind "log out everywhere". Called by `session.setOwner(owner)` and by
+   * `regenerate()` of an owned session, **before** the write that stores the session's reserved
+   * `$sw:owner` key (so the index always holds at least every owned session; the manager re-checks
+   * `$sw:owner` when it lists). Records that `id` belongs to `owner` for at least `ttl` ms; a
+   * storage that maintains its index inside the session write itself (an indexed SQL column filled
+   * from `$sw:owner`, a Redis set updated by the same script) may do nothing more here. `owner` is
+   * any non-empty string of at most 256 characters: storages hash or escape it as they need.
+   * Without these methods `setOwner()`, `sessionsOf()` and `revoke()` reject with a `StorageError`.
+   */
+  addOwner?(owner: string, id: string, ttl: number): Promise<void>;
+
+  /**
+   * Optional (see {@link Storage.addOwner}): the sessions of `owner` that are live now: each id
+   * added for it whose session still exists (not removed, not expired, not a forward), with its
+   * current expiry. Called by `manager.sessionsOf()` and `manager.revoke()`. It may list an id whose
+   * session since got another owner (the manager drops those); it must drop ids whose session is
+   * gone, and may clean them from the index while doing so (expired entries must not pile up).
+   */
+  ownerSessions?(owner: string): Promise<readonly OwnedSession[]>;
+
+  /**
+   * Optional (see {@link Storage.addOwner}): removes `ids` from `owner`'s index. Called by the manager
+   * for listed ids whose session belongs to someone else now, and after `revoke()` removed sessions.
+   * Never touches the sessions themselves. Forgetting an id that is not indexed is not an error.
+   */
+  forgetOwner?(owner: string, ids: readonly string[]): Promise<void>;
 
   /**
    * Required: extends the TTL of a session that closed clean (read, not changed). May be batched
