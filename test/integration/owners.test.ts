@@ -8,15 +8,8 @@
 import request from 'supertest';
 import { StorageError, type Storage } from 'sessionware';
 import { cookieOf, cookieValue } from '../helpers/app';
-import { buildOwnerApp } from '../helpers/owner-app';
+import { buildOwnerApp, WITHOUT_INDEX } from '../helpers/owner-app';
 import { describeEachStorage, STORAGES } from '../helpers/storages';
-
-/**
- * The storages that keep no owner index, and say so. The index of the Redis and SQL storages is
- * built on its own branch (h17b): remove those four names when it lands (this list failing is the
- * reminder).
- */
-const WITHOUT_INDEX = new Set(['MemcacheStorage', 'StoreAdapter(express-session MemoryStore)', 'RedisStorage', 'RedisHashStorage', 'PostgresStorage', 'MysqlStorage']);
 
 const hasIndex = (storage: Storage): boolean => typeof storage.addOwner === 'function' && typeof storage.ownerSessions === 'function' && typeof storage.forgetOwner === 'function';
 
