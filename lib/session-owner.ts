@@ -68,7 +68,7 @@ export interface OwnerIndexCalls {
  */
 export function ownerIndexOf(storage: Storage, operation: string): OwnerIndexCalls {
   const { addOwner, ownerSessions, forgetOwner } = storage;
-  const name = storage.constructor.name;
+  const name = storage.constructor.name === 'Object' ? 'Storage' : storage.constructor.name;
   if (typeof addOwner !== 'function' || typeof ownerSessions !== 'function' || typeof forgetOwner !== 'function') {
     throw new StorageError(
       name,
