@@ -1,6 +1,7 @@
 /**
  * The session's own bookkeeping, kept in the record next to the application's keys under reserved
- * names (`$sw:` and a name): its own TTL (`setTTL`), its creation time (`absoluteTTL`). Every
+ * names (`$sw:` and a name): its own TTL (`setTTL`), its creation time (`absoluteTTL`), its owner
+ * (`setOwner`). Every
  * storage keeps them like any key, so later requests, batched refreshes and other processes see
  * them; the session layer hides them from `get`/`data`/`size` and refuses them as user keys.
  * @module
@@ -14,8 +15,10 @@ export const RESERVED_PREFIX = '$sw:';
 export const TTL_KEY = '$sw:ttl';
 /** When the session was created, in milliseconds since the epoch (with `absoluteTTL`). @internal */
 export const CREATED_KEY = '$sw:created';
+/** The session's owner (`session.setOwner()`), as the JSON text of a string; the storage's owner index follows it. @internal */
+export const OWNER_KEY = '$sw:owner';
 /** Every reserved key, kept by `regenerate({ keep })` whatever `keep` says. @internal */
-export const RESERVED_KEYS: readonly string[] = [TTL_KEY, CREATED_KEY, '$sw:flash'];
+export const RESERVED_KEYS: readonly string[] = [TTL_KEY, CREATED_KEY, '$sw:flash', OWNER_KEY];
 
 /** Tells whether `key` is one of the library's own. @internal */
 export function isReserved(key: string): boolean {

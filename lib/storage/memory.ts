@@ -4,8 +4,9 @@
  * @module
  */
 import { SessionOptionsError } from '../errors';
+import { MemoryOwnerIndex } from './memory-owners';
 import { applyChanges, decodeRecord, encodeRecord, movedRecord } from './record-codec';
-import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from './storage';
+import type { CompareAndSetResult, MoveOptions, OwnedSession, SessionChanges, SessionRecord, Storage, WriteOptions } from './storage';
 
 /** How many forwards a write to an old id follows (the contract's bound). */
 const MAX_HOPS = 4;
@@ -84,6 +85,8 @@ export class MemoryStorage implements Storage {
    * entry that is still the one stored still holds exactly this record.
    */
   #decoded: { entry: Entry; record: SessionRecord } | undefined;
+  /** The owner index ("log out everywhere"): cleaned by `removeAll`, by listings and by {@link MemoryStorage.prune}. */
+  readonly #owners = new MemoryOwnerIndex(() => this.#now(), (id) => this.#live(id)?.expiresAt);
 
   /** @throws {SessionOptionsError} on a non-positive `pruneInterval` or `maxSessions`. */
   constructor(options: MemoryStorageOptions = {}) {
@@ -135,6 +138,7 @@ export class MemoryStorage implements Storage {
     if (!entry) return undefined;
     const record = movedRecord(this.#record(entry), changes, options.keep);
     this.#sessions.set(oldId, new Forward(newId, this.#now() + options.forwardTTL));
+    this.#owners.removed(oldId); // a forward is never listed; regenerate() indexed newId before the move
     this.#store(newId, record, ttl, false, oldId);
     return new Map(record);
   }
@@ -178,18 +182,38 @@ export class MemoryStorage implements Storage {
       const slot = this.#slot(current);
       if (slot === undefined) return false;
       this.#sessions.delete(current);
+      this.#owners.removed(current);
       if (slot instanceof Entry) return true;
       current = slot.target;
     }
     return false;
   }
 
-  /** Drops every expired session now. Runs by itself every `pruneInterval`. */
+  /**
+   * Indexes `id` under `owner` for "log out everywhere" (see `Storage.addOwner`): a map entry,
+   * dropped when the session is removed, or once it expired (by a listing or {@link MemoryStorage.prune}).
+   */
+  async addOwner(owner: string, id: string, ttl: number): Promise<void> {
+    this.#owners.add(owner, id, ttl);
+  }
+
+  /** The live sessions indexed under `owner`, with their expiry; O(sessions of the owner). */
+  async ownerSessions(owner: string): Promise<readonly OwnedSession[]> {
+    return this.#owners.list(owner);
+  }
+
+  /** Removes `ids` from `owner`'s index; the sessions are not touched. */
+  async forgetOwner(owner: string, ids: readonly string[]): Promise<void> {
+    this.#owners.forget(owner, ids);
+  }
+
+  /** Drops every expired session now, and the owner-index entries of sessions that are gone. Runs by itself every `pruneInterval`. */
   prune(): void {
     const now = this.#now();
     for (const [id, entry] of this.#sessions) {
       if (entry.expiresAt <= now) this.#sessions.delete(id);
     }
+    this.#owners.prune();
   }
 
   /** Stops the prune timer. The sessions stay readable until the storage is dropped. */

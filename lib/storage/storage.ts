@@ -41,7 +41,7 @@ export interface WriteOptions {
 export interface MoveOptions {
   /**
    * Only these keys survive the move (after `changes` are applied); `undefined` keeps every key.
-   * `regenerate({ keep: ['cart'] })` passes `new Set(['cart', '$sw:ttl', '$sw:created', '$sw:owner'])`: the
+   * `regenerate({ keep: ['cart'] })` passes `new Set(['cart', '$sw:ttl', '$sw:created', '$sw:flash', '$sw:owner'])`: the
    * session's reserved keys (its own TTL and creation time, see `RESERVED_PREFIX`) always survive.
    */
   readonly keep: ReadonlySet<string> | undefined;
@@ -188,11 +188,17 @@ export interface Storage {
    * none): the owner index behind "log out everywhere". Called by `session.setOwner(owner)` and by
    * `regenerate()` of an owned session, **before** the write that stores the session's reserved
    * `$sw:owner` key (so the index always holds at least every owned session; the manager re-checks
-   * `$sw:owner` when it lists). Records that `id` belongs to `owner` for at least `ttl` ms; a
-   * storage that maintains its index inside the session write itself (an indexed SQL column filled
-   * from `$sw:owner`, a Redis set updated by the same script) may do nothing more here. `owner` is
-   * any non-empty string of at most 256 characters: storages hash or escape it as they need.
-   * Without these methods `setOwner()`, `sessionsOf()` and `revoke()` reject with a `StorageError`.
+   * `$sw:owner` when it lists). `$sw:owner` holds the JSON text of the owner (`JSON.stringify(owner)`).
+   * Records that `id` belongs to `owner` for at least `ttl` ms, **even while no session is stored
+   * under `id` yet** (the write that creates it may come at the end of the request): a listing in
+   * between must not forget it. A storage that maintains its index inside the session write itself
+   * (an indexed SQL column filled from `$sw:owner`, a Redis set updated by the same script) may do
+   * nothing more here. `owner` is any non-empty string of at most 256 UTF-16 code units, well-formed
+   * Unicode without control characters: storages hash or escape it as they need, and keep apart
+   * owners that differ only by case, trailing spaces or Unicode normalisation (`ADA`, `ada `, `é`
+   * composed or not: compare bytes, e.g. a binary collation). Without these methods `setOwner()`,
+   * `sessionsOf()` and `revoke()` reject with a `StorageError`. The contract suite checks all of
+   * this (`lib/testing/contract-owner.ts`).
    */
   addOwner?(owner: string, id: string, ttl: number): Promise<void>;
 
@@ -207,8 +213,10 @@ export interface Storage {
 
   /**
    * Optional (see {@link Storage.addOwner}): removes `ids` from `owner`'s index. Called by the manager
-   * for listed ids whose session belongs to someone else now, and after `revoke()` removed sessions.
-   * Never touches the sessions themselves. Forgetting an id that is not indexed is not an error.
+   * only for listed ids whose session belongs to someone else now (`$sw:owner` names another owner),
+   * and after `revoke()` removed sessions: an index that follows `$sw:owner` (a column) may treat it
+   * as a no-op. Never touches the sessions themselves. Forgetting an id that is not indexed is not
+   * an error.
    */
   forgetOwner?(owner: string, ids: readonly string[]): Promise<void>;
 
