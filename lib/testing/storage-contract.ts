@@ -27,6 +27,7 @@ import type { Storage } from '../storage/storage';
 import { CREATE, LONG, UPDATE, changes, plain, rec } from './contract-helpers';
 import { describeMoveContract } from './contract-move';
 import { describeCasContract } from './contract-cas';
+import { describeKeysContract } from './contract-keys';
 
 /** What a storage test file hands the contract suite. */
 export interface StorageHarness {
@@ -249,6 +250,7 @@ export function describeStorage(name: string, factory: StorageFactory, options: 
     const context = { runner, shortTTL, harness: () => h, storage: () => storage };
     describeMoveContract(context);
     describeCasContract(context);
+    describeKeysContract(context);
 
     describe('through Manager and Session', () => {
       it('should persist a new session on close and read it from another session', async () => {
@@ -298,9 +300,29 @@ export function describeStorage(name: string, factory: StorageFactory, options: 
         await s2.regenerate();
         const newId = await s2.id();
         assert.notEqual(newId, oldId);
+        assert.deepEqual(await s2.data(), { user: 'alice', n: 2 }, 'the session still sees its data after the move');
         await s2.close();
         assert.equal(await storage.getSession(oldId, LONG), undefined);
         assert.deepEqual(plain(await storage.getSession(newId, LONG)), { user: 'alice', n: 2 });
+      });
+
+      it('should keep the session\'s own TTL through regenerate({ keep }) and the writes after it', async () => {
+        const manager = new Manager({ storage, ttl: shortTTL });
+        const s1 = manager.new();
+        await s1.setMap({ user: 'alice', cart: [1], other: 1 });
+        await s1.setTTL(LONG);
+        const oldId = await s1.id();
+        await s1.close();
+
+        const s2 = manager.new(oldId);
+        await s2.set('step', 1);
+        await s2.regenerate({ keep: ['cart', 'step'] });
+        assert.deepEqual(await s2.data(), { cart: [1], step: 1 });
+        await s2.set('after', true);
+        const newId = await s2.id();
+        await s2.close();
+        await h.advance(shortTTL * 2);
+        assert.deepEqual(plain(await storage.getSession(newId, LONG)), { cart: [1], step: 1, after: true, '$sw:ttl': LONG }, 'the write after the move used the session\'s own TTL');
       });
 
       it('should log out with removeAll, and later writes start a new id', async () => {

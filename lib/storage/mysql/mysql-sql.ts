@@ -55,12 +55,11 @@ export class MysqlStatements {
   readonly follow: string;
   readonly removeLive: string;
   readonly removeAny: string;
-  readonly lockForMove: string;
-  readonly writeMove: string;
   readonly count: string;
   readonly #t: string;
   readonly #update = new Map<number, string>();
   readonly #upsert = new Map<number, string>();
+  readonly #move = new Map<string, string>();
 
   constructor(table: string) {
     const t = quoteMysqlTable(table);
@@ -71,9 +70,6 @@ export class MysqlStatements {
     this.follow = `SELECT forward_to AS fwd FROM ${t} WHERE id = ? AND expires_at > ${NOW}`;
     this.removeLive = `DELETE FROM ${t} WHERE id = ? AND ${LIVE}`;
     this.removeAny = `DELETE FROM ${t} WHERE id = ?`;
-    this.lockForMove = `SELECT data FROM ${t} WHERE id = ? AND ${LIVE} FOR UPDATE`;
-    this.writeMove = `INSERT INTO ${t} (id, data, expires_at, forward_to) VALUES (?, ?, ${LATER}, NULL), (?, '{}', ${LATER}, ?)
-ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), forward_to = VALUES(forward_to)`;
     this.count = `SELECT COUNT(*) AS n FROM ${t} WHERE ${LIVE}`;
   }
 
@@ -94,6 +90,35 @@ ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), fo
       text = `INSERT INTO ${this.#t} (id, data, expires_at) VALUES (?, ?, ${LATER})
 ON DUPLICATE KEY UPDATE data = JSON_MERGE_PATCH(IF(${LIVE}, ${removed(removals)}, '{}'), ?), expires_at = ${LATER}, forward_to = NULL`;
       this.#upsert.set(removals, text);
+    }
+    return text;
+  }
+
+  /**
+   * The move, in one statement: an `INSERT … SELECT` of two rows read from the live row `oldId`
+   * (none when it is not live: nothing is written, `affectedRows` 0): the new session, and
+   * `oldId` itself, which `ON DUPLICATE KEY UPDATE` turns into a forward (a leftover row under the
+   * new id is replaced the same way). Under REPEATABLE READ (the default) the `SELECT` takes a
+   * shared lock on the old row, so a concurrent write waits and then lands through the forward.
+   * The new data is built from the old row's `o.data`: without `keep`, `JSON_MERGE_PATCH` of the
+   * nested removals and the patch (as `update`); with `keep`, each kept key is copied
+   * (`JSON_CONTAINS_PATH` / `JSON_EXTRACT`, one null-free patch per key), then the patch.
+   * Params `newId, ...data, µs, oldId, µs, newId, oldId`; `data` is `...paths, patch` without
+   * `keep`, `[path, key, path] per kept key, patch` with it.
+   */
+  move(keep: boolean, n: number): string {
+    const shape = `${keep ? 'k' : 'r'}${n}`;
+    let text = this.#move.get(shape);
+    if (!text) {
+      let data = keep ? 'JSON_OBJECT()' : removed(n, 'o.data');
+      if (keep) for (let i = 0; i < n; i++) data = `JSON_MERGE_PATCH(${data}, IF(JSON_CONTAINS_PATH(o.data, 'one', ?), JSON_OBJECT(?, JSON_EXTRACT(o.data, ?)), JSON_OBJECT()))`;
+      const live = `o.id = ? AND o.expires_at > ${NOW} AND o.forward_to IS NULL`;
+      text = `INSERT INTO ${this.#t} (id, data, expires_at, forward_to)
+SELECT ?, JSON_MERGE_PATCH(${data}, ?), ${LATER}, NULL FROM ${this.#t} AS o WHERE ${live}
+UNION ALL
+SELECT o.id, JSON_OBJECT(), ${LATER}, ? FROM ${this.#t} AS o WHERE ${live}
+ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), forward_to = VALUES(forward_to)`;
+      this.#move.set(shape, text);
     }
     return text;
   }
