@@ -95,16 +95,17 @@ ON DUPLICATE KEY UPDATE data = JSON_MERGE_PATCH(IF(${LIVE}, ${removed(removals)}
   }
 
   /**
-   * The move, in one statement: an `INSERT … SELECT` of two rows read from the live row `oldId`
-   * (none when it is not live: nothing is written, `affectedRows` 0): the new session, and
-   * `oldId` itself, which `ON DUPLICATE KEY UPDATE` turns into a forward (a leftover row under the
-   * new id is replaced the same way). Under REPEATABLE READ (the default) the `SELECT` takes a
-   * shared lock on the old row, so a concurrent write waits and then lands through the forward.
-   * The new data is built from the old row's `o.data`: without `keep`, `JSON_MERGE_PATCH` of the
-   * nested removals and the patch (as `update`); with `keep`, each kept key is copied
+   * The move, in one statement: an `INSERT … SELECT` of two rows made from the live row `oldId`
+   * (joined with a two-row table; no rows, so nothing written and `affectedRows` 0, when it is not
+   * live): the new session (`k` = 1), and `oldId` itself (`k` = 2), which `ON DUPLICATE KEY
+   * UPDATE` turns into a forward (a leftover row under the new id is replaced the same way).
+   * `FOR UPDATE` locks the old row as it is read, so a concurrent write waits and then lands through
+   * the forward, under READ COMMITTED too (a plain `INSERT … SELECT` reads a snapshot there and lost
+   * such writes). The new data is built from `o.data`: without `keep`, `JSON_MERGE_PATCH` of the
+   * nested removals and the patch (as `update`); with `keep`, each kept key is copied on its own
    * (`JSON_CONTAINS_PATH` / `JSON_EXTRACT`, one null-free patch per key), then the patch.
-   * Params `newId, ...data, µs, oldId, µs, newId, oldId`; `data` is `...paths, patch` without
-   * `keep`, `[path, key, path] per kept key, patch` with it.
+   * Params `newId, ...data, patch, µs, µs, newId, oldId`; `data` is the removed paths without
+   * `keep`, `path, key, path` per copied key with it.
    */
   move(keep: boolean, n: number): string {
     const shape = `${keep ? 'k' : 'r'}${n}`;
@@ -112,11 +113,10 @@ ON DUPLICATE KEY UPDATE data = JSON_MERGE_PATCH(IF(${LIVE}, ${removed(removals)}
     if (!text) {
       let data = keep ? 'JSON_OBJECT()' : removed(n, 'o.data');
       if (keep) for (let i = 0; i < n; i++) data = `JSON_MERGE_PATCH(${data}, IF(JSON_CONTAINS_PATH(o.data, 'one', ?), JSON_OBJECT(?, JSON_EXTRACT(o.data, ?)), JSON_OBJECT()))`;
-      const live = `o.id = ? AND o.expires_at > ${NOW} AND o.forward_to IS NULL`;
       text = `INSERT INTO ${this.#t} (id, data, expires_at, forward_to)
-SELECT ?, JSON_MERGE_PATCH(${data}, ?), ${LATER}, NULL FROM ${this.#t} AS o WHERE ${live}
-UNION ALL
-SELECT o.id, JSON_OBJECT(), ${LATER}, ? FROM ${this.#t} AS o WHERE ${live}
+SELECT IF(two.k = 1, ?, o.id), IF(two.k = 1, JSON_MERGE_PATCH(${data}, ?), JSON_OBJECT()), ${NOW} + INTERVAL IF(two.k = 1, ?, ?) MICROSECOND, IF(two.k = 1, NULL, ?)
+FROM ${this.#t} AS o JOIN (SELECT 1 AS k UNION ALL SELECT 2) AS two
+WHERE o.id = ? AND o.expires_at > ${NOW} AND o.forward_to IS NULL ORDER BY two.k FOR UPDATE
 ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), forward_to = VALUES(forward_to)`;
       this.#move.set(shape, text);
     }

@@ -169,7 +169,7 @@ export class MysqlStorage extends SqlStorageBase {
       const copied = keep ? [...keep].filter((key) => !changes.set.has(key) && !changes.removed.has(key)) : [];
       const data = keep ? copied.flatMap((key) => [keyPath(key), key, keyPath(key)]) : [...changes.removed].map(keyPath);
       const text = this.#sql.move(keep !== undefined, keep ? copied.length : changes.removed.size);
-      const values = [newId, ...data, patch, toTTL(ttl) * 1000, oldId, toTTL(options.forwardTTL) * 1000, newId, oldId];
+      const values = [newId, ...data, patch, toTTL(ttl) * 1000, toTTL(options.forwardTTL) * 1000, newId, oldId];
       return (await this.#write(text, values)).affectedRows > 0 ? written : undefined;
     });
   }
