@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { generateId } from '../id';
+import { Manager } from '../manager';
 import type { MoveOptions, SessionRecord, Storage } from '../storage/storage';
 import { CREATE, LONG, UPDATE, changes, plain, rec, type ContractContext } from './contract-helpers';
 
@@ -208,6 +209,26 @@ export function describeMoveContract(ctx: ContractContext): void {
         assert.deepEqual(plain(await storage.getSession(newId, LONG)), { ...expected, moved: true });
         assert.equal(await storage.getSession(oldId, LONG), undefined);
       }
+    });
+
+    it('should keep the session\'s own TTL through regenerate({ keep }) and the writes after it', async () => {
+      const storage = ctx.storage();
+      const manager = new Manager({ storage, ttl: shortTTL });
+      const s1 = manager.new();
+      await s1.setMap({ user: 'alice', cart: [1], other: 1 });
+      await s1.setTTL(LONG);
+      const oldId = await s1.id();
+      await s1.close();
+
+      const s2 = manager.new(oldId);
+      await s2.set('step', 1);
+      await s2.regenerate({ keep: ['cart', 'step'] });
+      assert.deepEqual(await s2.data(), { cart: [1], step: 1 });
+      await s2.set('after', true);
+      const newId = await s2.id();
+      await s2.close();
+      await ctx.harness().advance(shortTTL * 2);
+      assert.deepEqual(plain(await storage.getSession(newId, LONG)), { cart: [1], step: 1, after: true, '$sw:ttl': LONG }, 'the write after the move used the session\'s own TTL');
     });
 
     it('should let a logout racing the move win: neither id holds a session afterwards', async () => {

@@ -306,25 +306,6 @@ export function describeStorage(name: string, factory: StorageFactory, options: 
         assert.deepEqual(plain(await storage.getSession(newId, LONG)), { user: 'alice', n: 2 });
       });
 
-      it('should keep the session\'s own TTL through regenerate({ keep }) and the writes after it', async () => {
-        const manager = new Manager({ storage, ttl: shortTTL });
-        const s1 = manager.new();
-        await s1.setMap({ user: 'alice', cart: [1], other: 1 });
-        await s1.setTTL(LONG);
-        const oldId = await s1.id();
-        await s1.close();
-
-        const s2 = manager.new(oldId);
-        await s2.set('step', 1);
-        await s2.regenerate({ keep: ['cart', 'step'] });
-        assert.deepEqual(await s2.data(), { cart: [1], step: 1 });
-        await s2.set('after', true);
-        const newId = await s2.id();
-        await s2.close();
-        await h.advance(shortTTL * 2);
-        assert.deepEqual(plain(await storage.getSession(newId, LONG)), { cart: [1], step: 1, after: true, '$sw:ttl': LONG }, 'the write after the move used the session\'s own TTL');
-      });
-
       it('should log out with removeAll, and later writes start a new id', async () => {
         const manager = new Manager({ storage, ttl: LONG });
         const s1 = manager.new();
