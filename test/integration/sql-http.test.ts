@@ -16,6 +16,7 @@ import { STORAGES, type StorageInstance } from '../helpers/storages';
 import { dropMysqlTable, dropPgTable, endMysql, mysqlPool, pgPool, uniqueTable } from '../helpers/sql';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const plainRecord = (record: ReadonlyMap<string, string> | undefined) => record && Object.fromEntries([...record].map(([k, v]) => [k, JSON.parse(v) as unknown]));
 
 describe.each(STORAGES.filter((s) => s.name === 'PostgresStorage' || s.name === 'MysqlStorage'))('$name over HTTP', (setup) => {
   let instance: StorageInstance;
@@ -180,6 +181,27 @@ describe.each([
     // statement; MySQL (no RETURNING, no data-modifying CTE) asks once more.
     await storage.setSession(generateId(), none, 60_000, { create: false });
     expect(await take()).toHaveLength(kind === 'pg' ? 1 : 2);
+  });
+
+  it('should log in (regenerate with keep) in one statement and still see the data in that request', async () => {
+    const login = express();
+    login.use(session(storage));
+    login.get('/cart', async (req, res) => {
+      await req.session.setMap({ cart: ['book'], tracking: 1 });
+      res.send('ok');
+    });
+    login.get('/login', async (req, res) => {
+      await req.session.regenerate({ keep: ['cart'] });
+      await req.session.set('user', 'bob');
+      res.json(await req.session.data());
+    });
+    const first = await request(login).get('/cart').expect(200);
+    const cookie = `sessionid=${cookieValue(first.headers['set-cookie']) as string}`;
+    await take();
+    const res = await request(login).get('/login').set('Cookie', cookie).expect(200, { cart: ['book'], user: 'bob' });
+    expect(await take()).toHaveLength(3); // the load, the move, the write at close
+    const next = cookieValue(res.headers['set-cookie']) as string;
+    expect(plainRecord(await storage.getSession(next, 60_000))).toEqual({ cart: ['book'], user: 'bob' });
   });
 
   it('should cost two statements for a read-modify-write request (the read, then one merge)', async () => {
