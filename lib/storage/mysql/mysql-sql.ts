@@ -4,8 +4,10 @@
  * `JSON_REMOVE` wrong on some inputs, so removals are nested single-path `JSON_REMOVE`s and the
  * patch never holds a `null` (its values are JSON texts, i.e. strings). In `ON DUPLICATE KEY
  * UPDATE` the assignments run left to right, so `data` is assigned before `expires_at`.
- * Statement texts vary only with the number of removed keys, so mysql2's per-connection cache of
- * prepared statements stays small.
+ * Statement texts vary only with the number of removed keys (and, for a move with `keep`, of
+ * kept keys), so mysql2's per-connection cache of prepared statements stays small. No
+ * MariaDB-only syntax (`RETURNING`) and no MySQL-only syntax (the `AS new` row alias): every
+ * statement is meant to run on both (MySQL 8 checked against its documentation only).
  * @internal
  * @module
  */
