@@ -5,10 +5,15 @@
  * whose temp dir other processes share.
  */
 const { readdirSync } = require('node:fs');
+const { randomBytes } = require('node:crypto');
 const { tmpdir } = require('node:os');
 
 const PREFIX = 'sessionware';
-const listed = () => readdirSync(tmpdir()).filter((name) => name.startsWith(PREFIX));
+// Per-file temp dirs carry this run's token: other jest runs on the machine (their own per-file
+// dirs) are not this run's leftovers.
+const run = (process.env.SESSIONWARE_JEST_RUN ??= randomBytes(6).toString('hex'));
+const ours = (name) => !name.startsWith(`${PREFIX}-jest-`) || name.startsWith(`${PREFIX}-jest-${run}-`);
+const listed = () => readdirSync(tmpdir()).filter((name) => name.startsWith(PREFIX) && ours(name));
 const enabled = () => Boolean(process.env.CI) && process.env.CI !== 'false';
 
 async function setup() {

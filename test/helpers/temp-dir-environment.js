@@ -19,7 +19,7 @@ const VARS = ['TMPDIR', 'TMP', 'TEMP'];
 class TempDirEnvironment extends TestEnvironment {
   constructor(config, context) {
     const saved = Object.fromEntries(VARS.map((name) => [name, process.env[name]]));
-    const dir = mkdtempSync(join(tmpdir(), 'sessionware-jest-'));
+    const dir = mkdtempSync(join(tmpdir(), `sessionware-jest-${process.env.SESSIONWARE_JEST_RUN ?? 'x'}-`));
     // Searchable, not listable, by others: the private PostgreSQL and MariaDB servers of the SQL
     // outage tests run as the `postgres` and `mysql` users in directories below it.
     chmodSync(dir, 0o711);
