@@ -10,7 +10,7 @@ import { SessionChangeSet } from './session-changes';
 import { OperationQueue } from './session-queue';
 import { keepOption, type IdFunc, type IdOrigin, type RegenerateOptions, type SessionContext, type SessionHost } from './session-context';
 import { checkFlashMessage, checkFlashType, FLASH_KEY, queued, remaining, type Flashes } from './session-flash';
-import { CREATED_KEY, checkUserKey, metaNumber, RESERVED_KEYS, reservedCount, TTL_KEY, withoutReserved } from './session-meta';
+import { BROWSER_SESSION_TTL, CREATED_KEY, checkUserKey, metaNumber, RESERVED_KEYS, reservedCount, TTL_KEY, withoutReserved } from './session-meta';
 import { SessionStorage } from './session-storage';
 import { applyUpdate, DEFAULT_MAX_CONFLICTS, incrementBy, type UpdateFunction, type UpdateTarget } from './session-update';
 import type { SessionRecord } from './storage/storage';
@@ -367,6 +367,16 @@ export class Session {
     return this.#write(() => new Map([[TTL_KEY, text]]));
   }
 
+  /**
+   * The session's own cookie lifetime, as `sessionware/express-session`'s `req.session.cookie.maxAge`
+   * sets it: a number is {@link Session.setTTL} (storage TTL and cookie `Max-Age`), `null` a
+   * browser-session cookie under the manager's TTL (kept as `$sw:ttl` `0`, see `session-meta.ts`).
+   * @internal
+   */
+  setCookieLifetime(maxAge: number | null): Promise<void> {
+    return maxAge === null ? this.#write(() => new Map([[TTL_KEY, BROWSER_SESSION_TTL]])) : this.setTTL(maxAge);
+  }
+
   /** Resolves this session's idle TTL in milliseconds: its own (`setTTL`), else the manager's `ttl`. */
   getTTL(): Promise<number> {
     return this.#run(Op.Read, async () => {
@@ -463,9 +473,15 @@ export class Session {
    * the session's state is known (it loaded, or was removed; `false` after a storage failure).
    * @internal
    */
-  get transportState(): { used: boolean; id: string | undefined; stored: boolean; known: boolean; maxAge: number | undefined } {
+  get transportState(): { used: boolean; id: string | undefined; stored: boolean; known: boolean; maxAge: number | null | undefined } {
     const stored = this.#phase === Phase.Stored || (this.#phase === Phase.Fresh && this.#data.pending);
-    return { used: this.#queue.used, id: this.#id, stored, known: this.#phase !== Phase.New, maxAge: this.#meta(TTL_KEY) };
+    return { used: this.#queue.used, id: this.#id, stored, known: this.#phase !== Phase.New, maxAge: this.#cookieLifetime() };
+  }
+
+  /** The session's own cookie lifetime: its TTL (`setTTL`), `null` for a browser-session cookie, `undefined`: the configured cookie. */
+  #cookieLifetime(): number | null | undefined {
+    const text = this.#writing?.get(TTL_KEY) ?? this.#data.local(TTL_KEY) ?? this.#data.loaded(TTL_KEY);
+    return text === BROWSER_SESSION_TTL ? null : this.#meta(TTL_KEY);
   }
 
   /** `JSON.stringify(req.session)` gives this placeholder: a session's data is read with `await session.data()`. */

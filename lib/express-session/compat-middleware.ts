@@ -69,11 +69,16 @@ export function session(options: ExpressSessionOptions): ExpressSessionMiddlewar
       pending = makeId(compat, r);
       return id;
     });
+    let ctl: BagControl | undefined;
+    // express-session's shouldSetCookie for an id the client holds: rolling || (persistent && modified);
+    // and a cookie whose lifetime this request changed, so that the browser learns it.
+    state.resend = compat.rolling ? resendAlways : (persistent) => ctl !== undefined && ((persistent && ctl.isModified()) || ctl.lifetimeChanged());
     const open = (id: string): BagControl => {
-      const ctl = new BagControl(native, state, req, compat.maxAge, compat.saveUninitialized, id);
-      state.holdEnd(() => beforeCommit(ctl, r, compat));
+      const made = new BagControl(native, state, req, compat.maxAge, compat.saveUninitialized, id);
+      ctl = made;
+      state.holdEnd(() => beforeCommit(made, r, compat));
       r.sessionID = id;
-      return ctl;
+      return made;
     };
     if (client.id === undefined) {
       let made = false;
@@ -100,6 +105,8 @@ export function session(options: ExpressSessionOptions): ExpressSessionMiddlewar
     close: { value: () => core.close() },
   }) as ExpressSessionMiddleware;
 }
+
+const resendAlways = (): boolean => true;
 
 /** At the end of the response: `req.session` replaced or deleted (`unset`), else its changes handed over. */
 function beforeCommit(ctl: BagControl, req: CompatRequest, compat: ResolvedCompat): void {
