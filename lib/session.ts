@@ -291,6 +291,11 @@ export class Session {
     });
   }
 
+  /** The values as their stored JSON texts (a fresh map): for front ends that compare texts later (`sessionware/express-session`). @internal */
+  texts(): Promise<Map<string, string>> {
+    return this.#run(Op.Read, async () => withoutReserved(await this.#record()));
+  }
+
   /** Resolves the number of keys. */
   size(): Promise<number> {
     return this.#run(Op.Read, async () => {

@@ -63,10 +63,12 @@ export function session(options: ExpressSessionOptions): ExpressSessionMiddlewar
     if (found === undefined) return next();
     const { session: native, state } = found;
     const client = state.client ?? readClientId(req, state.options); // opening the session read it (one signature check)
-    let pending = makeId(compat, r);
+    // The id a new session will get, made when first needed (a loaded session needs none): `req.sessionID` shows it before it is stored.
+    let pending: string | undefined;
+    const nextId = (): string => (pending ??= makeId(compat, r));
     native.setIdFunc(function compatId() {
-      const id = pending;
-      pending = makeId(compat, r);
+      const id = nextId();
+      pending = undefined;
       return id;
     });
     let ctl: BagControl | undefined;
@@ -85,14 +87,14 @@ export function session(options: ExpressSessionOptions): ExpressSessionMiddlewar
       state.present = () => {
         if (made) return undefined;
         made = true;
-        return open(pending).bag;
+        return open(nextId()).bag;
       };
       return next();
     }
-    native.data().then(
-      (data) => {
-        const ctl = open(native.isNew() ? pending : (client.id as string));
-        ctl.fill(data);
+    native.texts().then(
+      (texts) => {
+        const ctl = open(native.isNew() ? nextId() : (client.id as string));
+        ctl.fill(texts);
         state.present = () => undefined;
         r.session = ctl.bag;
         next();

@@ -47,18 +47,21 @@ export class BagControl {
     this.bag = new CompatSession(this);
   }
 
-  /** Fills the bag from the session's data (a fresh copy per property), skipping names of methods. */
-  fill(data: Record<string, unknown>): void {
+  /**
+   * Fills the bag from the session's stored JSON texts (a fresh copy per property), skipping names
+   * of methods. The texts are kept as loaded: every storage holds what `serializeValue` wrote, so
+   * they are the texts an unchanged value serialises to again.
+   */
+  fill(texts: ReadonlyMap<string, string>): void {
     const bag = this.bag as CompatSession;
     for (const key of Object.keys(bag)) delete (bag as Record<string, unknown>)[key];
     this.loaded.clear();
     this.maxAge = undefined;
     this.#own = this.native.transportState.maxAge;
-    for (const key of Object.keys(data)) {
+    for (const [key, text] of texts) {
       if (key in bag) continue; // a stored `save` or `id` must not shadow a method
-      const value = data[key];
-      (bag as Record<string, unknown>)[key] = value;
-      this.loaded.set(key, JSON.stringify(value));
+      (bag as Record<string, unknown>)[key] = parseValue(text);
+      this.loaded.set(key, text);
     }
   }
 
@@ -253,9 +256,9 @@ export class CompatSession {
   reload(cb?: SessionCallback): this {
     const ctl = control(this);
     settle(async () => {
-      const data = await ctl.native.data();
+      const texts = await ctl.native.texts();
       if (ctl.native.isNew()) throw new Error('failed to load session');
-      ctl.fill(data);
+      ctl.fill(texts);
     }, cb, ctl);
     return this;
   }
