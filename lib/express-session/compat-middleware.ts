@@ -75,10 +75,13 @@ export function session(options: ExpressSessionOptions): ExpressSessionMiddlewar
     // express-session's shouldSetCookie for an id the client holds: rolling || (persistent && modified);
     // and a cookie whose lifetime this request changed, so that the browser learns it.
     state.resend = compat.rolling ? resendAlways : (persistent) => ctl !== undefined && ((persistent && ctl.isModified()) || ctl.lifetimeChanged());
+    const end = (): void => {
+      if (ctl !== undefined) beforeCommit(ctl, r, compat);
+    };
     const open = (id: string): BagControl => {
       const made = new BagControl(native, state, req, compat.maxAge, compat.saveUninitialized, id);
       ctl = made;
-      state.holdEnd(() => beforeCommit(made, r, compat));
+      state.holdEnd(end);
       r.sessionID = id;
       return made;
     };
@@ -91,6 +94,8 @@ export function session(options: ExpressSessionOptions): ExpressSessionMiddlewar
       };
       return next();
     }
+    // Hooked before the load, so the load's read adds no `finish` listener (the end hook closes the session).
+    state.holdEnd(end);
     native.texts().then(
       (texts) => {
         const ctl = open(native.isNew() ? nextId() : (client.id as string));

@@ -154,12 +154,8 @@ export class BagControl {
   }
 }
 
-const controls = new WeakMap<object, BagControl>();
-
 function control(bag: object): BagControl {
-  const ctl = controls.get(bag);
-  if (ctl === undefined) throw new SessionStateError('this is not a sessionware/express-session session object.');
-  return ctl;
+  return CompatSession.controlOf(bag);
 }
 
 /** Runs `work`, then calls `cb` once on a later tick; an error goes to `cb(err)`, never thrown. */
@@ -202,10 +198,18 @@ function callBack(cb: SessionCallback | undefined, err: unknown, ctl: BagControl
  */
 export class CompatSession {
   [key: string]: unknown;
+  /** A private field, not a WeakMap entry: invisible to `Object.keys`, spreading and JSON, and no ephemeron for the GC per request. */
+  readonly #ctl: BagControl;
 
   /** @internal */
   constructor(ctl: BagControl) {
-    controls.set(this, ctl);
+    this.#ctl = ctl;
+  }
+
+  /** The controller of a bag. @throws {SessionStateError} for anything else. @internal */
+  static controlOf(bag: object): BagControl {
+    if (typeof bag !== 'object' || bag === null || !(#ctl in bag)) throw new SessionStateError('this is not a sessionware/express-session session object.');
+    return (bag as CompatSession).#ctl;
   }
 
   /** The session id (read-only), as `req.sessionID`. */

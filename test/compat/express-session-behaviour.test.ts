@@ -66,6 +66,18 @@ describe.each(COMPAT_FRAMEWORKS)('on %s', (framework) => {
       expect(setCookies(res)).toEqual([]);
     });
 
+    it('hands a storage failure while loading to next(err), and the response still ends', async () => {
+      const store = new MemoryStorage();
+      const a = app(framework, { store });
+      const jar = setCookies(await request(a).get('/write'))[0]?.split(';')[0] as string;
+      const { storage: failing } = recordCalls(store, { fail: { getSession: new Error('storage down') } });
+      const broken = app(framework, { store: failing });
+      const res = await request(broken).get('/read').set('Cookie', jar).expect(500);
+      expect(res.text).toMatch(/storage down/);
+      expect(setCookies(res)).toEqual([]);
+      expect((await request(a).get('/read').set('Cookie', jar)).body).toEqual({ views: 1 }); // nothing was lost
+    });
+
     it('reload() picks up a concurrent change and fails with "failed to load session" when it is gone', async () => {
       const store = new MemoryStorage();
       const a = app(framework, { store }, (x) => {
