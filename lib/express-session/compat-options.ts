@@ -63,7 +63,7 @@ export interface ExpressSessionOptions {
   readonly unset?: 'keep' | 'destroy';
   /** How a request is judged secure (for `secure: 'auto'`): `true` trusts `X-Forwarded-Proto`, `false` only TLS, `undefined` `req.secure` (Express `trust proxy`). @default undefined */
   readonly proxy?: boolean;
-  /** The session lifetime in the storage, in milliseconds. @default the cookie `maxAge`, else the storage's default TTL */
+  /** The session lifetime in the storage, in milliseconds; a session given its own `req.session.cookie.maxAge` lives that long instead. @default the cookie `maxAge`, else the storage's default TTL */
   readonly ttl?: number;
   /** Receives errors that can no longer reach `next(err)`. @default logs with `console.error` */
   readonly onError?: (err: SessionError, req: IncomingMessage) => void;
