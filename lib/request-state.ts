@@ -62,8 +62,12 @@ export class RequestState implements SessionHost, HookOwner {
    * `req.session` is then a plain property, and its first read takes this function's result.
    */
   present: (() => unknown) | undefined = undefined;
-  /** The options the id is sent with (a per-session cookie lifetime); `options` when unset. */
-  transportOptions: ResolvedOptions | undefined = undefined;
+  /**
+   * Whether an id the client already holds is sent again (its cookie's lifetime renewed), given
+   * whether the cookie is persistent. Unset: a persistent cookie is re-sent whenever the session is
+   * used. A front end with its own rule sets it (`sessionware/express-session`'s `rolling`).
+   */
+  resend: ((persistent: boolean) => boolean) | undefined = undefined;
 
   constructor(
     readonly options: ResolvedOptions,
@@ -234,17 +238,18 @@ function settleTransport(state: RequestState): void {
  * name is only told to clear after a change (a logout): a planted duplicate must not log it out.
  */
 function decide(state: RequestState): string {
-  const { session, client } = state;
-  const options = state.transportOptions ?? state.options;
+  const { session, client, options } = state;
   if (!session || !client) return 'unused';
   const { used, id, stored, known, maxAge } = session.transportState;
   if (!used) return 'unused';
   if (stored && id !== undefined) {
-    // A session with its own TTL (setTTL) gets a persistent cookie of that age: `send:<id>;<ms>`.
-    const rolling = (options.cookie?.maxAge !== undefined || maxAge !== undefined) && client.via === 'cookie';
+    // A session with its own lifetime gets a cookie of that age: `send:<id>;<ms>`, or `send:<id>;session` for a browser-session cookie.
+    const send = maxAge === undefined ? `send:${id}` : `send:${id};${maxAge ?? 'session'}`;
     const held = id === client.id || client.candidates.includes(id); // a duplicate the client sent, found after an unknown first one
-    const send = maxAge === undefined ? `send:${id}` : `send:${id};${maxAge}`;
-    return !held || rolling ? send : 'none';
+    if (!held) return send;
+    const persistent = maxAge === undefined ? options.cookie?.maxAge !== undefined : maxAge !== null;
+    const again = client.via === 'cookie' && (state.resend === undefined ? persistent : state.resend(persistent));
+    return again ? send : 'none';
   }
   if (!known || client.via === undefined || (client.duplicates && !state.changed)) return 'none';
   return 'clear';
@@ -257,8 +262,7 @@ function decide(state: RequestState): string {
  */
 function applyTransport(state: RequestState): void {
   const decision = state.transportDecision();
-  const { client, req, res } = state;
-  const options = state.transportOptions ?? state.options;
+  const { client, req, res, options } = state;
   if (decision === state.applied || res.headersSent) return;
   if (state.written !== undefined) retract(res, options, state.written);
   state.written = undefined;
@@ -269,7 +273,7 @@ function applyTransport(state: RequestState): void {
   if (decision === 'clear') state.written = clearId(req, res, options, client as ClientId);
   else if (decision !== 'none') {
     const [id, age] = decision.slice('send:'.length).split(';');
-    state.written = sendId(req, res, options, client as ClientId, id as string, age === undefined ? undefined : Number(age));
+    state.written = sendId(req, res, options, client as ClientId, id as string, age === undefined ? undefined : age === 'session' ? null : Number(age));
   }
   if (state.written?.cookie !== undefined && !state.headersHooked && state.hook === undefined) {
     state.headersHooked = true; // a ResponseHook merges writeHead headers itself

@@ -4,7 +4,7 @@
  * and the checks of its arguments. Kept apart so that `session.ts` imports neither.
  * @module
  */
-import { SessionOptionsError, SessionStateError } from './errors';
+import { SessionOptionsError } from './errors';
 import { checkKey } from './value';
 import type { Storage } from './storage/storage';
 
@@ -64,42 +64,4 @@ export function keepOption(options: RegenerateOptions | undefined): ReadonlySet<
   if (options === undefined || options.keep === undefined) return undefined;
   if (!Array.isArray(options.keep)) throw new SessionOptionsError('regenerate({ keep }): keep must be an array of session keys, e.g. { keep: ["cart"] }.');
   return new Set(options.keep.map(checkKey));
-}
-
-/**
- * A callback given to this promise API would never be called: refuse it loudly, without throwing
- * (a throw inside an application's own async callback, as Passport's `req.session.regenerate(cb)`
- * makes, would be an uncaught exception and end the process). The `SessionStateError` goes to the
- * callback on the next tick, and the returned promise rejects with it too, already handled (no
- * unhandled rejection if nobody awaits it). `undefined` when `arg` is not a function.
- * @internal
- */
-export function refuseCallback(method: string, arg: unknown): Promise<never> | undefined {
-  if (typeof arg !== 'function') return undefined;
-  return refuse(new SessionStateError(`session.${method}() takes no callback: sessionware's session API returns promises (await req.session.${method}()). For express-session-style code (Passport, callbacks), use the sessionware/express-session middleware.`), arg);
-}
-
-/** Hands `err` to `callback` asynchronously and returns a handled promise rejected with it. @internal */
-export function refuse(err: SessionStateError, callback: unknown): Promise<never> {
-  if (typeof callback === 'function') process.nextTick(callback as (err: unknown) => void, err);
-  const refused = Promise.reject(err);
-  refused.catch(() => undefined); // handled here; the error itself reaches the callback and anyone awaiting
-  return refused;
-}
-
-/**
- * express-session's `save`/`destroy`/`reload`/`touch`: with a callback (the last argument), the
- * error goes to it asynchronously (see {@link refuseCallback}); without one it is thrown at once.
- * @internal
- */
-export function refuseExpressSession(method: string, instead: string, args: readonly unknown[]): Promise<never> {
-  const err = expressSessionError(method, instead);
-  const callback = args[args.length - 1];
-  if (typeof callback !== 'function') throw err;
-  return refuse(err, callback);
-}
-
-/** The error express-session's methods throw here: what to do instead. @internal */
-export function expressSessionError(method: string, instead: string): SessionStateError {
-  return new SessionStateError(`req.session.${method}() is express-session's API, not sessionware's: ${instead}. For express-session-style code (Passport, callbacks), use the sessionware/express-session middleware.`);
 }

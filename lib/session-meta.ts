@@ -13,6 +13,11 @@ import type { SessionRecord } from './storage/storage';
 export const RESERVED_PREFIX = '$sw:';
 /** The session's own idle TTL in milliseconds (`session.setTTL()`), as JSON text of a number. @internal */
 export const TTL_KEY = '$sw:ttl';
+/**
+ * `TTL_KEY`'s value for "no own TTL, and a browser-session cookie" (the express-session drop-in's
+ * `req.session.cookie.maxAge = null`): not a positive number, so the manager's TTL applies. @internal
+ */
+export const BROWSER_SESSION_TTL = '0';
 /** When the session was created, in milliseconds since the epoch (with `absoluteTTL`). @internal */
 export const CREATED_KEY = '$sw:created';
 /** The session's owner (`session.setOwner()`), as the JSON text of a string; the storage's owner index follows it. @internal */

@@ -5,11 +5,12 @@
  */
 import { SessionOptionsError, SessionStateError, SessionValueError } from './errors';
 import { isValidId } from './id';
+import { installRefusals, type ExpressSessionRefusals } from './session-refusals';
 import { SessionChangeSet } from './session-changes';
 import { OperationQueue } from './session-queue';
-import { keepOption, refuseCallback, refuseExpressSession, type IdFunc, type IdOrigin, type RegenerateOptions, type SessionContext, type SessionHost } from './session-context';
+import { keepOption, type IdFunc, type IdOrigin, type RegenerateOptions, type SessionContext, type SessionHost } from './session-context';
 import { checkFlashMessage, checkFlashType, FLASH_KEY, queued, remaining, type Flashes } from './session-flash';
-import { CREATED_KEY, checkUserKey, metaNumber, OWNER_KEY, RESERVED_KEYS, reservedCount, TTL_KEY, withoutReserved } from './session-meta';
+import { BROWSER_SESSION_TTL, CREATED_KEY, checkUserKey, metaNumber, OWNER_KEY, RESERVED_KEYS, reservedCount, TTL_KEY, withoutReserved } from './session-meta';
 import { indexNewId, ownerFrom, ownerText, ownerWrite } from './session-owner';
 import { SessionStorage } from './session-storage';
 import { applyUpdate, DEFAULT_MAX_CONFLICTS, incrementBy, type UpdateFunction, type UpdateTarget } from './session-update';
@@ -181,8 +182,6 @@ export class Session {
    */
   increment<K extends string>(key: K & NumericKey<K>, by?: number): Promise<number>;
   increment(key: string, by: unknown = 1): Promise<number> {
-    const refused = refuseCallback('increment', by);
-    if (refused) return refused;
     let fn: UpdateFunction<number>;
     try {
       fn = incrementBy(checkKey(key), by);
@@ -252,8 +251,6 @@ export class Session {
 
   /** Removes keys. Without a stored session this does nothing. */
   remove(...keys: string[]): Promise<void> {
-    const refused = refuseCallback('remove', keys[keys.length - 1]);
-    if (refused) return refused;
     return this.#run(Op.Change, async () => {
       for (const key of keys) this.#io.vet(checkUserKey(checkKey(key)));
       await this.#start();
@@ -273,8 +270,6 @@ export class Session {
    * a new id; no overlapping request can bring the removed one back.
    */
   removeAll(): Promise<void> {
-    const refused = refuseCallback('removeAll', arguments[arguments.length - 1] as unknown);
-    if (refused) return refused;
     return this.#run(Op.Change, async () => {
       if (this.#fallbacks.length > 0) await this.#start(); // which of the ids the client sent is its session
       const id = this.#id;
@@ -286,25 +281,24 @@ export class Session {
 
   /** Tells whether `key` holds a value. */
   contains(key: string): Promise<boolean> {
-    const refused = refuseCallback('contains', arguments[arguments.length - 1] as unknown);
-    if (refused) return refused;
     return this.#run(Op.Read, async () => (await this.#read(checkUserKey(checkKey(key)))) !== undefined);
   }
 
   /** Resolves a copy of all values, as a plain object. */
   data(): Promise<Record<string, unknown>> {
-    const refused = refuseCallback('data', arguments[arguments.length - 1] as unknown);
-    if (refused) return refused;
     return this.#run(Op.Read, async () => {
       const record = withoutReserved(await this.#record());
       return Object.fromEntries([...record].map(([k, text]) => [k, parseValue(text)]));
     });
   }
 
+  /** The values as their stored JSON texts (a fresh map): for front ends that compare texts later (`sessionware/express-session`). @internal */
+  texts(): Promise<Map<string, string>> {
+    return this.#run(Op.Read, async () => withoutReserved(await this.#record()));
+  }
+
   /** Resolves the number of keys. */
   size(): Promise<number> {
-    const refused = refuseCallback('size', arguments[arguments.length - 1] as unknown);
-    if (refused) return refused;
     return this.#run(Op.Read, async () => {
       await this.#start();
       const counted = this.#phase === Phase.Stored && !this.#data.changed ? this.#io.size(this.#id as string) : undefined;
@@ -315,8 +309,6 @@ export class Session {
 
   /** Resolves the session id, creating one if the session is new. An id created only by this call is not sent to the client: nothing was stored under it yet. */
   id(): Promise<string> {
-    const refused = refuseCallback('id', arguments[arguments.length - 1] as unknown);
-    if (refused) return refused;
     return this.#run(Op.Read, async () => {
       await this.#start();
       return this.#ensureId();
@@ -330,11 +322,9 @@ export class Session {
    * a logout racing the login logs the new session out too. If the session was removed before the
    * move, the logout wins: nothing is moved and this request's later writes are dropped.
    * Called with a callback (express-session style, as Passport does), it hands the callback a
-   * `SessionStateError` pointing to `sessionware/express-session` instead (and rejects with it).
+   * `SessionStateError` pointing to `sessionware/express-session` instead (see `session-refusals.ts`).
    */
   regenerate(options?: RegenerateOptions): Promise<void> {
-    const refused = refuseCallback('regenerate', arguments[arguments.length - 1] as unknown);
-    if (refused) return refused;
     const unsupported = this.#io.cannotMove();
     if (unsupported) return Promise.reject(unsupported);
     return this.#run(Op.Change, async () => {
@@ -384,10 +374,18 @@ export class Session {
     return this.#write(() => new Map([[TTL_KEY, text]]));
   }
 
+  /**
+   * The session's own cookie lifetime, as `sessionware/express-session`'s `req.session.cookie.maxAge`
+   * sets it: a number is {@link Session.setTTL} (storage TTL and cookie `Max-Age`), `null` a
+   * browser-session cookie under the manager's TTL (kept as `$sw:ttl` `0`, see `session-meta.ts`).
+   * @internal
+   */
+  setCookieLifetime(maxAge: number | null): Promise<void> {
+    return maxAge === null ? this.#write(() => new Map([[TTL_KEY, BROWSER_SESSION_TTL]])) : this.setTTL(maxAge);
+  }
+
   /** Resolves this session's idle TTL in milliseconds: its own (`setTTL`), else the manager's `ttl`. */
   getTTL(): Promise<number> {
-    const refused = refuseCallback('getTTL', arguments[0] as unknown);
-    if (refused) return refused;
     return this.#run(Op.Read, async () => {
       await this.#start();
       return this.#meta(TTL_KEY) ?? this.#context.getTTL();
@@ -424,8 +422,6 @@ export class Session {
    * reject afterwards.
    */
   close(): Promise<void> {
-    const refused = refuseCallback('close', arguments[arguments.length - 1] as unknown);
-    if (refused) return refused;
     return this.commit().then((refresh) => (refresh ? this.refreshTTL() : undefined));
   }
 
@@ -507,34 +503,20 @@ export class Session {
    * the session's state is known (it loaded, or was removed; `false` after a storage failure).
    * @internal
    */
-  get transportState(): { used: boolean; id: string | undefined; stored: boolean; known: boolean; maxAge: number | undefined } {
+  get transportState(): { used: boolean; id: string | undefined; stored: boolean; known: boolean; maxAge: number | null | undefined } {
     const stored = this.#phase === Phase.Stored || (this.#phase === Phase.Fresh && this.#data.pending);
-    return { used: this.#queue.used, id: this.#id, stored, known: this.#phase !== Phase.New, maxAge: this.#meta(TTL_KEY) };
+    return { used: this.#queue.used, id: this.#id, stored, known: this.#phase !== Phase.New, maxAge: this.#cookieLifetime() };
+  }
+
+  /** The session's own cookie lifetime: its TTL (`setTTL`), `null` for a browser-session cookie, `undefined`: the configured cookie. */
+  #cookieLifetime(): number | null | undefined {
+    const text = this.#writing?.get(TTL_KEY) ?? this.#data.local(TTL_KEY) ?? this.#data.loaded(TTL_KEY);
+    return text === BROWSER_SESSION_TTL ? null : this.#meta(TTL_KEY);
   }
 
   /** `JSON.stringify(req.session)` gives this placeholder: a session's data is read with `await session.data()`. */
   toJSON(): string {
     return '[sessionware Session: read its data with await session.data()]';
-  }
-
-  /** @deprecated express-session's API: refused with a `SessionStateError` (handed to the callback when the last argument is one, else thrown at once). Changes are saved when the response ends (`close()` outside requests); for callback-style code use `sessionware/express-session`. */
-  save(...args: unknown[]): Promise<never> {
-    return refuseExpressSession('save', 'changes are stored when the response ends (call close() on sessions from Manager.new())', args);
-  }
-
-  /** @deprecated express-session's API: refused with a `SessionStateError` (handed to the callback when the last argument is one, else thrown at once). Use `await session.removeAll()` to log out; for callback-style code use `sessionware/express-session`. */
-  destroy(...args: unknown[]): Promise<never> {
-    return refuseExpressSession('destroy', 'log out with await req.session.removeAll()', args);
-  }
-
-  /** @deprecated express-session's API: refused with a `SessionStateError` (handed to the callback when the last argument is one, else thrown at once). Reads always see the stored session; for callback-style code use `sessionware/express-session`. */
-  reload(...args: unknown[]): Promise<never> {
-    return refuseExpressSession('reload', 'reads already see the stored session', args);
-  }
-
-  /** @deprecated express-session's API: refused with a `SessionStateError` (handed to the callback when the last argument is one, else thrown at once). The TTL is refreshed whenever the session is used; for callback-style code use `sessionware/express-session`. */
-  touch(...args: unknown[]): Promise<never> {
-    return refuseExpressSession('touch', 'the TTL is refreshed whenever the session is used', args);
   }
 
   /** Stores serialised values (from `serialize`, which may throw): straight through where the storage writes per key, else at close. */
@@ -695,6 +677,11 @@ export class Session {
     if (this.#queue.used) throw new SessionStateError(`${method}() must be called before the session is first used (before any get/set/id call).`);
   }
 }
+
+/** express-session's methods and callbacks, refused (see `session-refusals.ts`). */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
+export interface Session extends ExpressSessionRefusals {}
+installRefusals(Session);
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace

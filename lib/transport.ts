@@ -27,13 +27,14 @@ const EPOCH = new Date(0);
  * never put in a header.
  * @internal
  */
-export function sendId(req: IncomingMessage, res: ServerResponse, options: ResolvedOptions, client: ClientId, id: string, ownMaxAge?: number): Written {
+export function sendId(req: IncomingMessage, res: ServerResponse, options: ResolvedOptions, client: ClientId, id: string, ownMaxAge?: number | null): Written {
   const token = options.signer ? options.signer.sign(id) : id;
   const { cookie, header } = options;
   const viaCookie = cookie !== undefined && client.via !== 'header';
   let value: string | undefined;
   if (viaCookie) {
-    const maxAge = ownMaxAge ?? cookie.maxAge; // a session's own TTL (setTTL) decides its cookie's age
+    // A session's own lifetime (setTTL, or the drop-in's cookie.maxAge) decides its cookie's age; `null`: a browser-session cookie.
+    const maxAge = ownMaxAge === null ? undefined : (ownMaxAge ?? cookie.maxAge);
     value = maxAge === undefined
       ? `${options.name}=${token}${fixedAttributes(cookie, isSecureFor(req, cookie))}` // ids are cookie-safe as they are
       : serialize(options.name, token, cookieAttributes(req, cookie, maxAge));

@@ -63,31 +63,43 @@ export function session(options: ExpressSessionOptions): ExpressSessionMiddlewar
     if (found === undefined) return next();
     const { session: native, state } = found;
     const client = state.client ?? readClientId(req, state.options); // opening the session read it (one signature check)
-    let pending = makeId(compat, r);
+    // The id a new session will get, made when first needed (a loaded session needs none): `req.sessionID` shows it before it is stored.
+    let pending: string | undefined;
+    const nextId = (): string => (pending ??= makeId(compat, r));
     native.setIdFunc(function compatId() {
-      const id = pending;
-      pending = makeId(compat, r);
+      const id = nextId();
+      pending = undefined;
       return id;
     });
+    let ctl: BagControl | undefined;
+    // express-session's shouldSetCookie for an id the client holds: rolling || (persistent && modified);
+    // and a cookie whose lifetime this request changed, so that the browser learns it.
+    state.resend = compat.rolling ? resendAlways : (persistent) => ctl !== undefined && ((persistent && ctl.isModified()) || ctl.lifetimeChanged());
+    const end = (): void => {
+      if (ctl !== undefined) beforeCommit(ctl, r, compat);
+    };
     const open = (id: string): BagControl => {
-      const ctl = new BagControl(native, state, req, compat.maxAge, compat.saveUninitialized, id);
-      state.holdEnd(() => beforeCommit(ctl, r, compat));
+      const made = new BagControl(native, state, req, compat.maxAge, compat.saveUninitialized, id);
+      ctl = made;
+      state.holdEnd(end);
       r.sessionID = id;
-      return ctl;
+      return made;
     };
     if (client.id === undefined) {
       let made = false;
       state.present = () => {
         if (made) return undefined;
         made = true;
-        return open(pending).bag;
+        return open(nextId()).bag;
       };
       return next();
     }
-    native.data().then(
-      (data) => {
-        const ctl = open(native.isNew() ? pending : (client.id as string));
-        ctl.fill(data);
+    // Hooked before the load, so the load's read adds no `finish` listener (the end hook closes the session).
+    state.holdEnd(end);
+    native.texts().then(
+      (texts) => {
+        const ctl = open(native.isNew() ? nextId() : (client.id as string));
+        ctl.fill(texts);
         state.present = () => undefined;
         r.session = ctl.bag;
         next();
@@ -100,6 +112,8 @@ export function session(options: ExpressSessionOptions): ExpressSessionMiddlewar
     close: { value: () => core.close() },
   }) as ExpressSessionMiddleware;
 }
+
+const resendAlways = (): boolean => true;
 
 /** At the end of the response: `req.session` replaced or deleted (`unset`), else its changes handed over. */
 function beforeCommit(ctl: BagControl, req: CompatRequest, compat: ResolvedCompat): void {

@@ -43,7 +43,13 @@ export interface ExpressSessionOptions {
   readonly secret: string | readonly string[];
   /** The session cookie. @default `{ path: '/', httpOnly: true, maxAge: null }` */
   readonly cookie?: ExpressCookieOptions;
-  /** Accepted for compatibility; persistent cookies are re-sent whenever the session is used, as with `rolling: true`. @default false */
+  /**
+   * Re-send the cookie on every response whose session was loaded (its expiry starts over). With
+   * `false`, as in express-session, a client's id is sent again only when the cookie has a lifetime
+   * and the session was modified (a property or the cookie's lifetime changed); a new id is sent
+   * when the session is stored (see `saveUninitialized`).
+   * @default false
+   */
   readonly rolling?: boolean;
   /** Store a new session the handler looked at but did not change (and send its cookie). @default true */
   readonly saveUninitialized?: boolean;
@@ -57,7 +63,7 @@ export interface ExpressSessionOptions {
   readonly unset?: 'keep' | 'destroy';
   /** How a request is judged secure (for `secure: 'auto'`): `true` trusts `X-Forwarded-Proto`, `false` only TLS, `undefined` `req.secure` (Express `trust proxy`). @default undefined */
   readonly proxy?: boolean;
-  /** The session lifetime in the storage, in milliseconds. @default the cookie `maxAge`, else the storage's default TTL */
+  /** The session lifetime in the storage, in milliseconds; a session given its own `req.session.cookie.maxAge` lives that long instead. @default the cookie `maxAge`, else the storage's default TTL */
   readonly ttl?: number;
   /** Receives errors that can no longer reach `next(err)`. @default logs with `console.error` */
   readonly onError?: (err: SessionError, req: IncomingMessage) => void;
@@ -68,6 +74,7 @@ export interface ResolvedCompat {
   readonly core: SessionOptions;
   readonly maxAge: number | undefined;
   readonly saveUninitialized: boolean;
+  readonly rolling: boolean;
   readonly unset: 'keep' | 'destroy';
   readonly proxy: boolean | undefined;
   readonly genid: ((req: IncomingMessage) => string) | undefined;
@@ -124,6 +131,7 @@ export function resolveCompat(options: ExpressSessionOptions): ResolvedCompat {
     core,
     maxAge,
     saveUninitialized: options.saveUninitialized ?? true,
+    rolling: options.rolling ?? false,
     unset: options.unset ?? 'keep',
     proxy: options.proxy,
     genid: options.genid,

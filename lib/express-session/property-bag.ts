@@ -7,13 +7,9 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { SessionStateError } from '../errors';
-import type { ResolvedOptions } from '../options';
 import type { RequestState } from '../request-state';
 import type { Session } from '../session';
 import { parseValue, serializeValue } from '../value';
-
-/** Where the per-session cookie lifetime ("remember me") is kept; `cookie` is reserved by `StoreAdapter`. @internal */
-export const META_KEY = '__sessionware_cookie';
 
 /** A callback as express-session's methods take it. */
 export type SessionCallback = (err?: unknown) => void;
@@ -24,9 +20,19 @@ export class BagControl {
   loaded = new Map<string, string>();
   /** `null` after `destroy()`. */
   bag: CompatSession | null;
-  /** The per-session cookie lifetime, when it differs from the configured one (`null`: a browser-session cookie). */
+  /**
+   * The cookie lifetime this request gave the session (`req.session.cookie.maxAge`; `null`: a
+   * browser-session cookie), `undefined` when it set none. Handed to the native session's own
+   * lifetime (`setCookieLifetime`, the mechanism behind `setTTL()`): the storage TTL and the
+   * cookie's `Max-Age` then both follow it, on this request and every later one.
+   */
   maxAge: number | null | undefined = undefined;
-  #maxAgeSaved: string | undefined = undefined;
+  /** The session's own lifetime as the native session has it (loaded, or last handed over). */
+  #own: number | null | undefined = undefined;
+  /** A property or the cookie's lifetime changed in this request (express-session's "modified"). */
+  modified = false;
+  /** This request handed a new cookie lifetime over. */
+  #lifetimeHanded = false;
   id: string;
 
   constructor(
@@ -41,90 +47,115 @@ export class BagControl {
     this.bag = new CompatSession(this);
   }
 
-  /** Fills the bag from the session's data (a fresh copy per property), skipping names of methods. */
-  fill(data: Record<string, unknown>): void {
+  /**
+   * Fills the bag from the session's stored JSON texts (a fresh copy per property), skipping names
+   * of methods. The texts are kept as loaded: every storage holds what `serializeValue` wrote, so
+   * they are the texts an unchanged value serialises to again.
+   */
+  fill(texts: ReadonlyMap<string, string>): void {
     const bag = this.bag as CompatSession;
     for (const key of Object.keys(bag)) delete (bag as Record<string, unknown>)[key];
     this.loaded.clear();
     this.maxAge = undefined;
-    this.#maxAgeSaved = undefined;
-    for (const [key, value] of Object.entries(data)) {
-      if (key === META_KEY) {
-        this.#maxAgeSaved = JSON.stringify(value);
-        const m = (value as { maxAge?: unknown } | null)?.maxAge;
-        if (typeof m === 'number' || m === null) this.maxAge = m;
-        continue;
-      }
+    this.#own = this.native.transportState.maxAge;
+    for (const [key, text] of texts) {
       if (key in bag) continue; // a stored `save` or `id` must not shadow a method
-      (bag as Record<string, unknown>)[key] = value;
-      this.loaded.set(key, JSON.stringify(value));
+      (bag as Record<string, unknown>)[key] = parseValue(text);
+      this.loaded.set(key, text);
     }
-    this.applyMaxAge();
   }
 
-  /** Sends the id with the per-session lifetime, if there is one. */
-  applyMaxAge(): void {
-    const options = this.state.options;
-    if (this.maxAge === undefined || options.cookie === undefined) {
-      this.state.transportOptions = undefined;
-      return;
-    }
-    const cookie = { ...options.cookie, maxAge: this.maxAge ?? undefined };
-    this.state.transportOptions = { ...options, cookie } satisfies ResolvedOptions;
+  /**
+   * After `regenerate()`: as in express-session, the new session's cookie has the configured
+   * lifetime again (the native session keeps its own lifetime across a login; it is set back).
+   */
+  resetLifetime(): void {
+    this.#own = this.native.transportState.maxAge;
+    this.maxAge = this.#own === undefined ? undefined : (this.configuredMaxAge ?? null);
   }
 
-  /** The lifetime the cookie is sent with. */
+  /** The lifetime the cookie is sent with (ms), `undefined` for a browser-session cookie. */
   get effectiveMaxAge(): number | undefined {
-    return this.maxAge === undefined ? this.configuredMaxAge : (this.maxAge ?? undefined);
+    const own = this.maxAge !== undefined ? this.maxAge : this.#own;
+    return own === undefined ? this.configuredMaxAge : (own ?? undefined);
+  }
+
+  /** Whether this request changed the cookie's lifetime: the cookie must then reach the client, persistent or not. */
+  lifetimeChanged(): boolean {
+    return this.#lifetimeHanded || (this.bag !== null && this.maxAge !== undefined && this.maxAge !== this.#own);
+  }
+
+  /**
+   * express-session's "modified", for `rolling: false`: whether a property or the cookie's lifetime
+   * changed in this request. Before the end of the response it compares the bag with what was
+   * loaded (the headers may go out first).
+   */
+  isModified(): boolean {
+    if (this.modified) return true;
+    const bag = this.bag;
+    if (bag === null) return false;
+    if (this.maxAge !== undefined && this.maxAge !== this.#own) return true;
+    let seen = 0;
+    for (const key of Object.keys(bag)) {
+      const value = (bag as Record<string, unknown>)[key];
+      if (value === undefined || typeof value === 'function') continue;
+      seen++;
+      let text: string | undefined;
+      try {
+        text = JSON.stringify(value);
+      } catch {
+        return true; // not JSON: the flush reports it
+      }
+      if (this.loaded.get(key) !== text) return true;
+    }
+    return seen !== this.loaded.size;
   }
 
   /**
    * Hands what changed since the load to the native session: `setMap` for new or changed
-   * properties, `remove` for deleted ones. Throws a `SessionValueError` naming the property for a
-   * non-JSON value (nothing is handed over then).
+   * properties, `remove` for deleted ones, the cookie's lifetime if it changed. Throws a
+   * `SessionValueError` naming the property for a non-JSON value (nothing is handed over then).
    */
   flush(): Promise<unknown> {
     const bag = this.bag;
     if (bag === null) return Promise.resolve();
-    const set: Record<string, unknown> = {};
-    const texts = new Map<string, string>();
-    let changed = false;
+    let set: Record<string, unknown> | undefined;
+    let texts: Map<string, string> | undefined;
     for (const key of Object.keys(bag)) {
       const value = (bag as Record<string, unknown>)[key];
       if (value === undefined || typeof value === 'function') continue;
       const text = serializeValue(key, value);
       if (this.loaded.get(key) === text) continue;
-      set[key] = parseValue(text);
-      texts.set(key, text);
-      changed = true;
+      (set ??= {})[key] = parseValue(text);
+      (texts ??= new Map()).set(key, text);
     }
-    const removed = [...this.loaded.keys()].filter((key) => !Object.hasOwn(bag, key) || (bag as Record<string, unknown>)[key] === undefined);
-    const meta = this.maxAge === undefined ? undefined : JSON.stringify({ maxAge: this.maxAge });
-    if (meta !== undefined && meta !== this.#maxAgeSaved) {
-      set[META_KEY] = { maxAge: this.maxAge };
-      this.#maxAgeSaved = meta;
-      changed = true;
+    let removed: string[] | undefined;
+    for (const key of this.loaded.keys()) {
+      if (!Object.hasOwn(bag, key) || (bag as Record<string, unknown>)[key] === undefined) (removed ??= []).push(key);
     }
-    if (!changed && removed.length === 0 && this.saveUninitialized && this.native.isNew() && !this.native.isDirty()) {
-      set[META_KEY] = {}; // saveUninitialized: an untouched new session is stored too
-      this.#maxAgeSaved = '{}';
-      changed = true;
+    let lifetime: number | null | undefined;
+    if (this.maxAge !== undefined && this.maxAge !== this.#own) {
+      lifetime = this.#own = this.maxAge;
+      this.#lifetimeHanded = true;
     }
+    if (set === undefined && removed === undefined && lifetime === undefined) {
+      // saveUninitialized: an untouched new session is stored too, with the configured cookie lifetime.
+      if (this.saveUninitialized && this.native.isNew() && !this.native.isDirty()) return this.native.setCookieLifetime(this.configuredMaxAge ?? null);
+      return Promise.resolve();
+    }
+    this.modified = true;
     const work: Promise<unknown>[] = [];
-    if (changed) work.push(this.native.setMap(set));
-    if (removed.length > 0) work.push(this.native.remove(...removed));
-    for (const [key, text] of texts) this.loaded.set(key, text);
-    for (const key of removed) this.loaded.delete(key);
-    return Promise.all(work);
+    if (set !== undefined) work.push(this.native.setMap(set));
+    if (removed !== undefined) work.push(this.native.remove(...removed));
+    if (lifetime !== undefined) work.push(this.native.setCookieLifetime(lifetime));
+    if (texts !== undefined) for (const [key, text] of texts) this.loaded.set(key, text);
+    if (removed !== undefined) for (const key of removed) this.loaded.delete(key);
+    return work.length === 1 ? (work[0] as Promise<unknown>) : Promise.all(work);
   }
 }
 
-const controls = new WeakMap<object, BagControl>();
-
 function control(bag: object): BagControl {
-  const ctl = controls.get(bag);
-  if (ctl === undefined) throw new SessionStateError('this is not a sessionware/express-session session object.');
-  return ctl;
+  return CompatSession.controlOf(bag);
 }
 
 /** Runs `work`, then calls `cb` once on a later tick; an error goes to `cb(err)`, never thrown. */
@@ -167,10 +198,18 @@ function callBack(cb: SessionCallback | undefined, err: unknown, ctl: BagControl
  */
 export class CompatSession {
   [key: string]: unknown;
+  /** A private field, not a WeakMap entry: invisible to `Object.keys`, spreading and JSON, and no ephemeron for the GC per request. */
+  readonly #ctl: BagControl;
 
   /** @internal */
   constructor(ctl: BagControl) {
-    controls.set(this, ctl);
+    this.#ctl = ctl;
+  }
+
+  /** The controller of a bag. @throws {SessionStateError} for anything else. @internal */
+  static controlOf(bag: object): BagControl {
+    if (typeof bag !== 'object' || bag === null || !(#ctl in bag)) throw new SessionStateError('this is not a sessionware/express-session session object.');
+    return (bag as CompatSession).#ctl;
   }
 
   /** The session id (read-only), as `req.sessionID`. */
@@ -193,8 +232,7 @@ export class CompatSession {
       await ctl.native.regenerate({ keep: [] });
       ctl.bag = new CompatSession(ctl);
       ctl.loaded.clear();
-      ctl.maxAge = undefined;
-      ctl.applyMaxAge();
+      ctl.resetLifetime();
       ctl.id = await ctl.native.id();
       (ctl.req as { session?: unknown }).session = ctl.bag;
       (ctl.req as { sessionID?: unknown }).sessionID = ctl.id;
@@ -222,9 +260,9 @@ export class CompatSession {
   reload(cb?: SessionCallback): this {
     const ctl = control(this);
     settle(async () => {
-      const data = await ctl.native.data();
+      const texts = await ctl.native.texts();
       if (ctl.native.isNew()) throw new Error('failed to load session');
-      ctl.fill(data);
+      ctl.fill(texts);
     }, cb, ctl);
     return this;
   }
@@ -255,7 +293,6 @@ export class SessionCookie {
   set maxAge(value: number | null) {
     if (value !== null && !(typeof value === 'number' && value > 0)) throw new TypeError('req.session.cookie.maxAge must be a positive number of milliseconds, or null');
     this.#ctl.maxAge = value;
-    this.#ctl.applyMaxAge();
   }
 
   /** The lifetime the cookie is (re)sent with. */
@@ -268,8 +305,9 @@ export class SessionCookie {
     const m = this.#ctl.effectiveMaxAge;
     return m === undefined ? null : new Date(Date.now() + m);
   }
-  set expires(value: Date | null) {
-    this.maxAge = value === null ? null : Math.max(1, value.getTime() - Date.now());
+  /** Set it to `null` or `false` for a browser-session cookie (express-session's `cookie.expires = false`), or a future `Date`. */
+  set expires(value: Date | null | false) {
+    this.maxAge = value === null || value === false ? null : Math.max(1, value.getTime() - Date.now());
   }
 
   /** The cookie's attributes, as express-session's `Cookie#toJSON`. */

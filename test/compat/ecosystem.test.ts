@@ -1,6 +1,7 @@
 /**
  * Libraries written against express-session's `req.session`, unchanged, on
- * sessionware/express-session over real HTTP: connect-flash and csrf-sync.
+ * sessionware/express-session over real HTTP: connect-flash (on Express 5, Express 4 and Connect)
+ * and csrf-sync.
  */
 import express from 'express';
 import request from 'supertest';
@@ -8,20 +9,21 @@ import flash from 'connect-flash';
 import { csrfSync } from 'csrf-sync';
 import { session } from 'sessionware/express-session';
 import { MemoryStorage } from 'sessionware';
+import { compatApp, COMPAT_FRAMEWORKS, json, redirect, type Handler } from '../helpers/compat-app';
 
 const SECRET = 'keyboard cat';
 
-describe('connect-flash', () => {
+describe.each(COMPAT_FRAMEWORKS)('connect-flash on %s', (framework) => {
   it('shows a flash set before a redirect once, after it', async () => {
-    const app = express();
-    app.use(session({ secret: SECRET, store: new MemoryStorage(), saveUninitialized: false }));
-    app.use(flash());
+    const app = compatApp(framework);
+    app.use(session({ secret: SECRET, store: new MemoryStorage(), saveUninitialized: false }) as unknown as Handler);
+    app.use(flash() as unknown as Handler);
     app.post('/save', (req, res) => {
-      req.flash('info', 'saved!');
-      res.redirect('/');
+      (req as unknown as express.Request).flash('info', 'saved!');
+      redirect(res, '/');
     });
-    app.get('/', (req, res) => { res.json(req.flash('info')); });
-    const agent = request.agent(app);
+    app.get('/', (req, res) => json(res, (req as unknown as express.Request).flash('info')));
+    const agent = request.agent(app.handler());
     await agent.post('/save').expect(302).expect('location', '/');
     expect((await agent.get('/').expect(200)).body).toEqual(['saved!']);
     expect((await agent.get('/').expect(200)).body).toEqual([]);

@@ -16,9 +16,12 @@ const pkg = require('../../package.json') as Record<string, unknown>;
 function libSources(dir = join(ROOT, 'lib')): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
-    return statSync(path).isDirectory() ? libSources(path) : name.endsWith('.ts') ? [relative(join(ROOT, 'lib'), path)] : [];
+    return statSync(path).isDirectory() ? libSources(path) : /\.m?ts$/.test(name) ? [relative(join(ROOT, 'lib'), path)] : [];
   });
 }
+
+/** What the build makes of a `lib/` source: `x.ts` gives `x.js` and `x.d.ts`, `x.mts` gives `x.mjs` and `x.d.mts`. */
+const builtFrom = (ts: string): string[] => (ts.endsWith('.mts') ? [ts.replace(/\.mts$/, '.mjs'), ts.replace(/\.mts$/, '.d.mts')] : [ts.replace(/\.ts$/, '.js'), ts.replace(/\.ts$/, '.d.ts')]);
 
 /** The round trip every app runs: a session stored by one `Session` and read back by the next. */
 const ROUND_TRIP_TS = `import { Manager, MemoryStorage, SessionError, isValidId } from 'sessionware';
@@ -88,6 +91,103 @@ const IMPORTS = `import { Manager, MemoryStorage, SessionError, isValidId } from
 import { RedisStorage, RedisHashStorage } from 'sessionware/redis';
 import { describeStorage } from 'sessionware/testing';`;
 
+/**
+ * `sessionware/express-session` as express-session users load it (the module itself is the
+ * middleware factory), after `imports` that bind `session` (the module's default / `module.exports`),
+ * `named` (its `session` export) and `sessionOf`: two requests over real HTTP on `node:http`.
+ */
+const compatJs = (imports: string) => `${imports}
+const http = require('node:http');
+const mw = session({ secret: 'package test secret', saveUninitialized: false });
+const server = http.createServer((req, res) => mw(req, res, (err) => {
+  if (err) { res.statusCode = 500; res.end(String(err)); return; }
+  const s = sessionOf(req);
+  s.views = (Number(s.views) || 0) + 1;
+  res.end(String(s.views));
+}));
+server.listen(0, '127.0.0.1', async () => {
+  const url = 'http://127.0.0.1:' + server.address().port + '/';
+  const first = await fetch(url);
+  const cookie = String(first.headers.get('set-cookie')).split(';')[0];
+  const second = await fetch(url, { headers: { cookie } });
+  console.log(JSON.stringify({ callable: typeof session, same: named === session && session.session === session && session.sessionOf === sessionOf, views: [await first.text(), await second.text()], signed: /^connect\\.sid=s(:|%3A)/.test(cookie) }));
+  server.close();
+  await mw.close();
+});
+`;
+
+const COMPAT_OUTPUT = { callable: 'function', same: true, views: ['1', '2'], signed: true };
+
+/** The same in strict TypeScript: types of the default export, the named exports and the option and session types. */
+const compatTs = (imports: string) => `${imports}
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+const options: ExpressSessionOptions = { secret: 'package test secret', saveUninitialized: false, cookie: { maxAge: 60_000 } };
+const mw: ExpressSessionMiddleware = session(options);
+const again: ExpressSessionMiddleware = named({ secret: 'other' });
+void again.close();
+const server = http.createServer((req, res) => mw(req, res, (err?: unknown) => {
+  if (err) { res.statusCode = 500; res.end(String(err)); return; }
+  const s: CompatSession = sessionOf(req);
+  s['views'] = (Number(s['views']) || 0) + 1;
+  const age: number | null = s.cookie.maxAge;
+  s.save((saveErr?: unknown) => res.end(saveErr === undefined && age !== 0 ? String(s['views']) : 'failed'));
+}));
+server.listen(0, '127.0.0.1', () => {
+  void (async () => {
+    const url = \`http://127.0.0.1:\${(server.address() as AddressInfo).port}/\`;
+    const first = await fetch(url);
+    const cookie = String(first.headers.get('set-cookie')).split(';')[0] ?? '';
+    const second = await fetch(url, { headers: { cookie } });
+    console.log(JSON.stringify({ callable: typeof session, same: named === session && session.session === session && session.sessionOf === sessionOf, views: [await first.text(), await second.text()], signed: /^connect\\.sid=s(:|%3A)/.test(cookie) }));
+    server.close();
+    await mw.close();
+  })();
+});
+`;
+
+const COMPAT_TS_TYPES = 'type CompatSession, type ExpressSessionMiddleware, type ExpressSessionOptions';
+
+/** The compat app per TypeScript setting: how it imports the module, in what kind of package. */
+const COMPAT_TS_APPS = {
+  'nodenext, ES module, default import': {
+    type: 'module',
+    compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext' },
+    imports: `import session, { session as named, sessionOf, ${COMPAT_TS_TYPES} } from 'sessionware/express-session';`,
+  },
+  'nodenext, CommonJS, import = require()': {
+    type: 'commonjs',
+    compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext' },
+    imports: `import session = require('sessionware/express-session');
+import named = session.session;
+import sessionOf = session.sessionOf;
+type CompatSession = session.CompatSession;
+type ExpressSessionMiddleware = session.ExpressSessionMiddleware;
+type ExpressSessionOptions = session.ExpressSessionOptions;`,
+  },
+  'nodenext, CommonJS, default import': {
+    type: 'commonjs',
+    compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext' },
+    imports: `import session, { session as named, sessionOf, ${COMPAT_TS_TYPES} } from 'sessionware/express-session';`,
+  },
+  'bundler, default import': {
+    type: 'module',
+    compilerOptions: { module: 'Preserve', moduleResolution: 'Bundler' },
+    imports: `import session, { session as named, sessionOf, ${COMPAT_TS_TYPES} } from 'sessionware/express-session';`,
+  },
+  'node10, CommonJS, import = require()': {
+    type: 'commonjs',
+    compilerOptions: { module: 'CommonJS', moduleResolution: 'Node10' },
+    imports: `import session = require('sessionware/express-session');
+import named = session.session;
+import sessionOf = session.sessionOf;
+type CompatSession = session.CompatSession;
+type ExpressSessionMiddleware = session.ExpressSessionMiddleware;
+type ExpressSessionOptions = session.ExpressSessionOptions;`,
+  },
+} as const;
+
 /** One strict TypeScript app per resolution mode: its package type and compiler options. */
 const TS_APPS = {
   node16: { type: 'module', compilerOptions: { module: 'Node16', moduleResolution: 'Node16' } },
@@ -110,13 +210,13 @@ describe('npm pack', () => {
   it('should build first (prepack) and ship the JavaScript and declarations of every lib/ module', () => {
     expect(pkg['scripts']).toMatchObject({ prepack: 'npm run build' });
     const files = new Set(packed.pack.files.map((f) => f.path));
-    const expected = libSources().flatMap((ts) => [`dist/${ts.replace(/\.ts$/, '.js')}`, `dist/${ts.replace(/\.ts$/, '.d.ts')}`]);
+    const expected = libSources().flatMap((ts) => builtFrom(ts).map((f) => `dist/${f}`));
     expect(expected.filter((f) => !files.has(f))).toEqual([]);
     for (const f of ['package.json', 'README.md', 'LICENSE']) expect(files).toContain(f);
   });
 
   it('should ship nothing but dist/, the README, the LICENSE and package.json: no tests, bench, sources or source maps', () => {
-    const shipped = (f: string): boolean => ['package.json', 'README.md', 'LICENSE'].includes(f) || /^dist\/[\w/.-]+(?<!\.test)\.(js|d\.ts)$/.test(f);
+    const shipped = (f: string): boolean => ['package.json', 'README.md', 'LICENSE'].includes(f) || /^dist\/[\w/.-]+(?<!\.test)\.(m?js|d\.m?ts)$/.test(f);
     expect(packed.pack.files.map((f) => f.path).filter((f) => !shipped(f))).toEqual([]);
     // Stack traces name files that exist: the JavaScript in dist/, not unshipped sources.
     expect(packed.pack.files.filter((f) => f.path.endsWith('.map'))).toEqual([]);
@@ -126,7 +226,9 @@ describe('npm pack', () => {
   it('should point every entry point of package.json at a shipped file, for require, import and node10 types', () => {
     const files = new Set(packed.pack.files.map((f) => f.path));
     const targets: string[] = [pkg['main'] as string, pkg['types'] as string];
-    for (const entry of Object.values(pkg['exports'] as Record<string, string | Record<string, string>>)) targets.push(...(typeof entry === 'string' ? [entry] : Object.values(entry)));
+    type Target = string | { [condition: string]: Target };
+    const leaves = (t: Target): string[] => (typeof t === 'string' ? [t] : Object.values(t).flatMap(leaves));
+    for (const entry of Object.values(pkg['exports'] as Record<string, Target>)) targets.push(...leaves(entry));
     for (const paths of Object.values((pkg['typesVersions'] as Record<string, Record<string, string[]>>)['*'] ?? {})) targets.push(...paths);
     expect(targets.map((t) => t.replace(/^\.\//, '')).filter((t) => !files.has(t))).toEqual([]);
     expect(Object.keys((pkg['typesVersions'] as Record<string, Record<string, string[]>>)['*'] ?? {}).sort()).toEqual(
@@ -165,7 +267,7 @@ describe('npm pack', () => {
     for (const subpath of subpaths) {
       const modes = entrypoints[subpath]?.resolutions ?? {};
       expect(Object.keys(modes).sort()).toEqual(['bundler', 'node10', 'node16-cjs', 'node16-esm']);
-      for (const [mode, { resolution }] of Object.entries(modes)) expect([subpath, mode, resolution?.fileName]).toEqual([subpath, mode, expect.stringMatching(/\/dist\/.+\.d\.ts$/)]);
+      for (const [mode, { resolution }] of Object.entries(modes)) expect([subpath, mode, resolution?.fileName]).toEqual([subpath, mode, expect.stringMatching(/\/dist\/.+\.d\.m?ts$/)]);
     }
   }, 60_000);
 });
@@ -244,6 +346,45 @@ console.log(JSON.stringify(out));`,
       });
       await typeCheck(dir, true);
       expect(JSON.parse(await run(process.execPath, ['out/main.js'], dir))).toEqual(ROUND_TRIP_OUTPUT);
+    },
+    60_000,
+  );
+
+  it('should give express-session users a callable module: require() in CommonJS', async () => {
+    const dir = join(apps, 'compat-cjs');
+    await writeFiles(dir, {
+      'package.json': JSON.stringify({ type: 'commonjs' }),
+      'main.js': compatJs(`'use strict';
+const session = require('sessionware/express-session');
+const { session: named, sessionOf } = require('sessionware/express-session');`),
+    });
+    expect(JSON.parse(await run(process.execPath, ['main.js'], dir))).toEqual(COMPAT_OUTPUT);
+  });
+
+  it('should give express-session users a callable module: the default import in an ES module', async () => {
+    const dir = join(apps, 'compat-esm');
+    await writeFiles(dir, {
+      'package.json': JSON.stringify({ type: 'module' }),
+      'main.js': compatJs(`import { createRequire } from 'node:module';
+import session, { session as named, sessionOf } from 'sessionware/express-session';
+const require = createRequire(import.meta.url);
+if (require('sessionware/express-session') !== session) throw new Error('import and require() see different functions');`),
+    });
+    expect(JSON.parse(await run(process.execPath, ['main.js'], dir))).toEqual(COMPAT_OUTPUT);
+  });
+
+  it.each(Object.keys(COMPAT_TS_APPS) as Array<keyof typeof COMPAT_TS_APPS>)(
+    'should type-check (strict, lib check on) and run sessionware/express-session under %s',
+    async (mode) => {
+      const { type, compilerOptions, imports } = COMPAT_TS_APPS[mode];
+      const dir = join(apps, `compat-ts-${mode.replace(/[^a-z0-9]+/gi, '-')}`);
+      await writeFiles(dir, {
+        'package.json': JSON.stringify({ type }),
+        'tsconfig.json': JSON.stringify({ compilerOptions: { ...STRICT, ...compilerOptions, outDir: 'out', rootDir: '.' }, include: ['main.ts'] }),
+        'main.ts': compatTs(imports),
+      });
+      await typeCheck(dir, true);
+      expect(JSON.parse(await run(process.execPath, ['out/main.js'], dir))).toEqual(COMPAT_OUTPUT);
     },
     60_000,
   );
