@@ -7,6 +7,7 @@ import { SessionOptionsError, SessionStateError, SessionValueError } from './err
 import { isValidId } from './id';
 import { SessionChangeSet } from './session-changes';
 import { OperationQueue } from './session-queue';
+import { landUnloaded, writeUnloaded } from './session-unloaded-write';
 import { keepOption, refuseCallback, refuseExpressSession, type IdFunc, type IdOrigin, type RegenerateOptions, type SessionContext, type SessionHost } from './session-context';
 import { checkFlashMessage, checkFlashType, FLASH_KEY, queued, remaining, type Flashes } from './session-flash';
 import { CREATED_KEY, checkUserKey, metaNumber, RESERVED_KEYS, reservedCount, TTL_KEY, withoutReserved } from './session-meta';
@@ -522,6 +523,15 @@ export class Session {
     }
     return this.#run(Op.Change, async () => {
       if (texts.size > 0) {
+        const unloaded = this.#phase === Phase.New ? writeUnloaded(this.#io, this.#context, this.#origin, this.#id, this.#fallbacks, texts) : undefined;
+        if (unloaded !== undefined) {
+          const result = await unloaded; // one round trip: see session-unloaded-write.ts
+          if (result === undefined) this.#forget(Phase.Fresh); // an unknown id, exactly as #start() treats it
+          else {
+            this.#phase = Phase.Stored;
+            if (landUnloaded(this.#data, result, texts)) return;
+          }
+        }
         await this.#start();
         if (this.#phase === Phase.Gone) return;
         if (this.#stampDue()) texts.set(CREATED_KEY, String(Date.now()));

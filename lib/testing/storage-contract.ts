@@ -27,6 +27,7 @@ import type { Storage } from '../storage/storage';
 import { CREATE, LONG, UPDATE, changes, plain, rec } from './contract-helpers';
 import { describeMoveContract } from './contract-move';
 import { describeCasContract } from './contract-cas';
+import { describeUnloadedContract } from './contract-unloaded';
 
 /** What a storage test file hands the contract suite. */
 export interface StorageHarness {
@@ -249,6 +250,7 @@ export function describeStorage(name: string, factory: StorageFactory, options: 
     const context = { runner, shortTTL, harness: () => h, storage: () => storage };
     describeMoveContract(context);
     describeCasContract(context);
+    describeUnloadedContract(context);
 
     describe('through Manager and Session', () => {
       it('should persist a new session on close and read it from another session', async () => {
