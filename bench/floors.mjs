@@ -180,7 +180,7 @@ const floorSetup = (name, label, storage, routes, make) => ({
 export const FLOOR_SETUPS = [
   floorSetup('floor-memory', 'floor: cookie + Map', 'memory', ['read', 'write', 'new'], () => memoryFloor()),
   floorSetup('floor-redis-get', 'floor: one GET (+ EVALSHA to write)', 'redis', ['read', 'write'], ({ redisUrl, prefix }) => redisFloor(redisUrl, prefix, 'get')),
-  floorSetup('floor-redis-evalsha', 'floor: one EVALSHA (read-modify-write in Lua)', 'redis', ['write'], ({ redisUrl, prefix }) => redisFloor(redisUrl, prefix, 'evalsha')),
+  floorSetup('floor-redis-evalsha', 'floor: one EVALSHA (read-modify-write in Lua)', 'redis', ['write', 'set'], ({ redisUrl, prefix }) => redisFloor(redisUrl, prefix, 'evalsha')),
   floorSetup('floor-file-read', 'floor: one readFile', 'file', ['read'], ({ dir }) => fileFloor(dir, 'rmw')),
   floorSetup('floor-file-rmw', 'floor: lock + read-modify-write + durable write', 'file', ['write', 'write10'], ({ dir }) => fileFloor(dir, 'rmw')),
   floorSetup('floor-file-durable', 'floor: durable write only', 'file', ['write', 'write10'], ({ dir }) => fileFloor(dir, 'durable')),

@@ -17,7 +17,7 @@
 //
 // Env: FULL_SLICE=1 (s per slice), FULL_ROUNDS=3, FULL_WARMUP=0.5 (s per pair, per layout and
 // connection count), FULL_CONNECTIONS=1,10,50, FULL_LAYOUTS=pinned,unpinned, FULL_ROUTES (ids, see
-// ROUTES), FULL_BARE_EVERY=5, FULL_TRIALS=20 (correctness trials per check; 0 skips them),
+// ROUTES; `redis-set` only when listed), FULL_BARE_EVERY=5, FULL_TRIALS=20 (correctness trials per check; 0 skips them),
 // FULL_OUT=bench/results, FULL_README=1 (0: leave README.md alone), BENCH_SKIP_BUILD=1,
 // BENCH_REDIS=host:port (else a private redis-server). The defaults take about 15 minutes.
 import { spawn, spawnSync } from 'node:child_process';
@@ -59,6 +59,8 @@ export const ROUTES = [
   { id: 'memory-new', label: 'memory /new', path: '/new', fresh: true, floors: ['floor-memory'], sw: ['sessionware-memory'], inc: ['express-session-memory', 'express-session-memorystore'] },
   { id: 'redis-read', label: 'Redis /read', path: '/read', floors: ['floor-redis-get'], sw: ['sessionware-redis', 'sessionware-redis-hash'], inc: ['express-session-redis'] },
   { id: 'redis-write', label: 'Redis /write', path: '/write', floors: ['floor-redis-get', 'floor-redis-evalsha'], sw: ['sessionware-redis', 'sessionware-redis-hash'], inc: ['express-session-redis'] },
+  // opt-in (FULL_ROUTES=...,redis-set): a write that reads nothing first (RedisHashStorage: one EVALSHA, loadAndSet)
+  { id: 'redis-set', label: 'Redis /set (no read first)', path: '/set', optIn: true, floors: ['floor-redis-evalsha'], sw: ['sessionware-redis', 'sessionware-redis-hash'], inc: ['express-session-redis'] },
   { id: 'file-read', label: 'file /read', path: '/read', floors: ['floor-file-read'], sw: ['sessionware-file'], inc: ['express-session-file'] },
   { id: 'file-write', label: 'file /write, one session', path: '/write', floors: ['floor-file-rmw', 'floor-file-durable'], sw: ['sessionware-file'], inc: ['express-session-file'] },
   { id: 'file-write10', label: 'file /write, 10 sessions', path: '/write', sessions: 10, floors: ['floor-file-rmw', 'floor-file-durable'], sw: ['sessionware-file'], inc: ['express-session-file'] },
@@ -171,7 +173,7 @@ async function main() {
     const b = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
     if (b.status !== 0) throw new Error('npm run build failed');
   }
-  const routes = ROUTES.filter((r) => !env.FULL_ROUTES || list('FULL_ROUTES').includes(r.id));
+  const routes = ROUTES.filter((r) => (env.FULL_ROUTES ? list('FULL_ROUTES').includes(r.id) : !r.optIn));
   const names = [...new Set(routes.flatMap((r) => [...r.floors, ...r.sw, ...r.inc]))];
   for (const name of names) {
     const avail = getSetup(name).available();
