@@ -41,16 +41,11 @@ async function serve() {
   });
   app.use((_req, _res, next) => next());
   app.get('/noop', route(async () => ({ n: 1 })));
-  // The memory floors: the cookie + one Map lookup (/read), Map read + write (/write, /new).
-  const floor = new Map([[SESSION_ID, JSON.stringify({ n: 1 })]]);
-  const cookieId = (req) => /(?:^|;\s*)sessionid=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
-  app.get('/floor-read', route(async (req) => ({ n: JSON.parse(floor.get(cookieId(req)) ?? '{}').n })));
-  app.get('/floor-write', route(async (req) => {
-    const id = cookieId(req);
-    const n = (JSON.parse(floor.get(id) ?? '{}').n ?? 0) + 1;
-    floor.set(id, JSON.stringify({ n: 1 }));
-    return { n };
-  }));
+  // The memory floors (bench/floors.mjs): the cookie + one Map lookup (/read), Map read + write (/write, /new).
+  const { memoryFloor } = await import('./floors.mjs');
+  const floor = memoryFloor([[SESSION_ID, { n: 1 }]]);
+  app.get('/floor-read', route(async (req) => floor.read(req)));
+  app.get('/floor-write', (req, res, next) => route(async () => floor.write(req, res))(req, res, next));
   app.use(session(storage));
   app.get('/untouched', route(async () => ({ n: 1 })));
   app.get('/read', route(async (req) => ({ n: await req.session.get('n') })));

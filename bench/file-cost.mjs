@@ -12,7 +12,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rmdir } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -64,49 +64,12 @@ async function serve(setup, dir) {
   };
   let cookie;
   if (setup.startsWith('floor')) {
-    const file = path.join(dir, FLOOR_ID);
-    const id = (req) => /sessionid=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
-    const durable = async (data) => {
-      const temp = `${file}.${process.pid}.${Math.random().toString(16).slice(2)}.tmp`;
-      const h = await open(temp, 'wx', 0o600);
-      await h.writeFile(data);
-      await h.sync();
-      await h.close();
-      await rename(temp, file);
-    };
-    let queue = Promise.resolve();
-    const locked = (fn) => {
-      const run = queue.then(async () => {
-        for (;;) {
-          try {
-            await mkdir(`${file}.lock`);
-            break;
-          } catch {
-            await new Promise((r) => setTimeout(r, 1));
-          }
-        }
-        try {
-          return await fn();
-        } finally {
-          await rmdir(`${file}.lock`);
-        }
-      });
-      queue = run.catch(() => {});
-      return run;
-    };
-    app.get('/read', route(async (req) => ({ n: JSON.parse(await readFile(path.join(dir, id(req)), 'utf8')).n })));
-    app.get('/write', route(async () => {
-      if (setup === 'floor-durable') {
-        await durable(JSON.stringify({ n: 1 }));
-        return { n: 1 };
-      }
-      return locked(async () => {
-        const n = JSON.parse(await readFile(file, 'utf8')).n + 1;
-        await durable(JSON.stringify({ n }));
-        return { n };
-      });
-    }));
-    fs.writeFileSync(file, JSON.stringify({ n: 1 }));
+    // bench/floors.mjs: one readFile (/read); lock + read-modify-write + durable write, or the durable write only (/write)
+    const { fileFloor } = await import('./floors.mjs');
+    const floor = fileFloor(dir, setup === 'floor-durable' ? 'durable' : 'rmw');
+    app.get('/read', (req, res, next) => route(() => floor.read(req, res))(req, res, next));
+    app.get('/write', (req, res, next) => route(() => floor.write(req, res))(req, res, next));
+    await floor.seed(FLOOR_ID, { n: 1 });
     cookie = `sessionid=${FLOOR_ID}`;
   } else if (setup === 'session-file-store') {
     const { default: session } = await import('express-session');

@@ -4,12 +4,15 @@
 // minutes, the server's CPU µs per request (process.cpuUsage) and Redis's CPU µs per request
 // (INFO cpu of a private redis-server, pinned with the load generator).
 //   npm run build && node bench/redis-cost.mjs
-//   env: RCOST_ROUNDS=5, RCOST_SECONDS=2, RCOST_CONNECTIONS=1,10,50, RCOST_ROUTES=read,write,
-//        RCOST_SETUPS=floor-get,floor-evalsha,sw-redis,sw-redis-nobatch,sw-hash,connect-redis,
+//   env: RCOST_ROUNDS=5, RCOST_SECONDS=2, RCOST_CONNECTIONS=1,10,50, RCOST_ROUTES=read,write
+//        (also: set, a write that reads nothing first),
+//        RCOST_SETUPS=floor-get,floor-evalsha,sw-redis,sw-redis-nobatch,sw-hash,connect-redis
+//        (also: sw-hash-before, RedisHashStorage of RCOST_BEFORE=/path/to/another/dist),
 //        BENCH_NO_PIN=1 (let the server use both cores)
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 
 const env = process.env;
@@ -35,7 +38,6 @@ async function serve(setup, redisUrl, prefix) {
     res.json({ us: user + system });
   });
   app.get('/bare', (_req, res) => res.json({ n: 1 }));
-  const { Redis } = await import('ioredis');
   const route = (fn) => async (req, res, next) => {
     try {
       res.json(await fn(req));
@@ -45,22 +47,15 @@ async function serve(setup, redisUrl, prefix) {
   };
   let seed;
   if (setup.startsWith('floor')) {
-    // The cheapest Express app that reads a session: the cookie, one GET (and one EVALSHA to write).
-    const redis = new Redis(redisUrl);
-    const sha = await redis.script('LOAD', "redis.call('SET', KEYS[1], ARGV[1], 'PX', 86400000) return 1");
-    const id = (req) => /sessionid=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
-    app.get('/read', route(async (req) => ({ n: JSON.parse((await redis.get(prefix + id(req))) ?? '{}').n })));
-    const rmw = await redis.script('LOAD', "local v = cjson.decode(redis.call('GET', KEYS[1]) or '{}') v.n = (v.n or 0) + 1 redis.call('SET', KEYS[1], cjson.encode(v), 'PX', 86400000) return v.n");
-    app.get('/write', setup === 'floor-evalsha'
-      ? route(async (req) => ({ n: await redis.evalsha(rmw, 1, prefix + id(req)) })) // one EVALSHA: read-modify-write in Lua
-      : route(async (req) => {
-          const key = prefix + id(req);
-          const n = (JSON.parse((await redis.get(key)) ?? '{}').n ?? 0) + 1;
-          await redis.evalsha(sha, 1, key, JSON.stringify({ n }));
-          return { n };
-        }));
+    // The cheapest Express app that reads a session (bench/floors.mjs): the cookie, one GET (and
+    // one EVALSHA to write, or one EVALSHA doing the read-modify-write in Lua for floor-evalsha).
+    const { redisFloor } = await import('./floors.mjs');
+    const floor = await redisFloor(redisUrl, prefix, setup === 'floor-evalsha' ? 'evalsha' : 'get');
+    app.get('/read', (req, res, next) => route(() => floor.read(req, res))(req, res, next));
+    app.get('/write', (req, res, next) => route(() => floor.write(req, res))(req, res, next));
+    app.get('/set', (req, res, next) => route(() => floor.set(req, res))(req, res, next)); // one EVALSHA
     seed = async () => {
-      await redis.set(`${prefix}floorSession0000000001`, JSON.stringify({ n: 1 }), 'PX', 86_400_000);
+      await floor.seed('floorSession0000000001', { n: 1 });
       return 'sessionid=floorSession0000000001';
     };
   } else if (setup === 'connect-redis') {
@@ -75,15 +70,21 @@ async function serve(setup, redisUrl, prefix) {
       req.session.n = (req.session.n || 0) + 1;
       return { n: req.session.n };
     }));
+    app.get('/set', route(async (req) => {
+      req.session.n = 2;
+      return { n: 2 };
+    }));
     app.get('/seed', route(async (req) => {
       req.session.n = 1;
       return { n: 1 };
     }));
   } else {
-    const { session } = await import('../dist/index.js');
-    const { RedisStorage, RedisHashStorage } = await import('../dist/redis.js');
+    const dist = setup === 'sw-hash-before' ? path.resolve(env.RCOST_BEFORE) : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist');
+    const { session } = await import(pathToFileURL(path.join(dist, 'index.js')).href);
+    const { RedisStorage, RedisHashStorage } = await import(pathToFileURL(path.join(dist, 'redis.js')).href);
+    const { Redis } = await import('ioredis');
     const client = new Redis(redisUrl);
-    const Storage = setup === 'sw-hash' ? RedisHashStorage : RedisStorage;
+    const Storage = setup.startsWith('sw-hash') ? RedisHashStorage : RedisStorage;
     const storage = new Storage(client, { prefix, batchCommands: setup !== 'sw-redis-nobatch' });
     app.use(session(storage));
     app.get('/read', route(async (req) => ({ n: await req.session.get('n') })));
@@ -91,6 +92,10 @@ async function serve(setup, redisUrl, prefix) {
       const n = ((await req.session.get('n')) ?? 0) + 1;
       await req.session.set('n', n);
       return { n };
+    }));
+    app.get('/set', route(async (req) => {
+      await req.session.set('n', 2); // nothing read first
+      return { n: 2 };
     }));
     app.get('/seed', route(async (req) => {
       await req.session.set('n', 1);

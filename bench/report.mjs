@@ -74,7 +74,7 @@ export function renderMarkdown(results) {
   L.push(`${m.date} · commit ${m.commit ?? '?'} · Node ${m.node} · ${m.cpus} · ${m.pinned}`);
   L.push(`autocannon ${m.versions?.autocannon}, ${m.connections} connections, ${m.warmupS} s warm-up + ${m.durationS} s measured per scenario (plus as much bare, interleaved) · correctness ${m.trials} trials each (slow request ${m.slowMs} ms) · heap over ${f0(m.heapSessions)} sessions${m.redis ? ` · Redis ${m.redis}` : ''}${m.sql ? ` · ${Object.entries(m.sql).map(([k, v]) => `${k} ${v}`).join(' · ')}` : ''} · took ${m.elapsedS ?? '?'} s`);
   L.push('', 'Ratios are requests/s divided by bare Express (no session middleware) measured in the same server process, in the same round (bare and scenario slices alternate; see Details). Compare ratios across runs, not raw requests/s.', '');
-  L.push('![requests/s ratio to bare Express](ratios.svg)', '');
+  L.push('![requests/s ratio to bare Express](latest.svg)', '');
 
   L.push('## Throughput ratio to bare Express', '');
   L.push('| setup | /read | /write | /new | bare req/s (mean of all bare slices of this setup) | bare spread (max-min)/mean |', '|---|---:|---:|---:|---:|---:|');
@@ -199,6 +199,6 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   results.targets = evaluateTargets(results);
   const dir = path.dirname(file);
   writeFileSync(path.join(dir, 'latest.md'), renderMarkdown(results));
-  writeFileSync(path.join(dir, 'ratios.svg'), renderSvg(results));
+  writeFileSync(path.join(dir, 'latest.svg'), renderSvg(results));
   console.log(renderMarkdown(results));
 }

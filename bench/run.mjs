@@ -1,7 +1,8 @@
 // `npm run bench`: builds dist/, then for every available setup in bench/setups.mjs starts a fresh
 // server (pinned to one core), drives it with autocannon from another process (pinned to the
 // other core), counts Redis commands, runs the correctness trials over real HTTP, measures heap
-// per idle session for memory setups, and writes bench/results/latest.{json,md} and ratios.svg.
+// per idle session for memory setups, and writes bench/results/latest.{json,md} and latest.svg
+// (bench/results/ratios.svg, the README's chart, comes from `npm run bench:full`: bench/full.mjs).
 // Knobs (env): see bench/README.md.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import path from 'node:path';
 import { ROOT, SETUPS } from './setups.mjs';
 import { startSqlServers } from './sql-setups.mjs';
 import { renderMarkdown, renderSvg, evaluateTargets } from './report.mjs';
+import { correctnessTrials, get, newSession } from './correctness.mjs';
 
 const require = createRequire(import.meta.url);
 const env = process.env;
@@ -37,6 +39,7 @@ const CFG = {
 };
 
 const log = (...a) => console.log('[bench]', ...a);
+const correctness = correctnessTrials({ ...CFG, log });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** A ratio for the log; `?` for a slice that measured nothing (a stalled machine gives 0 bare requests: null). */
 const fx = (x) => (typeof x === 'number' ? x.toFixed(2) : '?');
@@ -144,26 +147,6 @@ async function loadgen(plan) {
 }
 
 // ---------- HTTP helpers ----------
-async function get(base, p, cookie) {
-  const res = await fetch(base + p, { headers: cookie ? { cookie } : {} });
-  const body = await res.text();
-  const setCookie = res.headers.getSetCookie().map((c) => c.split(';')[0]);
-  let json;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, body, setCookie, at: performance.now() };
-}
-
-/** A new session: one request that writes, keeping the cookie it sets. */
-async function newSession(base, p = '/write') {
-  const r = await get(base, p);
-  if (r.status !== 200 || !r.setCookie.length) throw new Error(`seeding ${p} gave ${r.status}, cookies ${JSON.stringify(r.setCookie)}: ${r.body}`);
-  return r.setCookie.join('; ');
-}
-
 // ---------- throughput ----------
 /** One scenario, interleaved with bare slices by the load generator (see bench/loadgen.mjs). */
 async function measure(setup, server, scenario, cookie, redis) {
@@ -222,46 +205,6 @@ async function throughput(setup, server, redis) {
 }
 
 // ---------- correctness ----------
-async function lostUpdateTrial(base) {
-  const cookie = await newSession(base, '/fast-write?key=init');
-  const slow = get(base, `/slow-write?key=a&ms=${CFG.slowMs}`, cookie);
-  await sleep(CFG.slowMs * 0.3);
-  const fast = await get(base, '/fast-write?key=b', cookie);
-  const slowRes = await slow;
-  const dump = (await get(base, '/dump', cookie)).json ?? {};
-  return { failed: !(dump.a && dump.b), overlapped: fast.at < slowRes.at, dump };
-}
-
-async function resurrectionTrial(base) {
-  const cookie = await newSession(base, '/fast-write?key=init');
-  const slow = get(base, `/slow-write?key=a&ms=${CFG.slowMs}`, cookie);
-  await sleep(CFG.slowMs * 0.3);
-  const logout = await get(base, '/logout', cookie);
-  const slowRes = await slow;
-  const dump = (await get(base, '/dump', cookie)).json ?? {};
-  return { failed: Object.keys(dump).length > 0, overlapped: logout.at < slowRes.at, dump };
-}
-
-async function trials(fn, base) {
-  const results = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < CFG.trials) {
-      next++;
-      results.push(await fn(base));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, CFG.trialConcurrency) }, worker));
-  return { trials: results.length, failures: results.filter((r) => r.failed).length, overlapped: results.filter((r) => r.overlapped).length, example: results.find((r) => r.failed)?.dump };
-}
-
-async function correctness(server) {
-  const lost = await trials(lostUpdateTrial, server.base);
-  const res = await trials(resurrectionTrial, server.base);
-  log(`  correctness: lost updates ${lost.failures}/${lost.trials} (overlapped ${lost.overlapped}), resurrections ${res.failures}/${res.trials} (overlapped ${res.overlapped})`);
-  return { lostUpdates: lost, resurrections: res };
-}
-
 // ---------- heap ----------
 async function heap(setup) {
   const [cmd, args] = pinned(CFG.serverCpu, process.execPath, ['--expose-gc', path.join(ROOT, 'bench/heap.mjs'), setup.name, String(CFG.heapSessions)]);
@@ -381,8 +324,8 @@ async function main() {
   mkdirSync(CFG.out, { recursive: true });
   writeFileSync(path.join(CFG.out, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
   writeFileSync(path.join(CFG.out, 'latest.md'), renderMarkdown(results));
-  writeFileSync(path.join(CFG.out, 'ratios.svg'), renderSvg(results));
-  log(`wrote ${path.relative(ROOT, CFG.out)}/latest.{json,md} and ratios.svg in ${results.meta.elapsedS} s`);
+  writeFileSync(path.join(CFG.out, 'latest.svg'), renderSvg(results));
+  log(`wrote ${path.relative(ROOT, CFG.out)}/latest.{json,md} and latest.svg in ${results.meta.elapsedS} s`);
   console.log('\n' + renderMarkdown(results));
 }
 

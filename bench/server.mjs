@@ -9,8 +9,11 @@
 //   /fast-write?key=K  writes K               /logout destroys the session
 //   /incr   existing session, increment `n`: sessionware's atomic increment(); express-session's
 //           read-and-write-back (the same as its /write)
+//   /set    existing session, write `t` without reading anything first
 //   /bench-stats (before the session middleware) counts since the last ?reset: /incr responses
 //           that finished with 200, and sessionware's compareAndSet calls and conflicts
+//   /__cpu  (before the session middleware) the server's CPU time so far (process.cpuUsage, µs)
+// Floor setups (bench/floors.mjs, flavor 'floor') bring their own handlers (instance.handlers).
 import express from 'express';
 import { getSetup } from './setups.mjs';
 
@@ -18,6 +21,7 @@ const setup = getSetup(process.argv[2]);
 const ctx = JSON.parse(process.env.BENCH_CTX || '{}');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const delayOf = (req) => Number(req.query.ms ?? 100);
+let writes = 0;
 
 const HANDLERS = {
   sessionware: {
@@ -35,6 +39,11 @@ const HANDLERS = {
     async new(req) {
       await req.session.set('n', 1);
       return { n: 1 };
+    },
+    async set(req) {
+      const t = ++writes;
+      await req.session.set('t', t);
+      return { t };
     },
     async slowWrite(req, key) {
       await req.session.get(key);
@@ -68,6 +77,10 @@ const HANDLERS = {
       req.session.n = 1;
       return { n: 1 };
     },
+    set(req) {
+      req.session.t = ++writes;
+      return { t: req.session.t };
+    },
     async slowWrite(req, key) {
       void req.session[key]; // loaded by the middleware before the handler runs
       await sleep(delayOf(req));
@@ -87,21 +100,25 @@ const HANDLERS = {
   },
 };
 
-const h = HANDLERS[setup.flavor];
+const instance = await setup.create(ctx);
+const h = instance.handlers ?? HANDLERS[setup.flavor];
 const route = (fn) => async (req, res, next) => {
   try {
-    res.json(await fn(req, String(req.query.key ?? 'k')));
+    res.json(await fn(req, String(req.query.key ?? 'k'), res));
   } catch (err) {
     next(err);
   }
 };
 
-const instance = await setup.create(ctx);
 const app = express();
 app.disable('x-powered-by');
 app.disable('etag');
 app.get('/bare', (_req, res) => {
   res.json({ n: 1 });
+});
+app.get('/__cpu', (_req, res) => {
+  const { user, system } = process.cpuUsage();
+  res.json({ us: user + system });
 });
 // Counters for /incr: how many increments the clients were told about, and how often sessionware's
 // compare-and-set lost (each conflict is one retry of that request's increment).
@@ -128,6 +145,8 @@ app.use(instance.middleware);
 app.get('/read', route(h.read));
 app.get('/write', route(h.write));
 app.get('/new', route(h.new));
+app.get('/set', route(h.set));
+app.get('/write10', route(h.write)); // /write, each connection on its own session (bench/full.mjs)
 app.get('/incr', route(h.incr));
 app.get('/slow-write', route(h.slowWrite));
 app.get('/fast-write', route(h.fastWrite));

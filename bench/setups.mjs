@@ -20,6 +20,7 @@ import { MEMCACHE_SETUPS } from './setups-memcache.mjs';
 import { SQL_SETUPS } from './sql-setups.mjs';
 import { COOKIE_SETUPS } from './setups-cookie.mjs';
 import { COMPAT_SETUPS } from './setups-compat.mjs';
+import { FLOOR_SETUPS } from './floors.mjs';
 
 const require = createRequire(import.meta.url);
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -197,8 +198,11 @@ export const SETUPS = [
   ...COMPAT_SETUPS,
 ];
 
+/** The floor servers (bench/floors.mjs): not in SETUPS (no correctness trials), used by bench/full.mjs. */
+export { FLOOR_SETUPS };
+
 export function getSetup(name) {
-  const setup = SETUPS.find((s) => s.name === name);
+  const setup = SETUPS.find((s) => s.name === name) ?? FLOOR_SETUPS.find((s) => s.name === name);
   if (!setup) throw new Error(`unknown setup ${name}; known: ${SETUPS.map((s) => s.name).join(', ')}`);
   return setup;
 }

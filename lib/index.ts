@@ -30,7 +30,7 @@ export { FileStorage, type FileStorageOptions } from './storage/file/file-storag
 export { CookieStorage, type CookieStorageOptions } from './storage/cookie/cookie-storage';
 export { CookieManager } from './storage/cookie/cookie-manager';
 export type { EncryptionKey } from './storage/file/file-crypto';
-export type { Storage, SessionRecord, SessionChanges, WriteOptions, MoveOptions, CompareAndSetResult, OwnedSession } from './storage/storage';
+export type { Storage, SessionRecord, SessionChanges, WriteOptions, MoveOptions, CompareAndSetResult, OwnedSession, UnloadedWrite } from './storage/storage';
 export { encodeRecord, decodeRecord, applyChanges } from './storage/record-codec';
 export { generateId, isValidId, ID_PATTERN } from './id';
 export { Signer } from './signer';

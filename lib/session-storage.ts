@@ -7,7 +7,7 @@
 import { SessionOptionsError, SessionValueError, StorageError, toStorageError } from './errors';
 import { generateId, isValidId } from './id';
 import type { IdFunc, SessionContext } from './session-context';
-import type { CompareAndSetResult, SessionChanges, SessionRecord, Storage } from './storage/storage';
+import type { CompareAndSetResult, SessionChanges, SessionRecord, Storage, UnloadedWrite } from './storage/storage';
 
 /** How long an old id forwards to the new one after `regenerate()`, at most. */
 const MAX_FORWARD_TTL = 60_000;
@@ -84,6 +84,13 @@ export class SessionStorage {
     const single = texts.size === 1 ? [...texts][0] : undefined;
     if (!set || !single) return undefined;
     return this.#call('set', (s) => set.call(s, id, single[0], single[1], ttl, { create }));
+  }
+
+  /** Writes `texts` to a session not loaded yet and loads it (`loadAndSet`); `undefined` (not a promise) when the storage cannot. */
+  loadAndSet(id: string, texts: ReadonlyMap<string, string>, maxBytes: number): Promise<UnloadedWrite | undefined> | undefined {
+    const { loadAndSet } = this.#storage;
+    const ttl = this.#ttl();
+    return loadAndSet && this.#call('loadAndSet', (s) => loadAndSet.call(s, id, texts, ttl, maxBytes));
   }
 
   /** Removes keys straight through; resolves `false`, without I/O, when the storage cannot (the removal then waits for the commit). */

@@ -8,6 +8,7 @@ import { isValidId } from './id';
 import { installRefusals, type ExpressSessionRefusals } from './session-refusals';
 import { SessionChangeSet } from './session-changes';
 import { OperationQueue } from './session-queue';
+import { landUnloaded, writeUnloaded } from './session-unloaded-write';
 import { keepOption, type IdFunc, type IdOrigin, type RegenerateOptions, type SessionContext, type SessionHost } from './session-context';
 import { checkFlashMessage, checkFlashType, FLASH_KEY, queued, remaining, type Flashes } from './session-flash';
 import { BROWSER_SESSION_TTL, CREATED_KEY, checkUserKey, metaNumber, OWNER_KEY, RESERVED_KEYS, reservedCount, TTL_KEY, withoutReserved } from './session-meta';
@@ -529,6 +530,15 @@ export class Session {
     }
     return this.#run(Op.Change, async () => {
       if (texts.size > 0) {
+        const unloaded = this.#phase === Phase.New ? writeUnloaded(this.#io, this.#context, this.#origin, this.#id, this.#fallbacks, texts) : undefined;
+        if (unloaded !== undefined) {
+          const result = await unloaded; // one round trip: see session-unloaded-write.ts
+          if (result === undefined) this.#forget(Phase.Fresh); // an unknown id, exactly as #start() treats it
+          else {
+            this.#phase = Phase.Stored;
+            if (landUnloaded(this.#data, result, texts)) return;
+          }
+        }
         await this.#start();
         if (this.#phase === Phase.Gone) return;
         if (this.#stampDue()) texts.set(CREATED_KEY, String(Date.now()));

@@ -59,6 +59,14 @@ export interface MoveOptions {
  */
 export type CompareAndSetResult = 'ok' | 'conflict' | 'gone';
 
+/** What {@link Storage.loadAndSet} resolves for a live session: the record as stored now, and whether the write happened. */
+export interface UnloadedWrite {
+  /** The whole session as stored after the write (or as it is, when `written` is `false`). */
+  readonly record: SessionRecord;
+  /** `false` when the write would have taken the session beyond `maxBytes`: nothing was written. */
+  readonly written: boolean;
+}
+
 /**
  * One entry of an owner index, as {@link Storage.ownerSessions} lists it: a session id that was
  * given to the owner, and when that session expires now (ms since the epoch, on the storage's own
@@ -136,6 +144,20 @@ export interface Storage {
 
   /** Optional: like {@link Storage.set} for several keys at once, atomically. Called by `session.setMap()`. */
   setMap?(id: string, values: SessionRecord, ttl: number, options: WriteOptions): Promise<boolean>;
+
+  /**
+   * Optional: writes keys of a session this request has **not loaded**, and loads it, in one atomic
+   * step (one round trip where the backend can). Called by `session.set()`/`setMap()` when they are
+   * the first operation of a request on an id the client sent (see `lib/session-unloaded-write.ts`
+   * for exactly when). Resolves `undefined`, writing nothing, when no live session is stored under
+   * `id` itself: **forwards left by `moveSession` are not followed** (the id is the client's, not
+   * one loaded before a move) and nothing is ever created. Otherwise resolves the record as stored
+   * after the write, with `written: true`; or, when the session would hold more than `maxBytes`
+   * bytes (the UTF-8 bytes of every key and value, reserved keys included), writes nothing and
+   * resolves the record as stored with `written: false`. The TTL it sets is the session's own
+   * (`$sw:ttl` in `values`, else in the stored record, when it is a positive number), else `ttl`.
+   */
+  loadAndSet?(id: string, values: SessionRecord, ttl: number, maxBytes: number): Promise<UnloadedWrite | undefined>;
 
   /** Optional: removes keys straight through. Called by `session.remove()`. Never creates a session. */
   remove?(id: string, keys: readonly string[]): Promise<void>;

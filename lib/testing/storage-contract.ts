@@ -29,6 +29,7 @@ import { describeMoveContract } from './contract-move';
 import { describeCasContract } from './contract-cas';
 import { describeOwnerContract } from './contract-owner';
 import { describeKeysContract } from './contract-keys';
+import { describeUnloadedContract } from './contract-unloaded';
 
 /** What a storage test file hands the contract suite. */
 export interface StorageHarness {
@@ -253,6 +254,7 @@ export function describeStorage(name: string, factory: StorageFactory, options: 
     describeCasContract(context);
     describeOwnerContract(context);
     describeKeysContract(context);
+    describeUnloadedContract(context);
 
     describe('through Manager and Session', () => {
       it('should persist a new session on close and read it from another session', async () => {

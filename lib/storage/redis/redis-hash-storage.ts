@@ -6,7 +6,8 @@
 import { RedisStorageBase, changeArgs, toTTL, type MoveSnapshot, type RedisBaseOptions } from './redis-base';
 import { APPLY_MOVE_LUA, CREATE_LUA } from './redis-lua';
 import { LuaScript, type RedisConnection } from './redis-client';
-import type { SessionChanges, SessionRecord, WriteOptions } from '../storage';
+import { LOAD_AND_SET, loadAndSetArgs, unloadedWriteOf } from './redis-hash-unloaded';
+import type { SessionChanges, SessionRecord, UnloadedWrite, WriteOptions } from '../storage';
 
 /**
  * Options of {@link RedisHashStorage}: `prefix` (default `'session:'`), `updateTTLInterval`
@@ -151,7 +152,8 @@ const NO_REMOVALS: ReadonlySet<string> = new Set();
  * `getSize` one script (`HLEN` less the reserved field): they read the current state in Redis,
  * including what overlapping requests wrote since. `set`/`setMap`/`setSession`/`remove`/
  * `compareAndSet` are one `EVALSHA` each (fields + `PEXPIRE`, honouring `create`, following a
- * forward left by `moveSession`); `removeAll` is one script (`DEL`); `moveSession` one script (three
+ * forward left by `moveSession`); a request whose first operation is a `set()` on an existing
+ * session writes and loads it with one `EVALSHA` (`loadAndSet`) instead of `HGETALL` + `EVALSHA`; `removeAll` is one script (`DEL`); `moveSession` one script (three
  * round trips on a Cluster, see {@link RedisStorageBase.moveSession}); clean closes queue a batched
  * `PEXPIRE` like {@link RedisStorage}. A read-only request therefore costs one command, as with
  * {@link RedisStorage}.
@@ -208,6 +210,16 @@ export class RedisHashStorage extends RedisStorageBase {
   /** One `EVALSHA`: every field + `PEXPIRE`, atomically; resolves `false` when the write was dropped. */
   setMap(id: string, values: SessionRecord, ttl: number, options: WriteOptions): Promise<boolean> {
     return this.#write('setMap', id, values, NO_REMOVALS, ttl, options);
+  }
+
+  /**
+   * One `EVALSHA`: the write of a request that did not load the session (its first operation is a
+   * `set()`), checked against `maxBytes` and followed by the load, in one script: the same fields,
+   * TTL and version as {@link RedisHashStorage.setMap} with `create: false`, and the record an
+   * `HGETALL` would give, in one round trip instead of two. Never follows a forward, never creates.
+   */
+  async loadAndSet(id: string, values: SessionRecord, ttl: number, maxBytes: number): Promise<UnloadedWrite | undefined> {
+    return unloadedWriteOf(await this.redis.script('loadAndSet', LOAD_AND_SET, this.key(id), loadAndSetArgs(values, ttl, maxBytes)));
   }
 
   /** One `EVALSHA` (`HDEL`, never creating a hash, TTL unchanged). The session outlives its last key. */
