@@ -10,6 +10,8 @@
  * @module
  */
 
+import { OWNER_COLUMN, ownerIndexName } from './mysql-owner';
+
 const NOW = 'UTC_TIMESTAMP(3)';
 /** `?` microseconds from now. */
 const LATER = `${NOW} + INTERVAL ? MICROSECOND`;
@@ -36,8 +38,10 @@ export function mysqlSchema(table: string): string {
   data       JSON NOT NULL,
   expires_at DATETIME(3) NOT NULL,
   forward_to VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NULL,
+  ${OWNER_COLUMN},
   PRIMARY KEY (id),
-  KEY ${index} (expires_at)
+  KEY ${index} (expires_at),
+  KEY \`${ownerIndexName(table)}\` (owner)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
 }
 
@@ -72,36 +76,43 @@ export class MysqlStatements {
     this.removeLive = `DELETE FROM ${t} WHERE id = ? AND ${LIVE}`;
     this.removeAny = `DELETE FROM ${t} WHERE id = ?`;
     this.lockForMove = `SELECT data FROM ${t} WHERE id = ? AND ${LIVE} FOR UPDATE`;
-    this.writeMove = `INSERT INTO ${t} (id, data, expires_at, forward_to) VALUES (?, ?, ${LATER}, NULL), (?, '{}', ${LATER}, ?)
-ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), forward_to = VALUES(forward_to)`;
+    // params: newId, data, µs, owner, oldId, µs, newId
+    this.writeMove = `INSERT INTO ${t} (id, data, expires_at, owner, forward_to) VALUES (?, ?, ${LATER}, ?, NULL), (?, '{}', ${LATER}, NULL, ?)
+ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), owner = VALUES(owner), forward_to = VALUES(forward_to)`;
     this.count = `SELECT COUNT(*) AS n FROM ${t} WHERE ${LIVE}`;
   }
 
-  /** `create: false`: params `...paths, patch, µs, id`. */
-  update(removals: number): string {
-    let text = this.#update.get(removals);
+  /** `create: false`: params `...paths, patch, µs, [owner,] id` (`owner`: the write sets the `owner` column, see `sql-owner`). */
+  update(removals: number, owner = false): string {
+    const shape = owner ? -1 - removals : removals;
+    let text = this.#update.get(shape);
     if (!text) {
-      text = `UPDATE ${this.#t} SET data = JSON_MERGE_PATCH(${removed(removals)}, ?), expires_at = ${LATER} WHERE id = ? AND ${LIVE}`;
-      this.#update.set(removals, text);
+      text = `UPDATE ${this.#t} SET data = JSON_MERGE_PATCH(${removed(removals)}, ?), expires_at = ${LATER}${owner ? ', owner = ?' : ''} WHERE id = ? AND ${LIVE}`;
+      this.#update.set(shape, text);
     }
     return text;
   }
 
-  /** `create: true`: params `id, patch, µs, ...paths, patch, µs`. */
-  upsert(removals: number): string {
-    let text = this.#upsert.get(removals);
+  /**
+   * `create: true`: params `id, patch, µs, owner, ...paths, patch, µs` (`owner` `null` when the
+   * write leaves the column alone: a live row keeps it, a dead one loses it; `owner` is assigned
+   * first, while `expires_at` still tells a live row).
+   */
+  upsert(removals: number, owner = false): string {
+    const shape = owner ? -1 - removals : removals;
+    let text = this.#upsert.get(shape);
     if (!text) {
-      text = `INSERT INTO ${this.#t} (id, data, expires_at) VALUES (?, ?, ${LATER})
-ON DUPLICATE KEY UPDATE data = JSON_MERGE_PATCH(IF(${LIVE}, ${removed(removals)}, '{}'), ?), expires_at = ${LATER}, forward_to = NULL`;
-      this.#upsert.set(removals, text);
+      text = `INSERT INTO ${this.#t} (id, data, expires_at, owner) VALUES (?, ?, ${LATER}, ?)
+ON DUPLICATE KEY UPDATE owner = ${owner ? 'VALUES(owner)' : `IF(${LIVE}, owner, NULL)`}, data = JSON_MERGE_PATCH(IF(${LIVE}, ${removed(removals)}, '{}'), ?), expires_at = ${LATER}, forward_to = NULL`;
+      this.#upsert.set(shape, text);
     }
     return text;
   }
 
-  /** Compare-and-set on a live row: params `[path, next]` or `[path]`, µs, id, path[, expected]. */
-  cas(remove: boolean, expectAbsent: boolean): string {
+  /** Compare-and-set on a live row: params `[path, next]` or `[path]`, µs, [owner,] id, path[, expected]. */
+  cas(remove: boolean, expectAbsent: boolean, owner = false): string {
     const apply = remove ? 'JSON_REMOVE(data, ?)' : 'JSON_SET(data, ?, ?)';
-    return `UPDATE ${this.#t} SET data = ${apply}, expires_at = ${LATER} WHERE id = ? AND ${LIVE} AND ${matches(expectAbsent)}`;
+    return `UPDATE ${this.#t} SET data = ${apply}, expires_at = ${LATER}${owner ? ', owner = ?' : ''} WHERE id = ? AND ${LIVE} AND ${matches(expectAbsent)}`;
   }
 
   /** Why a compare-and-set matched nothing: params `path[, expected], id`. */
@@ -111,12 +122,12 @@ ON DUPLICATE KEY UPDATE data = JSON_MERGE_PATCH(IF(${LIVE}, ${removed(removals)}
 
   /**
    * Compare-and-set creating the session: inserts (or replaces a dead row) only when no live row
-   * exists and the key is expected absent. Params `id, data, µs, id`.
+   * exists and the key is expected absent. Params `id, data, µs, owner, id`.
    */
   casCreate(): string {
-    return `INSERT INTO ${this.#t} (id, data, expires_at)
-SELECT ?, ?, ${LATER} FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM ${this.#t} WHERE id = ? AND ${LIVE})
-ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), forward_to = NULL`;
+    return `INSERT INTO ${this.#t} (id, data, expires_at, owner)
+SELECT ?, ?, ${LATER}, ? FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM ${this.#t} WHERE id = ? AND ${LIVE})
+ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), owner = VALUES(owner), forward_to = NULL`;
   }
 
   /** Batched refresh of `n` ids (sent as text, so its many shapes stay out of the statement cache). */

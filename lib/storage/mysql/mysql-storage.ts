@@ -9,8 +9,10 @@ import { applyChanges } from '../record-codec';
 import { SqlStorageBase } from '../sql/sql-base';
 import { sqlSettings, type SqlStorageOptions } from '../sql/sql-options';
 import { checkKeys, keepOnly, toRecord, toTTL } from '../sql/sql-values';
-import { MysqlStatements, keyPath } from './mysql-sql';
-import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, WriteOptions } from '../storage';
+import { MysqlStatements, keyPath, quoteMysqlTable } from './mysql-sql';
+import { MysqlOwnerStatements } from './mysql-owner';
+import { ownerChange, ownerChangeOfKey, ownerDigest, recordOwner } from '../sql/sql-owner';
+import type { CompareAndSetResult, MoveOptions, OwnedSession, SessionChanges, SessionRecord, WriteOptions } from '../storage';
 
 /**
  * Options of {@link MysqlStorage}: `table` (default `'sessionware_sessions'`), `createTable`
@@ -73,6 +75,7 @@ export class MysqlStorage extends SqlStorageBase {
   readonly pool: Pool;
   readonly #owned: boolean;
   readonly #sql: MysqlStatements;
+  readonly #owners: MysqlOwnerStatements;
   readonly #onPoolError: ((err: Error) => void) | undefined;
 
   /**
@@ -83,6 +86,7 @@ export class MysqlStorage extends SqlStorageBase {
     const settings = sqlSettings('MysqlStorage', options);
     super('MysqlStorage', settings);
     this.#sql = new MysqlStatements(settings.table);
+    this.#owners = new MysqlOwnerStatements(settings.table, quoteMysqlTable(settings.table));
     const pool = corePool(connection);
     if (pool) {
       this.pool = pool;
@@ -128,12 +132,14 @@ export class MysqlStorage extends SqlStorageBase {
       const patch = JSON.stringify(Object.fromEntries(changes.set));
       const paths = [...changes.removed].map(keyPath);
       const us = toTTL(ttl) * 1000;
+      const change = ownerChange(changes.set, changes.removed);
+      const owner = change === null ? [] : [change || null];
       if (create) {
-        await this.#write(this.#sql.upsert(paths.length), [id, patch, us, ...paths, patch, us]);
+        await this.#write(this.#sql.upsert(paths.length, change !== null), [id, patch, us, change || null, ...paths, patch, us]);
         return true;
       }
-      const text = this.#sql.update(paths.length);
-      return this.#follow(id, async (target) => (await this.#write(text, [...paths, patch, us, target])).affectedRows === 1);
+      const text = this.#sql.update(paths.length, change !== null);
+      return this.#follow(id, async (target) => (await this.#write(text, [...paths, patch, us, ...owner, target])).affectedRows === 1);
     });
   }
 
@@ -168,7 +174,7 @@ export class MysqlStorage extends SqlStorageBase {
         if (!rows[0]) return undefined;
         const record = keepOnly(applyChanges(toRecord(rows[0]['data']), changes), options.keep);
         const data = JSON.stringify(Object.fromEntries(record));
-        await call(conn, 'execute', this.#sql.writeMove, [newId, data, toTTL(ttl) * 1000, oldId, toTTL(options.forwardTTL) * 1000, newId]);
+        await call(conn, 'execute', this.#sql.writeMove, [newId, data, toTTL(ttl) * 1000, recordOwner(record), oldId, toTTL(options.forwardTTL) * 1000, newId]);
         return record;
       });
     });
@@ -180,17 +186,19 @@ export class MysqlStorage extends SqlStorageBase {
       checkKeys('MysqlStorage', [key], false);
       const path = keyPath(key);
       const us = toTTL(ttl) * 1000;
+      const change = ownerChangeOfKey(key, next);
       if (create && expected === undefined) {
         const data = JSON.stringify(next === undefined ? {} : { [key]: next });
-        if ((await this.#write(this.#sql.casCreate(), [id, data, us, id])).affectedRows > 0) return 'ok';
+        if ((await this.#write(this.#sql.casCreate(), [id, data, us, change || null, id])).affectedRows > 0) return 'ok';
       }
       const absent = expected === undefined;
       const check = absent ? [path] : [path, expected];
-      const update = this.#sql.cas(next === undefined, absent);
+      const update = this.#sql.cas(next === undefined, absent, change !== null);
+      const owner = change === null ? [] : [change || null];
       const why = this.#sql.casFollow(absent);
       let target = id;
       for (let hop = 0, race = 0; hop <= HOPS && race <= RACES; ) {
-        const values = [...(next === undefined ? [path] : [path, next]), us, target, ...check];
+        const values = [...(next === undefined ? [path] : [path, next]), us, ...owner, target, ...check];
         if ((await this.#write(update, values)).affectedRows === 1) return 'ok';
         const row = (await this.#rows(why, [...check, target]))[0];
         if (!row) break;
@@ -212,14 +220,50 @@ export class MysqlStorage extends SqlStorageBase {
     return this.run('count', async () => Number((await this.#rows(this.#sql.count, []))[0]?.['n'] ?? 0));
   }
 
+  /**
+   * Nothing to do: the indexed `owner` column (a SHA-256 digest of the owner) is written by the
+   * statement that writes the session's `$sw:owner` key, so it always follows it.
+   */
+  async addOwner(_owner: string, _id: string, _ttl: number): Promise<void> {}
+
+  /**
+   * One `SELECT` on the `owner` index: the owner's live sessions (forwards excluded) with their
+   * expiry on the database clock (UTC). Expired rows are never listed; the sweep deletes them.
+   */
+  ownerSessions(owner: string): Promise<readonly OwnedSession[]> {
+    return this.run('ownerSessions', async () => {
+      const rows = await this.#rows(this.#owners.owned, [ownerDigest(owner)]);
+      return rows.map((r) => ({ id: String(r['id']), expiresAt: Number(r['exp']) }));
+    });
+  }
+
+  /** One `UPDATE` setting `owner` to `NULL` on those of `ids` that have this owner; the sessions are not touched. */
+  forgetOwner(owner: string, ids: readonly string[]): Promise<void> {
+    return this.run('forgetOwner', async () => {
+      if (ids.length > 0) await this.#retry(() => call(this.pool, 'query', this.#owners.forget(ids.length), [ownerDigest(owner), ...ids]));
+    });
+  }
+
   protected override explain(err: unknown): string {
     const reason = describeCause(err);
     if ((err as { errno?: number }).errno === 1146) return `${reason}: create the table (storage.schemaSQL, shown in the README) or set createTable: true`;
     return reason;
   }
 
+  /**
+   * Runs {@link MysqlStorage.schemaSQL}, then adds the owner index's column and index to a table
+   * created by an earlier version (MySQL 8 has no `ADD COLUMN IF NOT EXISTS`: `information_schema`
+   * tells; another process adding them at the same moment is not a failure).
+   */
   protected async createSchema(): Promise<void> {
     await call(this.pool, 'query', this.#sql.schema, []);
+    const [schema, table] = this.#owners.where;
+    const row = (await call<Row[]>(this.pool, 'query', this.#owners.check, [schema, table, schema, table]))[0];
+    const tolerate = (errno: number) => (err: unknown) => {
+      if ((err as { errno?: number }).errno !== errno) throw err;
+    };
+    if (Number(row?.['c']) === 0) await call(this.pool, 'query', this.#owners.addColumn, []).catch(tolerate(1060)); // ER_DUP_FIELDNAME
+    if (Number(row?.['i']) === 0) await call(this.pool, 'query', this.#owners.addIndex, []).catch(tolerate(1061)); // ER_DUP_KEYNAME
   }
 
   protected async refreshMany(ids: readonly string[], ttl: number): Promise<void> {
