@@ -41,11 +41,11 @@ describe.each<[string, (prefix: string) => RedisSessionStorage]>([
     await own(storage, owner, id, HOUR);
     const key = indexKey(prefix, owner);
     expect(await redis.client.type(key)).toBe('zset');
-    expect(await redis.client.zrange(key, 0, -1)).toEqual([id]);
+    expect(await redis.client.zrange(key, '0', '-1')).toEqual([id]);
     // A session's TTL is extended by requests that never touch the index: the index must not expire first.
     expect(await redis.client.pttl(key)).toBe(-1);
     // Its score keeps a not-yet-written session for at least its TTL.
-    const [, score] = await redis.client.zrange(key, 0, -1, 'WITHSCORES');
+    const [, score] = await redis.client.zrange(key, '0', '-1', 'WITHSCORES');
     expect(Number(score)).toBeGreaterThan(Date.now() + HOUR - 10_000);
     // count() does not take the index for a session.
     await expect(storage.count?.()).resolves.toBeGreaterThanOrEqual(1);
@@ -69,7 +69,7 @@ describe.each<[string, (prefix: string) => RedisSessionStorage]>([
     expect(await redis.client.zcard(key)).toBe(21 - 16);
     // listing checks every member: the 5 dead ones left are removed
     await expect(storage.ownerSessions(owner)).resolves.toEqual([{ id: live, expiresAt: expect.any(Number) }]);
-    expect(await redis.client.zrange(key, 0, -1)).toEqual([live]);
+    expect(await redis.client.zrange(key, '0', '-1')).toEqual([live]);
     await storage.removeAll(live);
     await expect(storage.ownerSessions(owner)).resolves.toEqual([]);
     // a missing member added with an hour to live stays (not listed) until that hour passed
@@ -100,7 +100,7 @@ describe.each<[string, (prefix: string) => RedisSessionStorage]>([
     expect(listed.map((o) => o.id)).toEqual([newId]);
     const expiresAt = listed[0]?.expiresAt ?? 0;
     expect(Math.abs(expiresAt - (Date.now() + HOUR))).toBeLessThan(5_000);
-    expect(await redis.client.zrange(indexKey(prefix, owner), 0, -1)).toEqual([newId]);
+    expect(await redis.client.zrange(indexKey(prefix, owner), '0', '-1')).toEqual([newId]);
   });
 
   it('should cost one script per addOwner and per ownerSessions, one ZREM per forgetOwner, and nothing on reads', async () => {
@@ -113,7 +113,7 @@ describe.each<[string, (prefix: string) => RedisSessionStorage]>([
     expect(script(await monitor.take())).toEqual(['evalsha']);
     await storage.ownerSessions(owner);
     expect(script(await monitor.take())).toEqual(['evalsha']);
-    await storage.getSession(id);
+    await storage.getSession(id, HOUR);
     expect((await monitor.take()).map((c) => c[0])).toEqual([name === 'RedisStorage' ? 'get' : 'hgetall']);
     await storage.setSession(id, { set: new Map([['n', '1']]), removed: new Set() }, HOUR, { create: false });
     expect(script(await monitor.take())).toEqual(['evalsha']);

@@ -247,6 +247,7 @@ export class MysqlStorage extends SqlStorageBase {
   protected override explain(err: unknown): string {
     const reason = describeCause(err);
     if ((err as { errno?: number }).errno === 1146) return `${reason}: create the table (storage.schemaSQL, shown in the README) or set createTable: true`;
+    if ((err as { errno?: number }).errno === 1054 && /'owner'/.test(reason)) return `${reason}: the owner index needs the owner column; add it as the README shows (ALTER TABLE … ADD COLUMN owner …) or set createTable: true`;
     return reason;
   }
 

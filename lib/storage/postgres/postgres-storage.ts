@@ -224,6 +224,7 @@ export class PostgresStorage extends SqlStorageBase {
   protected override explain(err: unknown): string {
     const reason = describeCause(err);
     if ((err as { code?: string }).code === '42P01') return `${reason}: create the table (storage.schemaSQL, shown in the README) or set createTable: true`;
+    if ((err as { code?: string }).code === '42703' && /"owner"/.test(reason)) return `${reason}: the owner index needs the owner column; add it as the README shows (ALTER TABLE … ADD COLUMN owner …) or set createTable: true`;
     return reason;
   }
 
