@@ -6,6 +6,8 @@
  * the database clock, and the statements each call costs (a read still costs one, unchanged).
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { generateId, type OwnedSession, type Storage } from 'sessionware';
 import { MysqlStorage } from 'sessionware/mysql';
 import { PostgresStorage } from 'sessionware/postgres';
@@ -200,6 +202,14 @@ describe.each([
     const again = server.make(table); // a table that has it all: nothing more is changed
     await again.count();
     await again.close();
+  });
+
+  it("should show the schema it creates (owner column and index included) in the README", () => {
+    const readme = readFileSync(join(__dirname, '../../README.md'), 'utf8');
+    const schema = server.make('sessionware_sessions', { createTable: false });
+    expect(readme).toContain(schema.schemaSQL);
+    expect(schema.schemaSQL).toMatch(/\bowner\b.*COLLATE/);
+    void schema.close();
   });
 
   it('should cost no statement for addOwner, one per ownerSessions and forgetOwner, and still one per read of an owned session', async () => {

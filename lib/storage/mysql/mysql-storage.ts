@@ -52,6 +52,10 @@ type Row = RowDataPacket & Record<string, unknown>;
  *   `INSERT … ON DUPLICATE KEY UPDATE`, `COMMIT`). A write to an id that matched no live session
  *   costs one more `SELECT` to find out whether the id forwards to a new one.
  * - Expired rows are deleted in bounded batches on an `unref`'d timer.
+ * - **Owner index** (`setOwner`, `sessionsOf`, `revoke`): an indexed `owner` column (a SHA-256
+ *   digest of the owner) written by the same statement that writes `$sw:owner` and moved with the
+ *   session; `addOwner` costs nothing, `ownerSessions` and `forgetOwner` one statement each;
+ *   reads are unchanged. `createTable` adds the column and index to an older table.
  *
  * @example
  * ```ts

@@ -48,6 +48,10 @@ const RETRYABLE = new Set(['40P01', '40001']);
  * - **Logout** (`removeAll`): one `DELETE`. **Regenerate** (`moveSession`), **`compareAndSet`**
  *   and **`count`**: one statement each.
  * - Expired rows are deleted in bounded batches on an `unref`'d timer.
+ * - **Owner index** (`setOwner`, `sessionsOf`, `revoke`): an `owner` column (a SHA-256 digest
+ *   of the owner) with a partial index, written by the same statement that writes `$sw:owner`
+ *   and moved with the session; `addOwner` costs nothing, `ownerSessions` and `forgetOwner` one
+ *   statement each; reads are unchanged. `createTable` adds the column to an older table.
  *
  * Keys containing U+0000 or a lone surrogate cannot be stored by PostgreSQL; writes with such a
  * key reject with a `SessionValueError` before anything is sent.
