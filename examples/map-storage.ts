@@ -1,10 +1,10 @@
 /**
  * A complete custom storage in a few lines: sessions in a `Map` of this process, with the forwards
  * `moveSession` leaves behind. It passes the whole contract suite (`sessionware/testing`), see
- * test/storage/map-storage-example.test.ts. Not shared across processes: for that, keep the same
+ * test/storage/map-storage-example.test.ts, owner index ("log out everywhere") included. Not shared across processes: for that, keep the same
  * steps atomic in your backend (a transaction, a script, a compare-and-set).
  */
-import type { MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from 'sessionware';
+import type { MoveOptions, OwnedSession, SessionChanges, SessionRecord, Storage, WriteOptions } from 'sessionware';
 
 interface Entry {
   data: Map<string, string>;
@@ -15,6 +15,8 @@ interface Entry {
 
 export class MapStorage implements Storage {
   readonly #entries = new Map<string, Entry>();
+  /** The owner index: owner -> id -> until (an id is kept that long even before its session is written). */
+  readonly #owners = new Map<string, Map<string, number>>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -55,6 +57,27 @@ export class MapStorage implements Storage {
     const target = this.#follow(id);
     if (this.#entries.get(id)?.movedTo !== undefined) this.#entries.delete(id); // a forward goes too
     return target !== undefined && this.#entries.delete(target[0]);
+  }
+
+  async addOwner(owner: string, id: string, ttl: number): Promise<void> {
+    const ids = this.#owners.get(owner) ?? new Map<string, number>();
+    ids.set(id, Math.max(ids.get(id) ?? 0, this.now() + ttl));
+    this.#owners.set(owner, ids);
+  }
+
+  async ownerSessions(owner: string): Promise<OwnedSession[]> {
+    const ids = this.#owners.get(owner) ?? new Map<string, number>();
+    const listed: OwnedSession[] = [];
+    for (const [id, until] of ids) {
+      const entry = this.#live(id);
+      if (entry && !entry.movedTo) listed.push({ id, expiresAt: entry.expires }); // forwards are not sessions
+      else if (until <= this.now()) ids.delete(id); // gone for good: clean up
+    }
+    return listed;
+  }
+
+  async forgetOwner(owner: string, ids: readonly string[]): Promise<void> {
+    for (const id of ids) this.#owners.get(owner)?.delete(id);
   }
 
   async close(): Promise<void> {}

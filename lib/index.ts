@@ -19,6 +19,8 @@
 export { session, type SessionMiddleware } from './middleware';
 export type { SessionOptions, CookieOptions } from './options';
 export { Manager, DEFAULT_TTL, DEFAULT_MAX_SESSION_BYTES, type ManagerOptions } from './manager';
+export type { OwnerSession, RevokeOptions, SessionsOfOptions } from './manager-owners';
+export { MAX_OWNER_LENGTH } from './session-owner';
 export { Session, type IdFunc, type RegenerateOptions, type UpdateFunction } from './session';
 export { RESERVED_PREFIX } from './session-meta';
 export { serializeValue, MAX_VALUE_DEPTH } from './value';

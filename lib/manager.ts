@@ -5,6 +5,7 @@
  */
 import { SessionOptionsError, StorageError, toStorageError } from './errors';
 import { isValidId } from './id';
+import { digestOf, revoke, sessionsOf, type OwnerSession, type RevokeOptions, type SessionsOfOptions } from './manager-owners';
 import { Session, type IdFunc, type SessionContext } from './session';
 import { checkMaxConflicts, DEFAULT_MAX_CONFLICTS } from './session-update';
 import { defaultStorage } from './storage/default-storage';
@@ -119,6 +120,51 @@ export class Manager implements SessionContext {
     } catch (err) {
       throw toStorageError(storage.constructor.name, 'count', err);
     }
+  }
+
+  /**
+   * The live sessions of `owner` (given by `session.setOwner(owner)`), most recently used first:
+   * for a "your devices" page. Each has a `digest` of its id (never the id itself), `created`,
+   * `lastUsed`, `expires`, and `current: true` for the id passed as `options.current`. Reads the
+   * storage's owner index and each session once (to check it still belongs to `owner`).
+   * @throws {SessionValueError} on a bad owner; {@link StorageError} when the storage keeps no
+   *   owner index (MemcacheStorage, StoreAdapter, CookieStorage) or fails.
+   * @example
+   * ```ts
+   * app.get('/devices', async (req, res) => {
+   *   const user = await req.session.getOwner();
+   *   res.json(user ? await sessions.manager.sessionsOf(user, { current: await req.session.id() }) : []);
+   * });
+   * ```
+   */
+  sessionsOf(owner: string, options?: SessionsOfOptions): Promise<OwnerSession[]> {
+    return sessionsOf(this, owner, options);
+  }
+
+  /**
+   * Ends sessions of `owner` at once, in every process sharing the storage ("log out everywhere",
+   * after a password change): all of them, all but `options.except` (ids, typically
+   * `await req.session.id()`), or only those whose digests are in `options.only`. A request in
+   * flight on a revoked session cannot bring it back (its later writes are dropped, as after
+   * `removeAll()`). Resolves how many sessions were ended.
+   * @throws {SessionValueError} on a bad owner or options; {@link StorageError} when the storage
+   *   keeps no owner index or fails.
+   * @example
+   * ```ts
+   * app.post('/logout-others', async (req, res) => {
+   *   const user = await req.session.getOwner();
+   *   if (user) await sessions.manager.revoke(user, { except: await req.session.id() });
+   *   res.redirect('/devices');
+   * });
+   * ```
+   */
+  revoke(owner: string, options?: RevokeOptions): Promise<number> {
+    return revoke(this, owner, options);
+  }
+
+  /** The digest `sessionsOf()` shows for the session `id` (a SHA-256, base64url): to mark or pick a session without its id. */
+  digestOf(id: string): string {
+    return digestOf(id);
   }
 
   /**

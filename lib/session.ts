@@ -9,7 +9,8 @@ import { SessionChangeSet } from './session-changes';
 import { OperationQueue } from './session-queue';
 import { keepOption, refuseCallback, refuseExpressSession, type IdFunc, type IdOrigin, type RegenerateOptions, type SessionContext, type SessionHost } from './session-context';
 import { checkFlashMessage, checkFlashType, FLASH_KEY, queued, remaining, type Flashes } from './session-flash';
-import { CREATED_KEY, checkUserKey, metaNumber, RESERVED_KEYS, reservedCount, TTL_KEY, withoutReserved } from './session-meta';
+import { CREATED_KEY, checkUserKey, metaNumber, OWNER_KEY, RESERVED_KEYS, reservedCount, TTL_KEY, withoutReserved } from './session-meta';
+import { indexNewId, ownerFrom, ownerText, ownerWrite } from './session-owner';
 import { SessionStorage } from './session-storage';
 import { applyUpdate, DEFAULT_MAX_CONFLICTS, incrementBy, type UpdateFunction, type UpdateTarget } from './session-update';
 import type { SessionRecord } from './storage/storage';
@@ -344,9 +345,10 @@ export class Session {
       if (this.#phase === Phase.Fresh) {
         if (keep) this.#data.keepOnly(keep);
         this.#id = undefined;
-        await this.#ensureId();
+        await indexNewId(this.#io.storage, this.#data, await this.#ensureId(), this.#effectiveTTL());
       } else if (this.#phase === Phase.Stored) {
         const newId = await this.#io.newId(this.#idFunc);
+        await indexNewId(this.#io.storage, this.#data, newId, this.#effectiveTTL()); // owned: index the new id before the move
         if (options?.renew === true && this.#context.absoluteTTL !== undefined) this.#data.change(CREATED_KEY, String(Date.now()), true);
         const record = await this.#io.move(this.#id as string, newId, this.#data.pendingChanges(), keep);
         if (record === undefined) return this.#forget(Phase.Gone);
@@ -390,6 +392,29 @@ export class Session {
       await this.#start();
       return this.#meta(TTL_KEY) ?? this.#context.getTTL();
     });
+  }
+
+  /**
+   * Ties this session to an owner (the user's id, at login) for "log out everywhere"
+   * (`manager.sessionsOf(owner)`, `manager.revoke(owner)`); see `session-owner.ts`. Kept under the
+   * reserved key `$sw:owner`; survives `regenerate()`. Call it after `regenerate()`.
+   * @throws {SessionValueError} unless `owner` is a non-empty string of at most 256 characters
+   *   without control characters; {@link StorageError} on a storage without an owner index.
+   * @example `await req.session.setOwner(String(user.id))`
+   */
+  setOwner(owner: string): Promise<void> {
+    let before: ReturnType<typeof ownerWrite>;
+    try {
+      before = ownerWrite(this.#io.storage, owner, () => this.#effectiveTTL(), () => this.#meta(CREATED_KEY) !== undefined);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#write(() => new Map([[OWNER_KEY, ownerText(owner)]]), before);
+  }
+
+  /** Resolves the owner given by `setOwner()`, or `undefined` when the session has none. */
+  getOwner(): Promise<string | undefined> {
+    return this.#run(Op.Read, async () => ownerFrom(await this.#read(OWNER_KEY)));
   }
 
   /**
@@ -513,7 +538,7 @@ export class Session {
   }
 
   /** Stores serialised values (from `serialize`, which may throw): straight through where the storage writes per key, else at close. */
-  #write(serialize: () => Map<string, string>): Promise<void> {
+  #write(serialize: () => Map<string, string>, before?: (id: string, texts: Map<string, string>) => Promise<void>): Promise<void> {
     let texts: Map<string, string>;
     try {
       texts = serialize();
@@ -527,6 +552,7 @@ export class Session {
         if (this.#stampDue()) texts.set(CREATED_KEY, String(Date.now()));
         this.#data.checkSize(texts, this.#context.maxSessionBytes);
         const id = await this.#ensureId();
+        await before?.(id, texts);
         this.#writing = texts;
         let through: Promise<boolean> | undefined;
         try {

@@ -41,7 +41,7 @@ export interface WriteOptions {
 export interface MoveOptions {
   /**
    * Only these keys survive the move (after `changes` are applied); `undefined` keeps every key.
-   * `regenerate({ keep: ['cart'] })` passes `new Set(['cart', '$sw:ttl', '$sw:created', '$sw:owner'])`: the
+   * `regenerate({ keep: ['cart'] })` passes `new Set(['cart', '$sw:ttl', '$sw:created', '$sw:flash', '$sw:owner'])`: the
    * session's reserved keys (its own TTL and creation time, see `RESERVED_PREFIX`) always survive.
    */
   readonly keep: ReadonlySet<string> | undefined;

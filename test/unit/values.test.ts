@@ -272,7 +272,7 @@ describe('regenerate', () => {
     await s.set('cart', ['book', 'pen']);
     await s.set('locale', 'fr');
     await s.regenerate({ keep: ['cart', 'locale'] });
-    expect(move).toHaveBeenCalledWith(oldId, expect.any(String), { set: new Map([['cart', '["book","pen"]'], ['locale', '"fr"']]), removed: new Set() }, 60_000, { keep: new Set(['cart', 'locale', '$sw:ttl', '$sw:created', '$sw:flash']), forwardTTL: 60_000 });
+    expect(move).toHaveBeenCalledWith(oldId, expect.any(String), { set: new Map([['cart', '["book","pen"]'], ['locale', '"fr"']]), removed: new Set() }, 60_000, { keep: new Set(['cart', 'locale', '$sw:ttl', '$sw:created', '$sw:flash', '$sw:owner']), forwardTTL: 60_000 });
     const newId = await s.id();
     await expect(s.data()).resolves.toEqual({ cart: ['book', 'pen'], locale: 'fr' });
     await s.close();

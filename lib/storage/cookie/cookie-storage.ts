@@ -56,10 +56,8 @@ export interface CookieStorageOptions {
  *   `SessionValueError` naming the key, before anything is sent. Nothing is compressed (compression
  *   leaks secrets' length next to attacker-chosen data).
  * - a clean request re-seals (to slide the idle expiry) only once more than half the TTL has passed.
- * - **no owner index**: the server keeps no session, so it cannot list or end a user's other
- *   sessions; `setOwner()`, `sessionsOf()` and `revoke()` ("log out everywhere") reject with a
- *   `StorageError` (a `revocation` storage makes one logout final, not all of them). Use a
- *   server-side storage for that.
+ * - no owner index: the server does not know the sessions it sealed, so `session.setOwner()`,
+ *   `manager.sessionsOf()` and `manager.revoke()` ("log out everywhere") reject with a `StorageError`.
  *
  * @example
  * ```ts

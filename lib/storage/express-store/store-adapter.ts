@@ -35,10 +35,9 @@ const RETRY = Symbol('retry');
  * - **Regenerate** (`moveSession`): under both ids' locks, `get`, `set` under the new id,
  *   `destroy` the old one, and a forward old → new remembered in this process.
  * - `compareAndSet` under the per-id lock; `count` is `store.length`, where the store has one.
- * - **No owner index** (`addOwner`, `ownerSessions`, `forgetOwner` are not provided): the
- *   express-session `Store` interface cannot look sessions up by anything but their id (`all()`
- *   is a full scan, missing from many stores), so `setOwner()`, `sessionsOf()` and `revoke()`
- *   ("log out everywhere") reject with a `StorageError`. Use a native storage for that.
+ * - No owner index: an express-session store cannot find sessions by owner atomically with their
+ *   writes, so `session.setOwner()`, `manager.sessionsOf()` and `manager.revoke()` ("log out
+ *   everywhere") reject with a `StorageError`.
  *
  * **Only within one process**: an express-session store has no atomic merge, so overlapping
  * writes from two processes can lose one of them, and a write in one process can re-create a

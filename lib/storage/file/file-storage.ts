@@ -11,7 +11,8 @@ import { join, resolve, sep } from 'node:path';
 import { StorageError, describeCause } from '../../errors';
 import { isValidId } from '../../id';
 import { applyChanges, encodeRecord } from '../record-codec';
-import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
+import type { CompareAndSetResult, MoveOptions, OwnedSession, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
+import { FileOwnerIndex } from './file-owners';
 import { FileCodec } from './file-codec';
 import { FileCipher } from './file-crypto';
 import { GroupCommit, type WriteBatch } from './file-batch';
@@ -63,6 +64,7 @@ export class FileStorage implements Storage {
   readonly #batches = new GroupCommit();
   readonly #updateTTLInterval: number;
   readonly #pending = new Map<string, number>();
+  readonly #owners: FileOwnerIndex;
   #ttlTimer: NodeJS.Timeout | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #sweeping: Promise<number> | undefined;
@@ -85,6 +87,7 @@ export class FileStorage implements Storage {
     this.#prefix = this.path.endsWith(sep) ? this.path : this.path + sep;
     const timing = { stale: o.lockStale, retries: o.lockRetries, minWait: o.lockRetryMinWait, maxWait: Math.max(o.lockRetryMinWait, o.lockRetryMaxWait) };
     this.#locks = new FileLocks(timing, (err) => this.#report(new StorageError(NAME, 'lock', `a session lock was compromised (${describeCause(err)})`, { cause: err })));
+    this.#owners = new FileOwnerIndex({ root: this.path, locks: this.#locks, now: o.now, expiry: (id) => this.#expiry(id) });
     this.#gate = new SessionGate(this.path, this.#locks, (id, operation) => this.#fileOrThrow(id, operation), (err) => this.#report(err));
     if (Number.isFinite(o.updateTTLInterval)) this.#ttlTimer = setInterval(() => void this.flush(), o.updateTTLInterval).unref();
     if (Number.isFinite(o.clearExpiredInterval)) {
@@ -217,6 +220,35 @@ export class FileStorage implements Storage {
     });
   }
 
+  /**
+   * Indexes `id` under `owner` ("log out everywhere", see `Storage.addOwner`): one line in the
+   * owner's index file (`owners/<sha256 of the owner>`, so the owner itself is not written there),
+   * changed under that file's lock; entries of sessions that are gone are pruned on the way.
+   */
+  addOwner(owner: string, id: string, ttl: number): Promise<void> {
+    this.#fileOrThrow(id, 'addOwner');
+    finiteTTL(ttl, 'addOwner');
+    return this.#owners.add(owner, id, ttl);
+  }
+
+  /** The live sessions in `owner`'s index file (one header read each); prunes the dead ones. */
+  ownerSessions(owner: string): Promise<readonly OwnedSession[]> {
+    return this.#owners.list(owner);
+  }
+
+  /** Removes `ids` from `owner`'s index file (the sessions are not touched). */
+  forgetOwner(owner: string, ids: readonly string[]): Promise<void> {
+    return this.#owners.forget(owner, ids);
+  }
+
+  /** The expiry of the live session `id` (not a forward), read from its header. */
+  async #expiry(id: string): Promise<number | undefined> {
+    const file = this.#file(id);
+    if (file === undefined || !(await this.#gate.readable(id))) return undefined;
+    const found = await this.#reader.load(id, file, 'ownerSessions', false);
+    return found.kind === 'live' ? found.header.expiresAt : undefined;
+  }
+
   /** Applies the queued TTL refreshes now. Never rejects: failures go to `onError`. */
   async flush(): Promise<void> {
     const batch = [...this.#pending];
@@ -241,7 +273,13 @@ export class FileStorage implements Storage {
    */
   sweep(): Promise<number> {
     const report = (err: unknown): void => this.#report(toFileError('sweep', err));
-    this.#sweeping ??= sweepExpired(this.path, { now: this.#now, locks: this.#locks, report }).finally(() => (this.#sweeping = undefined));
+    const context = { now: this.#now, locks: this.#locks, report };
+    this.#sweeping ??= sweepExpired(this.path, context)
+      .then(async (removed) => {
+        await this.#owners.sweep(context); // owner index files: pruned of dead ids, deleted when empty
+        return removed;
+      })
+      .finally(() => (this.#sweeping = undefined));
     return this.#sweeping;
   }
 

@@ -130,7 +130,8 @@ async function sweepSession(file: string, { now, locks, report }: SweepContext):
   }
 }
 
-async function sweepTemp(file: string, name: string): Promise<void> {
+/** A temp file: deleted when its writer is dead or it is older than an hour. @internal */
+export async function sweepTemp(file: string, name: string): Promise<void> {
   const stats = await lstat(file).catch(() => undefined);
   if (!stats?.isFile()) return;
   const [, , pid, scope, start] = TEMP_NAME.exec(name) ?? [];
@@ -141,8 +142,8 @@ async function sweepTemp(file: string, name: string): Promise<void> {
   }
 }
 
-/** A lock directory: taken over if its owner is dead or stale (busy ones are skipped), then removed. */
-async function sweepLock(file: string, { locks }: SweepContext): Promise<void> {
+/** A lock directory: taken over if its owner is dead or stale (busy ones are skipped), then removed. @internal */
+export async function sweepLock(file: string, { locks }: SweepContext): Promise<void> {
   const release = await locks.tryAcquire(file);
   if (release !== undefined) await release();
 }

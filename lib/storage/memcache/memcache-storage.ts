@@ -43,10 +43,10 @@ type Mutation = (current: ReadonlyMap<string, string> | undefined) => Map<string
  * - **Update one key** (`compareAndSet`): `gets` + `cas`.
  * - `count()` is not provided: memcached cannot list or count items by prefix without a full
  *   crawl (`lru_crawler metadump`), which is neither cheap nor exact.
- * - **No owner index** (`addOwner`, `ownerSessions`, `forgetOwner` are not provided): memcached
- *   can neither list the items of an owner nor keep an index that is updated with the items it
- *   evicts, so `setOwner()`, `sessionsOf()` and `revoke()` ("log out everywhere") reject with a
- *   `StorageError`. Use Redis or SQL for that.
+ * - No owner index (`addOwner`/`ownerSessions`/`forgetOwner`): an index item would be evicted on its
+ *   own, and a revoke that misses sessions is worse than none, so `session.setOwner()`,
+ *   `manager.sessionsOf()` and `manager.revoke()` reject with a `StorageError` ("log out
+ *   everywhere" needs a storage that keeps its data).
  *
  * memcached is a cache: under memory pressure it **evicts** items, which logs those users out.
  * Run it with `-M` (return errors instead of evicting) and enough `-m` if that is not acceptable.
