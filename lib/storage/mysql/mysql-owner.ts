@@ -41,6 +41,21 @@ WHERE owner = ? AND expires_at > UTC_TIMESTAMP(3) AND forward_to IS NULL`;
     this.addIndex = `ALTER TABLE ${t} ADD KEY \`${ownerIndexName(table)}\` (owner)`;
   }
 
+  /**
+   * Adds the column and the index to a table created by an earlier version, where missing (MySQL
+   * 8 has no `ADD COLUMN IF NOT EXISTS`: `information_schema` tells). Another process adding them
+   * at the same moment is not a failure.
+   */
+  async upgrade(query: (sql: string, values: unknown[]) => Promise<ReadonlyArray<Record<string, unknown>>>): Promise<void> {
+    const [schema, table] = this.where;
+    const row = (await query(this.check, [schema, table, schema, table]))[0];
+    const unless = (errno: number) => (err: unknown) => {
+      if ((err as { errno?: number }).errno !== errno) throw err;
+    };
+    if (Number(row?.['c']) === 0) await query(this.addColumn, []).catch(unless(1060)); // ER_DUP_FIELDNAME
+    if (Number(row?.['i']) === 0) await query(this.addIndex, []).catch(unless(1061)); // ER_DUP_KEYNAME
+  }
+
   /** Clears owner digest `?` on `n` ids: params `owner, ...ids`. */
   forget(n: number): string {
     return `UPDATE ${this.#t} SET owner = NULL WHERE owner = ? AND id IN (${Array(n).fill('?').join(', ')})`;

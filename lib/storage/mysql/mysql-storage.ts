@@ -262,14 +262,9 @@ export class MysqlStorage extends SqlStorageBase {
    */
   protected async createSchema(): Promise<void> {
     await call(this.pool, 'query', this.#sql.schema, []);
-    const [schema, table] = this.#owners.where;
-    const row = (await call<Row[]>(this.pool, 'query', this.#owners.check, [schema, table, schema, table]))[0];
-    const tolerate = (errno: number) => (err: unknown) => {
-      if ((err as { errno?: number }).errno !== errno) throw err;
-    };
-    if (Number(row?.['c']) === 0) await call(this.pool, 'query', this.#owners.addColumn, []).catch(tolerate(1060)); // ER_DUP_FIELDNAME
-    if (Number(row?.['i']) === 0) await call(this.pool, 'query', this.#owners.addIndex, []).catch(tolerate(1061)); // ER_DUP_KEYNAME
+    await this.#owners.upgrade((sql, values) => call<Row[]>(this.pool, 'query', sql, values));
   }
+
 
   protected async refreshMany(ids: readonly string[], ttl: number): Promise<void> {
     await this.#retry(() => call(this.pool, 'query', this.#sql.refresh(ids.length), [ttl * 1000, ...ids]));
