@@ -1,92 +1,84 @@
-// What the owner index ("log out everywhere") costs Redis: on a private redis-server, for both Redis
-// storages and owners of 1, 10 and 100 sessions, Redis's own CPU time per call (INFO commandstats,
-// usec_per_call: far less sensitive to a loaded machine than wall time) of addOwner (one EVALSHA),
-// ownerSessions (one EVALSHA) and of the read of an owned session (GET / HGETALL: the same as an
-// unowned one, the index is never touched by reads).
+// What "log out everywhere" costs, per operation, through Manager (no HTTP): a login without and
+// with setOwner() (its addOwner), sessionsOf() and revoke() of an owner with N sessions, on
+// MemoryStorage and FileStorage (a temp dir). Prints the median and p90 wall time and the process
+// CPU time per operation (CPU is less sensitive to other load on the machine).
 //
-//   npx tsx bench/owner-index.ts              # OWNER_ROUNDS=200 by default
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import path from 'node:path';
-import { Redis } from 'ioredis';
+//   npx tsx bench/owner-index.ts                  # N = 1, 10, 100; 200 logins per storage
+//   OWNER_N=50 OWNER_LOGINS=500 npx tsx bench/owner-index.ts
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileStorage, Manager, MemoryStorage, type Storage } from '../lib/index';
 
-const LIB = path.resolve(process.env['OWNER_LIB'] ?? path.join(__dirname, '..', 'lib'));
-const ROUNDS = Number(process.env['OWNER_ROUNDS'] ?? 200);
+const SIZES = process.env['OWNER_N'] ? [Number(process.env['OWNER_N'])] : [1, 10, 100];
+const LOGINS = Number(process.env['OWNER_LOGINS'] ?? 200);
 const HOUR = 3_600_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface OwnerStorage {
-  setSession(id: string, changes: { set: Map<string, string>; removed: Set<string> }, ttl: number, options: { create: boolean }): Promise<boolean>;
-  getSession(id: string, ttl: number): Promise<unknown>;
-  addOwner(owner: string, id: string, ttl: number): Promise<void>;
-  ownerSessions(owner: string): Promise<readonly unknown[]>;
-  close(): Promise<void>;
+interface Sample {
+  wall: number[];
+  cpu: number;
 }
-type StorageClass = new (client: Redis, options: { prefix: string }) => OwnerStorage;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+/** Runs `op` `times` times (after an untimed `setup` each time); wall and CPU time of `op` alone. */
+async function measure<T>(times: number, op: (input: T, i: number) => Promise<unknown>, setup: (i: number) => Promise<T> = async () => undefined as T): Promise<Sample> {
+  const wall: number[] = [];
+  let cpuMicros = 0;
+  for (let i = 0; i < times; i++) {
+    const input = await setup(i);
+    const cpu0 = process.cpuUsage();
+    const t = performance.now();
+    await op(input, i);
+    wall.push(performance.now() - t);
+    const cpu = process.cpuUsage(cpu0);
+    cpuMicros += cpu.user + cpu.system;
+  }
+  return { wall: wall.sort((a, b) => a - b), cpu: cpuMicros / 1000 / times };
+}
+
+const fmt = (s: Sample): string => `median ${(s.wall[Math.floor(s.wall.length / 2)] ?? 0).toFixed(3)} ms, p90 ${(s.wall[Math.floor(s.wall.length * 0.9)] ?? 0).toFixed(3)} ms, cpu ${s.cpu.toFixed(3)} ms/op`;
+
+async function login(manager: Manager, owner: string | undefined): Promise<string> {
+  const s = manager.new();
+  await s.regenerate();
+  await s.set('user', owner ?? 'anon');
+  if (owner !== undefined) await s.setOwner(owner);
+  const id = await s.id();
+  await s.close();
+  return id;
+}
+
+async function run(name: string, make: () => { storage: Storage; done: () => void }): Promise<void> {
+  {
+    const { storage, done } = make();
+    const manager = new Manager({ storage, ttl: HOUR });
+    console.log(`${name} login without setOwner: ${fmt(await measure(LOGINS, () => login(manager, undefined)))}`);
+    console.log(`${name} login with setOwner:    ${fmt(await measure(LOGINS, (_, i) => login(manager, `user${i}`)))}`);
+    await storage.close();
+    done();
+  }
+  for (const n of SIZES) {
+    const { storage, done } = make();
+    const manager = new Manager({ storage, ttl: HOUR });
+    for (let i = 0; i < n; i++) await login(manager, 'ada');
+    const rounds = Math.max(5, Math.min(50, Math.floor(2000 / n)));
+    console.log(`${name} sessionsOf, ${n} sessions: ${fmt(await measure(rounds, () => manager.sessionsOf('ada')))}`);
+    const revoke = await measure(rounds, (owner: string) => manager.revoke(owner), async (i) => {
+      for (let k = 0; k < n; k++) await login(manager, `bob${i}`);
+      return `bob${i}`;
     });
+    console.log(`${name} revoke, ${n} sessions: ${fmt(revoke)}`);
+    await storage.close();
+    done();
+  }
+}
+
+(async () => {
+  await run('MemoryStorage', () => ({ storage: new MemoryStorage(), done: () => undefined }));
+  await run('FileStorage', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sessionware-bench-owners-'));
+    return { storage: new FileStorage(dir), done: () => rmSync(dir, { recursive: true, force: true }) };
   });
-}
-
-/** usec_per_call of each command since the last reset, then resets. */
-async function stats(redis: Redis): Promise<Map<string, number>> {
-  const info = await redis.info('commandstats');
-  await redis.config('RESETSTAT');
-  const out = new Map<string, number>();
-  for (const m of info.matchAll(/cmdstat_(\w+):calls=(\d+),usec=(\d+),usec_per_call=([\d.]+)/g)) out.set(m[1] as string, Number(m[4]));
-  return out;
-}
-
-async function main(): Promise<void> {
-  const port = await freePort();
-  const server = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const redis = new Redis({ port, lazyConnect: true });
-  for (let i = 0; ; i++) {
-    try {
-      await redis.connect();
-      break;
-    } catch {
-      if (i > 50) throw new Error('redis-server did not start');
-      await sleep(100);
-    }
-  }
-  try {
-    const { RedisStorage, RedisHashStorage } = (await import(path.join(LIB, 'redis.ts'))) as { RedisStorage: StorageClass; RedisHashStorage: StorageClass };
-    console.log(`Redis CPU per call (usec_per_call), ${ROUNDS} rounds each`);
-    console.log('storage            sessions  addOwner  ownerSessions  read (owned)');
-    for (const [name, Kind] of [['RedisStorage', RedisStorage], ['RedisHashStorage', RedisHashStorage]] as const) {
-      for (const n of [1, 10, 100]) {
-        const storage = new Kind(redis, { prefix: `bench:${randomBytes(4).toString('hex')}:` });
-        const owner = `user:${n}`;
-        const ids = Array.from({ length: n }, () => randomBytes(24).toString('base64url'));
-        for (const id of ids) {
-          await storage.addOwner(owner, id, HOUR);
-          await storage.setSession(id, { set: new Map([['$sw:owner', JSON.stringify(owner)], ['user', '"u"']]), removed: new Set() }, HOUR, { create: true });
-        }
-        await stats(redis);
-        for (let i = 0; i < ROUNDS; i++) await storage.addOwner(owner, ids[i % n] as string, HOUR);
-        const add = (await stats(redis)).get('evalsha') ?? NaN;
-        for (let i = 0; i < ROUNDS; i++) await storage.ownerSessions(owner);
-        const list = (await stats(redis)).get('evalsha') ?? NaN;
-        for (let i = 0; i < ROUNDS; i++) await storage.getSession(ids[i % n] as string, HOUR);
-        const read = await stats(redis);
-        const r = read.get('get') ?? read.get('hgetall') ?? NaN;
-        console.log(`${name.padEnd(18)} ${String(n).padStart(8)}  ${add.toFixed(2).padStart(8)}  ${list.toFixed(2).padStart(13)}  ${r.toFixed(2).padStart(12)}`);
-        await storage.close();
-      }
-    }
-  } finally {
-    redis.disconnect();
-    server.kill('SIGTERM');
-  }
-}
-
-void main();
+})().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

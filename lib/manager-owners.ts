@@ -60,8 +60,8 @@ export interface RevokeOptions {
   readonly only?: readonly string[];
 }
 
-/** How many sessions are read at once while checking a listing. */
-const READ_CONCURRENCY = 8;
+/** How many sessions are read (or removed) at once while checking a listing (or revoking). */
+const CONCURRENCY = 8;
 
 /** The digest {@link OwnerSession.digest} shows for the session `id`. */
 export function digestOf(id: string): string {
@@ -93,18 +93,13 @@ async function verified(context: OwnerContext, owner: string, method: string, an
   const listed = await index.ownerSessions(owner);
   const mine: Verified[] = [];
   const strangers: string[] = [];
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let entry = listed[next++]; entry !== undefined; entry = listed[next++]) {
-      const id = entry.id;
-      const record = await guarded(storage, 'getSession', () => storage.getSession(id, context.getTTL()));
-      if (record === undefined) continue; // ended since it was listed
-      const named = ownerFrom(record.get(OWNER_KEY));
-      if (named === owner || (named === undefined && andUnclaimed)) mine.push({ id: entry.id, expiresAt: entry.expiresAt, record });
-      else if (named !== undefined) strangers.push(entry.id);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, listed.length) }, worker));
+  await inParallel(listed, async ({ id, expiresAt }) => {
+    const record = await guarded(storage, 'getSession', () => storage.getSession(id, context.getTTL()));
+    if (record === undefined) return; // ended since it was listed
+    const named = ownerFrom(record.get(OWNER_KEY));
+    if (named === owner || (named === undefined && andUnclaimed)) mine.push({ id, expiresAt, record });
+    else if (named !== undefined) strangers.push(id);
+  });
   if (strangers.length > 0) await index.forgetOwner(owner, strangers);
   return mine;
 }
@@ -129,10 +124,10 @@ export async function revoke(context: OwnerContext, owner: string, options: Revo
   const chosen = (await verified(context, owner, 'revoke()', true)).filter(({ id }) => !except.has(id) && (only === undefined || only.has(digestOf(id))));
   let ended = 0;
   const removed: string[] = [];
-  for (const { id } of chosen) {
+  await inParallel(chosen, async ({ id }) => {
     if (await guarded(storage, 'removeAll', () => storage.removeAll(id))) ended++;
     removed.push(id);
-  }
+  });
   if (removed.length > 0) await ownerIndexOf(storage, 'forgetOwner').forgetOwner(owner, removed);
   return ended;
 }
@@ -152,4 +147,15 @@ async function guarded<T>(storage: Storage, operation: string, run: () => Promis
   } catch (err) {
     throw toStorageError(storage.constructor.name, operation, err);
   }
+}
+
+/** Runs `task` on every item, at most {@link CONCURRENCY} at a time; rejects with the first failure once all started ones settled. */
+async function inParallel<T>(items: readonly T[], task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let item = items[next++]; item !== undefined; item = items[next++]) await task(item);
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(CONCURRENCY, items.length) }, worker));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }

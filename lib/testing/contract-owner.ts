@@ -108,6 +108,12 @@ export function describeOwnerContract(ctx: ContractContext): void {
       const [listed] = await index.list(o('alice'));
       const [reference] = await index.list(o('bob'));
       assert.ok(listed && reference && Math.abs(listed.expiresAt - reference.expiresAt) < SLACK, 'the write extended the session to LONG');
+      const refreshed = generateId();
+      await own(index, storage, 'carol', refreshed, LONG / 2);
+      await storage.updateTTL(refreshed, LONG);
+      await ctx.harness().flush?.();
+      const [carol] = await index.list('carol');
+      assert.ok(carol && Math.abs(carol.expiresAt - reference.expiresAt) < SLACK, 'updateTTL extended the session to LONG');
     }));
 
     it('should list an id added before its session was written, even if listed in between', withIndex(async (index, storage, o) => {
