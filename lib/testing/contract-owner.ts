@@ -109,10 +109,10 @@ export function describeOwnerContract(ctx: ContractContext): void {
       const [reference] = await index.list(o('bob'));
       assert.ok(listed && reference && Math.abs(listed.expiresAt - reference.expiresAt) < SLACK, 'the write extended the session to LONG');
       const refreshed = generateId();
-      await own(index, storage, 'carol', refreshed, LONG / 2);
+      await own(index, storage, o('carol'), refreshed, LONG / 2);
       await storage.updateTTL(refreshed, LONG);
       await ctx.harness().flush?.();
-      const [carol] = await index.list('carol');
+      const [carol] = await index.list(o('carol'));
       assert.ok(carol && Math.abs(carol.expiresAt - reference.expiresAt) < SLACK, 'updateTTL extended the session to LONG');
     }));
 
