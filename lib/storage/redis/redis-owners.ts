@@ -32,7 +32,7 @@ import { LuaScript, type RedisClient } from './redis-client';
 /** How many members whose score passed an `addOwner` checks. */
 export const PRUNE = 8;
 
-/** A sessions's key and its forward's key, from a member, in Lua (ARGV[1] = prefix, ARGV[2] = '1' when the prefix has a `{hash tag}`). */
+/** A session's key and its forward's key, from a member, in Lua (ARGV[1] = prefix, ARGV[2] = '1' when the prefix has a `{hash tag}`). */
 const KEYS_LUA = `
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
