@@ -1,6 +1,6 @@
 /**
  * What "log out everywhere" costs per request over real HTTP, on the SQL storages (statements
- * counted at the pool) and the Redis storages (commands counted with MONITOR): a login with
+ * counted at the pool) and the Redis storages (commands recorded on the storage's own client): a login with
  * `setOwner()`, a read-only request on an owned session (still exactly one statement / command:
  * the owner index adds nothing to reads), the devices page (`sessionsOf()`) and `revoke()`.
  */
@@ -13,7 +13,9 @@ import { PostgresStorage } from 'sessionware/postgres';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
 import { cookieValue } from '../helpers/app';
 import { buildOwnerApp } from '../helpers/owner-app';
-import { monitorCommands, uniquePrefix, useSharedRedis } from '../helpers/redis';
+import { testClient, uniquePrefix, useSharedRedis } from '../helpers/redis';
+import { recordCommands } from '../helpers/redis-record';
+import type { Redis } from 'ioredis';
 import { dropMysqlTable, dropPgTable, endMysql, mysqlPool, pgPool, sleep, uniqueTable } from '../helpers/sql';
 
 type Closable = Storage & { close(): Promise<void> };
@@ -118,30 +120,36 @@ describe.each([
 const PREFIX = uniquePrefix('sw-test-owner-cmds');
 const redis = useSharedRedis(PREFIX);
 
-describe.each<[string, (prefix: string) => Closable, string]>([
-  ['RedisStorage', (prefix) => new RedisStorage(redis.client, { prefix }), 'get'],
-  ['RedisHashStorage', (prefix) => new RedisHashStorage(redis.client, { prefix }), 'hgetall'],
-])('commands of log out everywhere on %s (MONITOR)', (name, make, readCommand) => {
+describe.each<[string, (client: Redis, prefix: string) => Closable, string]>([
+  ['RedisStorage', (client, prefix) => new RedisStorage(client, { prefix }), 'get'],
+  ['RedisHashStorage', (client, prefix) => new RedisHashStorage(client, { prefix }), 'hgetall'],
+])('commands of log out everywhere on %s', (name, make, readCommand) => {
   const prefix = `${PREFIX}${name}:`;
-  const monitor = monitorCommands(redis, prefix);
+  let client: Redis;
+  let monitor: { take(): string[][] };
+  beforeAll(() => {
+    client = testClient(redis.url);
+    monitor = recordCommands(client);
+  });
+  afterAll(() => client.disconnect());
   const scripts = (cmds: string[][]) => cmds.map((c) => c[0]).filter((c) => c !== 'eval'); // the EVAL after a NOSCRIPT is a retry, not a step
 
   it('should cost one script more to log in with setOwner() (addOwner), one command per read-only request, one script per listing', async () => {
-    const storage = make(prefix);
+    const storage = make(client, prefix);
     const { app } = buildOwnerApp(storage);
-    await monitor.take();
+    monitor.take();
     const cookie = await login(app, 'ada');
     // RedisStorage: addOwner, then one merge at close; RedisHashStorage writes each set() through: set('user'), addOwner, the write of $sw:owner
-    expect(scripts(await monitor.take())).toEqual(name === 'RedisStorage' ? ['evalsha', 'evalsha'] : ['evalsha', 'evalsha', 'evalsha']);
+    expect(scripts(monitor.take())).toEqual(name === 'RedisStorage' ? ['evalsha', 'evalsha'] : ['evalsha', 'evalsha', 'evalsha']);
 
     await request(app).get('/me').set('Cookie', cookie).expect(200);
     // one read (RedisHashStorage: /me's data() is one more HGETALL, as without an owner)
-    expect((await monitor.take()).map((c) => c[0])).toEqual(name === 'RedisStorage' ? [readCommand] : [readCommand, readCommand]);
+    expect((monitor.take()).map((c) => c[0])).toEqual(name === 'RedisStorage' ? [readCommand] : [readCommand, readCommand]);
 
     await login(app, 'ada');
-    await monitor.take();
+    monitor.take();
     await request(app).get('/devices').set('Cookie', cookie).expect(200);
-    const listing = (await monitor.take()).map((c) => c[0]).filter((c) => c !== 'eval');
+    const listing = (monitor.take()).map((c) => c[0]).filter((c) => c !== 'eval');
     // the request's own read, one listing script, and the manager's check of each session
     expect(listing).toEqual([readCommand, 'evalsha', readCommand, readCommand]);
     await storage.close();

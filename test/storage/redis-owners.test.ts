@@ -2,12 +2,15 @@
  * The owner index of both Redis storages, beyond the contract suite: where it lives (a sorted set
  * under the prefix, with no expiry of its own), that dead members are pruned by `addOwner` (a
  * bounded number per call) and by listing, that a moved session's old id leaves the index at
- * once, and what each call costs in commands (MONITOR).
+ * once, and what each call costs in commands (recorded on the storage's own client: MONITOR on
+ * the shared server is disturbed by other test runs' traffic).
  */
 import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import { generateId, type Storage } from 'sessionware';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
-import { monitorCommands, sleep, uniquePrefix, useSharedRedis } from '../helpers/redis';
+import { sleep, testClient, uniquePrefix, useSharedRedis } from '../helpers/redis';
+import { recordCommands } from '../helpers/redis-record';
 
 const PREFIX = uniquePrefix('sw-test-owners');
 const redis = useSharedRedis(PREFIX);
@@ -23,15 +26,21 @@ const own = async (storage: RedisSessionStorage, owner: string, id: string, ttl:
   await storage.setSession(id, { set: new Map([[OWNER_KEY, JSON.stringify(owner)]]), removed: new Set() }, ttl, CREATE);
 };
 
-describe.each<[string, (prefix: string) => RedisSessionStorage]>([
-  ['RedisStorage', (prefix) => new RedisStorage(redis.client, { prefix }) as RedisSessionStorage],
-  ['RedisHashStorage', (prefix) => new RedisHashStorage(redis.client, { prefix }) as RedisSessionStorage],
+describe.each<[string, (client: Redis, prefix: string) => RedisSessionStorage]>([
+  ['RedisStorage', (client, prefix) => new RedisStorage(client, { prefix }) as RedisSessionStorage],
+  ['RedisHashStorage', (client, prefix) => new RedisHashStorage(client, { prefix }) as RedisSessionStorage],
 ])('%s owner index', (name, make) => {
   const prefix = `${PREFIX}${name}:`;
-  const monitor = monitorCommands(redis, prefix);
+  let client: Redis;
+  let monitor: { take(): string[][] };
   let storage: RedisSessionStorage;
+  beforeAll(() => {
+    client = testClient(redis.url);
+    monitor = recordCommands(client);
+  });
+  afterAll(() => client.disconnect());
   beforeEach(() => {
-    storage = make(prefix);
+    storage = make(client, prefix);
   });
   afterEach(() => storage.close());
 
@@ -107,19 +116,19 @@ describe.each<[string, (prefix: string) => RedisSessionStorage]>([
     const owner = `eve:${generateId()}`;
     const id = generateId();
     await own(storage, owner, id, HOUR);
-    await monitor.take();
+    monitor.take();
     const script = (cmds: string[][]) => cmds.map((c) => c[0]).filter((c) => c !== 'eval'); // a first EVAL after NOSCRIPT is not a round trip of its own
     await storage.addOwner(owner, id, HOUR);
-    expect(script(await monitor.take())).toEqual(['evalsha']);
+    expect(script(monitor.take())).toEqual(['evalsha']);
     await storage.ownerSessions(owner);
-    expect(script(await monitor.take())).toEqual(['evalsha']);
+    expect(script(monitor.take())).toEqual(['evalsha']);
     await storage.getSession(id, HOUR);
-    expect((await monitor.take()).map((c) => c[0])).toEqual([name === 'RedisStorage' ? 'get' : 'hgetall']);
+    expect((monitor.take()).map((c) => c[0])).toEqual([name === 'RedisStorage' ? 'get' : 'hgetall']);
     await storage.setSession(id, { set: new Map([['n', '1']]), removed: new Set() }, HOUR, { create: false });
-    expect(script(await monitor.take())).toEqual(['evalsha']);
+    expect(script(monitor.take())).toEqual(['evalsha']);
     await storage.forgetOwner(owner, [id]);
-    expect((await monitor.take()).map((c) => c.slice(0, 2))).toEqual([['zrem', indexKey(prefix, owner)]]);
+    expect((monitor.take()).map((c) => c.slice(0, 2))).toEqual([['zrem', indexKey(prefix, owner)]]);
     await storage.forgetOwner(owner, []);
-    expect(await monitor.take()).toEqual([]);
+    expect(monitor.take()).toEqual([]);
   });
 });
