@@ -13,6 +13,7 @@ import { MysqlStorage } from 'sessionware/mysql';
 import { PostgresStorage } from 'sessionware/postgres';
 import type { Pool } from 'pg';
 import type { Pool as MysqlPool } from 'mysql2';
+import { movedOwner } from '../../lib/storage/sql/sql-owner'; // internal to the SQL storages
 import { dropMysqlTable, dropPgTable, endMysql, mysqlPool, mysqlQuery, pgPool, sleep, uniqueTable } from '../helpers/sql';
 
 const OWNER_KEY = '$sw:owner';
@@ -240,5 +241,17 @@ describe.each([
     } finally {
       counter.stop();
     }
+  });
+});
+
+describe('movedOwner (the owner column of a move done in SQL)', () => {
+  const text = JSON.stringify('ada');
+  it('should copy the old column unless the move sets, removes or drops $sw:owner', () => {
+    expect(movedOwner(NONE, undefined)).toEqual({ copy: true, value: null });
+    expect(movedOwner(NONE, new Set([OWNER_KEY, 'cart']))).toEqual({ copy: true, value: null });
+    expect(movedOwner(NONE, new Set(['cart']))).toEqual({ copy: false, value: null });
+    expect(movedOwner({ set: new Map([[OWNER_KEY, text]]), removed: new Set() }, undefined)).toEqual({ copy: false, value: digest('ada') });
+    expect(movedOwner({ set: new Map([[OWNER_KEY, text]]), removed: new Set() }, new Set(['cart']))).toEqual({ copy: false, value: null });
+    expect(movedOwner({ set: new Map(), removed: new Set([OWNER_KEY]) }, undefined)).toEqual({ copy: false, value: null });
   });
 });

@@ -44,6 +44,18 @@ export function ownerChangeOfKey(key: string, next: string | undefined): string 
   return next === undefined ? '' : digestOfText(next);
 }
 
+/**
+ * The `owner` column of the new row of a move that copies the old row in SQL (without reading it
+ * first): `copy` (keep the old row's column) or a `value` (a digest, or `null`), from the changes
+ * and `keep` alone. E.g. `owner = IF(?, o.owner, ?)` with params `copy, value`. @internal
+ */
+export function movedOwner(changes: { readonly set: ReadonlyMap<string, string>; readonly removed: ReadonlySet<string> }, keep: ReadonlySet<string> | undefined): { copy: boolean; value: string | null } {
+  if (keep !== undefined && !keep.has(OWNER_KEY)) return { copy: false, value: null };
+  const change = ownerChange(changes.set, changes.removed);
+  if (change === null) return { copy: true, value: null };
+  return { copy: false, value: change === '' ? null : change };
+}
+
 /** The `owner` column of a whole record: its owner's digest, or `null`. @internal */
 export function recordOwner(record: SessionRecord): string | null {
   const json = record.get(OWNER_KEY);
