@@ -44,6 +44,18 @@ export class SessionChangeSet {
     this.#bytes = undefined;
   }
 
+  /**
+   * Starts over after a move (`regenerate()`): from `record`, what `moveSession` resolved, which may
+   * hold only some keys (see `Storage.moveSession`). Every other key is taken from this request's
+   * own view (what it loaded, with its changes), filtered by `keep`; nothing is pending.
+   */
+  loadMoved(record: SessionRecord, keep: ReadonlySet<string> | undefined): void {
+    const view = this.merged();
+    if (keep) for (const key of view.keys()) if (!keep.has(key)) view.delete(key);
+    for (const [key, text] of record) view.set(key, text);
+    this.load(view);
+  }
+
   /** Forgets everything loaded and changed (logout, or a lost race); `dirty` stays. */
   clear(): void {
     this.load(EMPTY);

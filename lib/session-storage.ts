@@ -44,6 +44,16 @@ export class SessionStorage {
     return id;
   }
 
+  /**
+   * Returns `key` when the storage can hold it (its optional `vetKey`).
+   * @throws {SessionValueError} naming the key (escaped) when it cannot: nothing is written.
+   */
+  vet(key: string): string {
+    const reason = this.#storage.vetKey?.(key);
+    if (reason === undefined) return key;
+    throw new SessionValueError(key, `the session key ${JSON.stringify(key)} cannot be stored by ${this.#storage.constructor.name}: ${reason}; nothing was written. Use another key name.`);
+  }
+
   /** One key straight from a storage with per-key reads; `undefined` (not a promise) without them. */
   get(id: string, key: string): Promise<string | undefined> | undefined {
     const { get } = this.#storage;

@@ -137,14 +137,14 @@ export class Session {
   set<K extends SessionKey>(key: K, value: SessionData[K]): Promise<void>;
   set<K extends string>(key: K & UndeclaredKey<K>, value: unknown): Promise<void>;
   set(key: string, value: unknown): Promise<void> {
-    return this.#write(() => new Map([[checkUserKey(checkKey(key)), serializeValue(key, value)]]));
+    return this.#write(() => new Map([[this.#io.vet(checkUserKey(checkKey(key))), serializeValue(key, value)]]));
   }
 
   /** Stores several values at once, atomically; rejects without storing any if one of them is refused (as `set` would). */
   setMap(values: Partial<SessionData> & Record<string, unknown>): Promise<void> {
     return this.#write(() => {
       const texts = serializeEntries(values);
-      for (const key of texts.keys()) checkUserKey(key);
+      for (const key of texts.keys()) this.#io.vet(checkUserKey(key));
       return texts;
     });
   }
@@ -255,7 +255,7 @@ export class Session {
     const refused = refuseCallback('remove', keys[keys.length - 1]);
     if (refused) return refused;
     return this.#run(Op.Change, async () => {
-      for (const key of keys) checkUserKey(checkKey(key));
+      for (const key of keys) this.#io.vet(checkUserKey(checkKey(key)));
       await this.#start();
       if (this.#phase === Phase.Stored) {
         const through = await this.#io.remove(this.#id as string, keys);
@@ -353,7 +353,7 @@ export class Session {
         const record = await this.#io.move(this.#id as string, newId, this.#data.pendingChanges(), keep);
         if (record === undefined) return this.#forget(Phase.Gone);
         this.#id = newId;
-        this.#data.load(record);
+        this.#data.loadMoved(record, keep);
         this.#data.written = true;
       }
     });
@@ -576,7 +576,7 @@ export class Session {
     const unsupported = this.#io.cannotCompareAndSet();
     if (unsupported) return Promise.reject(unsupported);
     return this.#run(Op.Change, async () => {
-      checkKey(key);
+      this.#io.vet(checkKey(key));
       if (!internal) checkUserKey(key);
       await this.#start();
       // With absoluteTTL, a session an update creates records its creation time too (written at close).

@@ -98,6 +98,24 @@ export interface Storage {
   new?(ttl: number): string | Promise<string>;
 
   /**
+   * Optional: vets a session key before anything is written with it. Synchronous, no I/O: returns
+   * a short reason when this storage cannot hold `key` verbatim (PostgreSQL: `'it contains U+0000
+   * (NUL), which PostgreSQL text and jsonb cannot hold'`), else `undefined`. Called by the session
+   * for each key given to `set()`, `setMap()`, `update()`, `increment()` and `remove()`, so those
+   * calls reject at once with a `SessionValueError` naming the key (escaped) and nothing is
+   * written; without it, such a key fails only when the storage receives it (at the latest when
+   * the session closes). Keys with a lone surrogate or the reserved `$sw:` prefix never get here:
+   * the session refuses them itself. A storage should still refuse such keys in its own writes.
+   * @example
+   * ```ts
+   * vetKey(key: string): string | undefined {
+   *   return key.includes('\u0000') ? 'it contains U+0000 (NUL), which this database cannot hold' : undefined;
+   * }
+   * ```
+   */
+  vetKey?(key: string): string | undefined;
+
+  /**
    * Optional: reads one key. Called by `session.get()`/`contains()` once the session is known to
    * exist. Resolves the stored JSON text, or `undefined` when the key is absent.
    */
@@ -153,7 +171,12 @@ export interface Storage {
    * against session fixation). When `oldId` holds a live session: the record, with `changes`
    * applied and filtered by `options.keep`, is stored under `newId` (a fresh id: create it) with
    * `ttl`, and `oldId` is replaced by a **forward** to `newId` that lives `options.forwardTTL`.
-   * Resolves the record now stored under `newId`. When `oldId` holds no live session (a concurrent
+   * Resolves the record now stored under `newId`, or part of it: a storage whose one statement
+   * cannot read the row back (MySQL has no `RETURNING`) may resolve only the keys it wrote
+   * (`changes.set` filtered by `keep`, possibly none: an empty map then means "moved"). The session
+   * takes every key the record lacks from its own view (what it loaded, with its changes, filtered
+   * by `keep`), so its reserved keys and data stay known without another read; a full record
+   * refreshes that view. When `oldId` holds no live session (a concurrent
    * logout removed it, it expired, or it is already a forward), nothing is written and it resolves
    * `undefined`: the logout wins.
    *

@@ -6,11 +6,24 @@
  */
 import assert from 'node:assert/strict';
 import { generateId } from '../id';
+import { Manager } from '../manager';
 import type { MoveOptions, SessionRecord, Storage } from '../storage/storage';
 import { CREATE, LONG, UPDATE, changes, plain, rec, type ContractContext } from './contract-helpers';
 
 const KEEP_ALL: MoveOptions = { keep: undefined, forwardTTL: LONG };
 const NONE = changes({});
+
+/**
+ * Checks what `moveSession` resolved against what it stored: the whole record, or part of it
+ * (see `Storage.moveSession`): every key it holds has the stored text, and it holds at least
+ * `wrote` (the keys of `changes.set` that survive `keep`).
+ */
+function assertMoved(moved: SessionRecord | undefined, stored: SessionRecord | undefined, wrote: Record<string, unknown>): void {
+  assert.notEqual(moved, undefined, 'the session was moved: moveSession must resolve a record');
+  assert.notEqual(stored, undefined, 'the moved session must be readable under the new id');
+  for (const [key, text] of moved as SessionRecord) assert.equal(text, stored?.get(key), `moveSession resolved ${JSON.stringify(key)} with a text that is not the stored one`);
+  for (const [key, value] of Object.entries(wrote)) assert.equal(moved?.get(key), JSON.stringify(value), `moveSession must resolve the key it wrote, ${JSON.stringify(key)}`);
+}
 
 /** Registers the `moveSession` tests. */
 export function describeMoveContract(ctx: ContractContext): void {
@@ -37,20 +50,24 @@ export function describeMoveContract(ctx: ContractContext): void {
       const { oldId, newId } = await stored(storage);
       await storage.setSession(oldId, changes({ gone: true }), LONG, UPDATE);
       const moved = await move(oldId, newId, changes({ n: 2, csrf: 'x' }, ['gone']), LONG, KEEP_ALL);
-      assert.deepEqual(plain(moved), { user: 'alice', n: 2, csrf: 'x' });
-      assert.deepEqual(plain(await storage.getSession(newId, LONG)), { user: 'alice', n: 2, csrf: 'x' });
+      const record = await storage.getSession(newId, LONG);
+      assert.deepEqual(plain(record), { user: 'alice', n: 2, csrf: 'x' });
+      assertMoved(moved, record, { n: 2, csrf: 'x' });
     });
 
     it('should keep only the keys in keep', async () => {
       const storage = ctx.storage();
       const move = mover(storage);
       const { oldId, newId } = await stored(storage);
-      const moved = await move(oldId, newId, changes({ cart: [1] }), LONG, { keep: new Set(['cart', 'n', 'absent']), forwardTTL: LONG });
-      assert.deepEqual(plain(moved), { n: 1, cart: [1] });
-      assert.deepEqual(plain(await storage.getSession(newId, LONG)), { n: 1, cart: [1] });
+      const moved = await move(oldId, newId, changes({ cart: [1], dropped: 2 }, ['user']), LONG, { keep: new Set(['cart', 'n', 'user', 'absent']), forwardTTL: LONG });
+      const record = await storage.getSession(newId, LONG);
+      assert.deepEqual(plain(record), { n: 1, cart: [1] });
+      assertMoved(moved, record, { cart: [1] });
       const empty = generateId();
       assert.deepEqual(plain(await move(newId, empty, NONE, LONG, { keep: new Set(), forwardTTL: LONG })), {});
       assert.deepEqual(plain(await storage.getSession(empty, LONG)), {}, 'a session moved with no keys still exists');
+      const again = generateId();
+      assert.notEqual(await move(empty, again, NONE, LONG, KEEP_ALL), undefined, 'an empty session moves too');
     });
 
     it('should leave no readable session under the old id', async () => {
@@ -194,6 +211,26 @@ export function describeMoveContract(ctx: ContractContext): void {
       }
     });
 
+    it('should keep the session\'s own TTL through regenerate({ keep }) and the writes after it', async () => {
+      const storage = ctx.storage();
+      const manager = new Manager({ storage, ttl: shortTTL });
+      const s1 = manager.new();
+      await s1.setMap({ user: 'alice', cart: [1], other: 1 });
+      await s1.setTTL(LONG);
+      const oldId = await s1.id();
+      await s1.close();
+
+      const s2 = manager.new(oldId);
+      await s2.set('step', 1);
+      await s2.regenerate({ keep: ['cart', 'step'] });
+      assert.deepEqual(await s2.data(), { cart: [1], step: 1 });
+      await s2.set('after', true);
+      const newId = await s2.id();
+      await s2.close();
+      await ctx.harness().advance(shortTTL * 2);
+      assert.deepEqual(plain(await storage.getSession(newId, LONG)), { cart: [1], step: 1, after: true, '$sw:ttl': LONG }, 'the write after the move used the session\'s own TTL');
+    });
+
     it('should let a logout racing the move win: neither id holds a session afterwards', async () => {
       const storage = ctx.storage();
       const move = mover(storage);
@@ -207,7 +244,7 @@ export function describeMoveContract(ctx: ContractContext): void {
         else [removed, moved] = await Promise.all([storage.removeAll(oldId), moving()]);
         await writer;
         assert.equal(removed, true, 'the logout found the session (under one id or the other)');
-        assert.equal(moved === undefined || moved.get('user') === '"alice"', true);
+        assert.equal(moved === undefined || !moved.has('user') || moved.get('user') === '"alice"', true);
         assert.equal(await storage.getSession(oldId, LONG), undefined);
         assert.equal(await storage.getSession(newId, LONG), undefined);
         assert.equal(await storage.setSession(oldId, changes({ late: 1 }), LONG, UPDATE), false);

@@ -28,6 +28,7 @@ import { CREATE, LONG, UPDATE, changes, plain, rec } from './contract-helpers';
 import { describeMoveContract } from './contract-move';
 import { describeCasContract } from './contract-cas';
 import { describeOwnerContract } from './contract-owner';
+import { describeKeysContract } from './contract-keys';
 
 /** What a storage test file hands the contract suite. */
 export interface StorageHarness {
@@ -251,6 +252,7 @@ export function describeStorage(name: string, factory: StorageFactory, options: 
     describeMoveContract(context);
     describeCasContract(context);
     describeOwnerContract(context);
+    describeKeysContract(context);
 
     describe('through Manager and Session', () => {
       it('should persist a new session on close and read it from another session', async () => {
@@ -300,6 +302,7 @@ export function describeStorage(name: string, factory: StorageFactory, options: 
         await s2.regenerate();
         const newId = await s2.id();
         assert.notEqual(newId, oldId);
+        assert.deepEqual(await s2.data(), { user: 'alice', n: 2 }, 'the session still sees its data after the move');
         await s2.close();
         assert.equal(await storage.getSession(oldId, LONG), undefined);
         assert.deepEqual(plain(await storage.getSession(newId, LONG)), { user: 'alice', n: 2 });

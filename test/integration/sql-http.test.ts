@@ -7,7 +7,7 @@ import request from 'supertest';
 import express from 'express';
 import type { Pool } from 'pg';
 import type { Pool as MysqlPool } from 'mysql2';
-import { generateId, session, SessionValueError, StorageError, type Storage } from 'sessionware';
+import { generateId, session, SessionValueError, type Storage } from 'sessionware';
 import { MysqlStorage } from 'sessionware/mysql';
 import { PostgresStorage } from 'sessionware/postgres';
 import { buildApp, cookieValue } from '../helpers/app';
@@ -16,6 +16,7 @@ import { STORAGES, type StorageInstance } from '../helpers/storages';
 import { dropMysqlTable, dropPgTable, endMysql, mysqlPool, pgPool, uniqueTable } from '../helpers/sql';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const plainRecord = (record: ReadonlyMap<string, string> | undefined) => record && Object.fromEntries([...record].map(([k, v]) => [k, JSON.parse(v) as unknown]));
 
 describe.each(STORAGES.filter((s) => s.name === 'PostgresStorage' || s.name === 'MysqlStorage'))('$name over HTTP', (setup) => {
   let instance: StorageInstance;
@@ -77,7 +78,7 @@ function countPg(pool: Pool): string[] {
   return seen;
 }
 
-/** Same for mysql2 (its pool-level execute/query; a transaction's statements would go through a connection). */
+/** Same for mysql2 (its pool-level execute/query: the storage sends every statement there). */
 function countMysql(pool: MysqlPool): string[] {
   const seen: string[] = [];
   for (const method of ['query', 'execute'] as const) {
@@ -149,20 +150,58 @@ describe.each([
 
   it('should cost one statement per contract call on a live session', async () => {
     const id = generateId();
-    const none = { set: new Map<string, string>(), removed: new Set<string>() };
-    await storage.setSession(id, { set: new Map([['a', '1']]), removed: new Set() }, 60_000, { create: true });
-    await take();
-    expect(await storage.compareAndSet?.(id, 'a', '1', '2', 60_000, { create: false })).toBe('ok');
-    expect(await take()).toHaveLength(1);
-    expect(await storage.count?.()).toBeGreaterThan(0);
-    expect(await take()).toHaveLength(1);
-    await storage.setSession(generateId(), none, 60_000, { create: false }); // a session that is gone
-    expect(await take()).toHaveLength(kind === 'pg' ? 1 : 2); // MySQL asks once more: gone, or a forward?
     const next = generateId();
-    await storage.moveSession?.(id, next, none, 60_000, { keep: undefined, forwardTTL: 60_000 });
-    expect(await take()).toHaveLength(kind === 'pg' ? 1 : 0); // MySQL: one transaction on a connection of its own
-    expect(await storage.removeAll(next)).toBe(true);
-    expect(await take()).toHaveLength(1);
+    const none = { set: new Map<string, string>(), removed: new Set<string>() };
+    const one = (k: string, v: string, removed: string[] = []) => ({ set: new Map([[k, v]]), removed: new Set(removed) });
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['setSession (create)', () => storage.setSession(id, one('a', '1'), 60_000, { create: true })],
+      ['getSession', () => storage.getSession(id, 60_000)],
+      ['setSession (update)', () => storage.setSession(id, one('b', '2', ['x']), 60_000, { create: false })],
+      ['compareAndSet', () => storage.compareAndSet?.(id, 'a', '1', '2', 60_000, { create: false }) as Promise<unknown>],
+      ['count', () => storage.count?.() as Promise<unknown>],
+      ['updateTTL + flush', () => storage.updateTTL(id, 60_000).then(() => storage.flush())],
+      ['moveSession', () => storage.moveSession(id, next, one('c', '3'), 60_000, { keep: undefined, forwardTTL: 60_000 })],
+      ['moveSession (keep)', async () => {
+        const other = generateId();
+        await storage.setSession(other, one('a', '1'), 60_000, { create: true });
+        await take();
+        return storage.moveSession(other, generateId(), one('c', '3'), 60_000, { keep: new Set(['a', 'c']), forwardTTL: 60_000 });
+      }],
+      ['moveSession (gone)', () => storage.moveSession(generateId(), generateId(), none, 60_000, { keep: undefined, forwardTTL: 60_000 })],
+      ['removeAll', () => storage.removeAll(next)],
+    ];
+    const counts: Record<string, number> = {};
+    for (const [name, call] of calls) {
+      await take();
+      await call();
+      counts[name] = (await take()).length;
+    }
+    expect(counts).toEqual(Object.fromEntries(calls.map(([name]) => [name, 1])));
+    // A write to an id that is gone: PostgreSQL tells "gone" from "a forward" in the same
+    // statement; MySQL (no RETURNING, no data-modifying CTE) asks once more.
+    await storage.setSession(generateId(), none, 60_000, { create: false });
+    expect(await take()).toHaveLength(kind === 'pg' ? 1 : 2);
+  });
+
+  it('should log in (regenerate with keep) in one statement and still see the data in that request', async () => {
+    const login = express();
+    login.use(session(storage));
+    login.get('/cart', async (req, res) => {
+      await req.session.setMap({ cart: ['book'], tracking: 1 });
+      res.send('ok');
+    });
+    login.get('/login', async (req, res) => {
+      await req.session.regenerate({ keep: ['cart'] });
+      await req.session.set('user', 'bob');
+      res.json(await req.session.data());
+    });
+    const first = await request(login).get('/cart').expect(200);
+    const cookie = `sessionid=${cookieValue(first.headers['set-cookie']) as string}`;
+    await take();
+    const res = await request(login).get('/login').set('Cookie', cookie).expect(200, { cart: ['book'], user: 'bob' });
+    expect(await take()).toHaveLength(3); // the load, the move, the write at close
+    const next = cookieValue(res.headers['set-cookie']) as string;
+    expect(plainRecord(await storage.getSession(next, 60_000))).toEqual({ cart: ['book'], user: 'bob' });
   });
 
   it('should cost two statements for a read-modify-write request (the read, then one merge)', async () => {
@@ -175,22 +214,28 @@ describe.each([
 });
 
 describe.each(STORAGES.filter((s) => s.name === 'PostgresStorage'))('a key $name cannot hold, over HTTP', (setup) => {
-  it('should fail the request with a SessionValueError naming the key, and store nothing', async () => {
+  const BAD = 'a\u0000b';
+  it.each(['set', 'setMap', 'update', 'remove'])('should reject %s() of it at the call with a SessionValueError naming the key, writing nothing', async (op) => {
     const instance = await setup.create();
     try {
       const app = express();
       app.use(session(instance.storage));
-      app.get('/nul', async (req, res) => {
-        await req.session.set('a\u0000b', 1);
+      app.get('/login', async (req, res) => {
+        await req.session.set('user', 'alice');
         res.send('ok');
       });
-      app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-        res.status(500).json({ storage: err instanceof StorageError, value: err instanceof SessionValueError, key: err instanceof SessionValueError ? err.key : null });
+      app.get('/bad', async (req, res) => {
+        const s = req.session;
+        const call = op === 'set' ? s.set(BAD, 1) : op === 'setMap' ? s.setMap({ fine: 1, [BAD]: 2 }) : op === 'update' ? s.update(BAD, () => 1) : s.remove('user', BAD);
+        const err: unknown = await call.then(() => null, (e: unknown) => e);
+        res.status(err ? 400 : 200).json({ value: err instanceof SessionValueError, key: err instanceof SessionValueError ? err.key : null, escaped: err instanceof Error && err.message.includes('"a\\u0000b"') });
       });
-      const res = await request(app).get('/nul');
-      expect(res.status).toBe(500);
-      expect(res.body).toEqual({ storage: false, value: true, key: 'a\u0000b' });
-      await expect((instance.storage as PostgresStorage).count()).resolves.toBe(0);
+      const login = await request(app).get('/login').expect(200);
+      const id = cookieValue(login.headers['set-cookie']) as string;
+      const res = await request(app).get('/bad').set('Cookie', `sessionid=${id}`);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ value: true, key: BAD, escaped: true });
+      expect(await instance.storage.getSession(id, 60_000)).toEqual(new Map([['user', '"alice"']]));
     } finally {
       await instance.cleanup();
     }

@@ -4,8 +4,10 @@
  * `JSON_REMOVE` wrong on some inputs, so removals are nested single-path `JSON_REMOVE`s and the
  * patch never holds a `null` (its values are JSON texts, i.e. strings). In `ON DUPLICATE KEY
  * UPDATE` the assignments run left to right, so `data` is assigned before `expires_at`.
- * Statement texts vary only with the number of removed keys, so mysql2's per-connection cache of
- * prepared statements stays small.
+ * Statement texts vary only with the number of removed keys (and, for a move with `keep`, of
+ * kept keys), so mysql2's per-connection cache of prepared statements stays small. No
+ * MariaDB-only syntax (`RETURNING`) and no MySQL-only syntax (the `AS new` row alias): every
+ * statement is meant to run on both (MySQL 8 checked against its documentation only).
  * @internal
  * @module
  */
@@ -59,12 +61,11 @@ export class MysqlStatements {
   readonly follow: string;
   readonly removeLive: string;
   readonly removeAny: string;
-  readonly lockForMove: string;
-  readonly writeMove: string;
   readonly count: string;
   readonly #t: string;
   readonly #update = new Map<number, string>();
   readonly #upsert = new Map<number, string>();
+  readonly #move = new Map<string, string>();
 
   constructor(table: string) {
     const t = quoteMysqlTable(table);
@@ -75,10 +76,6 @@ export class MysqlStatements {
     this.follow = `SELECT forward_to AS fwd FROM ${t} WHERE id = ? AND expires_at > ${NOW}`;
     this.removeLive = `DELETE FROM ${t} WHERE id = ? AND ${LIVE}`;
     this.removeAny = `DELETE FROM ${t} WHERE id = ?`;
-    this.lockForMove = `SELECT data FROM ${t} WHERE id = ? AND ${LIVE} FOR UPDATE`;
-    // params: newId, data, µs, owner, oldId, µs, newId
-    this.writeMove = `INSERT INTO ${t} (id, data, expires_at, owner, forward_to) VALUES (?, ?, ${LATER}, ?, NULL), (?, '{}', ${LATER}, NULL, ?)
-ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), owner = VALUES(owner), forward_to = VALUES(forward_to)`;
     this.count = `SELECT COUNT(*) AS n FROM ${t} WHERE ${LIVE}`;
   }
 
@@ -105,6 +102,37 @@ ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), ow
       text = `INSERT INTO ${this.#t} (id, data, expires_at, owner) VALUES (?, ?, ${LATER}, ?)
 ON DUPLICATE KEY UPDATE owner = ${owner ? 'VALUES(owner)' : `IF(${LIVE}, owner, NULL)`}, data = JSON_MERGE_PATCH(IF(${LIVE}, ${removed(removals)}, '{}'), ?), expires_at = ${LATER}, forward_to = NULL`;
       this.#upsert.set(shape, text);
+    }
+    return text;
+  }
+
+  /**
+   * The move, in one statement: an `INSERT … SELECT` of two rows made from the live row `oldId`
+   * (joined with a two-row table; no rows, so nothing written and `affectedRows` 0, when it is not
+   * live): the new session (`k` = 1), and `oldId` itself (`k` = 2), which `ON DUPLICATE KEY
+   * UPDATE` turns into a forward (a leftover row under the new id is replaced the same way).
+   * `FOR UPDATE` locks the old row as it is read, so a concurrent write waits and then lands through
+   * the forward, under READ COMMITTED too (a plain `INSERT … SELECT` reads a snapshot there and lost
+   * such writes). The new data is built from `o.data`: without `keep`, `JSON_MERGE_PATCH` of the
+   * nested removals and the patch (as `update`); with `keep`, each kept key is copied on its own
+   * (`JSON_CONTAINS_PATH` / `JSON_EXTRACT`, one null-free patch per key), then the patch.
+   * The new row's `owner` column is the old row's or the one `changes` give it (`movedOwner`), the
+   * forward's `NULL`. Params `newId, ...data, patch, µs, µs, newId, copy owner, owner, oldId`;
+   * `data` is the removed paths without `keep`, `path, key, path` per copied key with it.
+   */
+  move(keep: boolean, n: number): string {
+    const shape = `${keep ? 'k' : 'r'}${n}`;
+    let text = this.#move.get(shape);
+    if (!text) {
+      let data = keep ? 'JSON_OBJECT()' : removed(n, 'o.data');
+      if (keep) for (let i = 0; i < n; i++) data = `JSON_MERGE_PATCH(${data}, IF(JSON_CONTAINS_PATH(o.data, 'one', ?), JSON_OBJECT(?, JSON_EXTRACT(o.data, ?)), JSON_OBJECT()))`;
+      text = `INSERT INTO ${this.#t} (id, data, expires_at, forward_to, owner)
+SELECT IF(two.k = 1, ?, o.id), IF(two.k = 1, JSON_MERGE_PATCH(${data}, ?), JSON_OBJECT()), ${NOW} + INTERVAL IF(two.k = 1, ?, ?) MICROSECOND, IF(two.k = 1, NULL, ?),
+  IF(two.k = 1, IF(?, o.owner, ?), NULL)
+FROM ${this.#t} AS o JOIN (SELECT 1 AS k UNION ALL SELECT 2) AS two
+WHERE o.id = ? AND o.expires_at > ${NOW} AND o.forward_to IS NULL ORDER BY two.k FOR UPDATE
+ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), forward_to = VALUES(forward_to), owner = VALUES(owner)`;
+      this.#move.set(shape, text);
     }
     return text;
   }

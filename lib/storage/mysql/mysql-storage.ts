@@ -3,15 +3,14 @@
  * `forward_to`) in a MariaDB or MySQL 8 table. A read-only request costs one `SELECT`.
  * @module
  */
-import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2';
+import { createPool, type Pool, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2';
 import { CorruptSessionError, SessionOptionsError, StorageError, describeCause } from '../../errors';
-import { applyChanges } from '../record-codec';
 import { SqlStorageBase } from '../sql/sql-base';
 import { sqlSettings, type SqlStorageOptions } from '../sql/sql-options';
 import { checkKeys, keepOnly, toRecord, toTTL } from '../sql/sql-values';
 import { MysqlStatements, keyPath, quoteMysqlTable } from './mysql-sql';
 import { MysqlOwnerStatements } from './mysql-owner';
-import { ownerChange, ownerChangeOfKey, ownerDigest, recordOwner } from '../sql/sql-owner';
+import { movedOwner, ownerChange, ownerChangeOfKey, ownerDigest } from '../sql/sql-owner';
 import type { CompareAndSetResult, MoveOptions, OwnedSession, SessionChanges, SessionRecord, WriteOptions } from '../storage';
 
 /**
@@ -48,9 +47,9 @@ type Row = RowDataPacket & Record<string, unknown>;
  *   expired session, with `create: true` an `INSERT … ON DUPLICATE KEY UPDATE`.
  * - **Clean close** (`updateTTL`): batched into one `UPDATE … WHERE id IN (…)` (ids sorted) per interval.
  * - **Logout** (`removeAll`): one `DELETE`. **`compareAndSet`** and **`count`**: one statement.
- *   **Regenerate** (`moveSession`): one short transaction (`SELECT … FOR UPDATE`, one two-row
- *   `INSERT … ON DUPLICATE KEY UPDATE`, `COMMIT`). A write to an id that matched no live session
- *   costs one more `SELECT` to find out whether the id forwards to a new one.
+ *   **Regenerate** (`moveSession`): one two-row `INSERT … SELECT … ON DUPLICATE KEY UPDATE`
+ *   (resolving only the keys it wrote: MySQL has no `RETURNING`). A write to an id that matched
+ *   no live session costs one more `SELECT` to find out whether the id forwards to a new one.
  * - Expired rows are deleted in bounded batches on an `unref`'d timer.
  * - **Owner index** (`setOwner`, `sessionsOf`, `revoke`): an indexed `owner` column (a SHA-256
  *   digest of the owner) written by the same statement that writes `$sw:owner` and moved with the
@@ -165,22 +164,24 @@ export class MysqlStorage extends SqlStorageBase {
   }
 
   /**
-   * One transaction: locks the live session `oldId`, stores its record (with `changes`, filtered
-   * by `keep`) under `newId` and turns `oldId` into a forward to it for `forwardTTL`.
+   * One statement (see `MysqlStatements.move`): stores the live session `oldId` (with `changes`,
+   * filtered by `keep`) under `newId` and turns `oldId` into a forward to it for `forwardTTL`.
+   * MySQL has no `RETURNING`, so it resolves only the keys it wrote (`changes.set`, filtered by
+   * `keep`): the session takes the others from its own view (see `Storage.moveSession`).
    */
   moveSession(oldId: string, newId: string, changes: SessionChanges, ttl: number, options: MoveOptions): Promise<SessionRecord | undefined> {
     return this.run('moveSession', async () => {
-      checkKeys('MysqlStorage', changes.set.keys(), false);
-      checkKeys('MysqlStorage', changes.removed, false);
-      if (options.keep) checkKeys('MysqlStorage', options.keep, false);
-      return this.#transaction(async (conn) => {
-        const rows = await call<Row[]>(conn, 'execute', this.#sql.lockForMove, [oldId]);
-        if (!rows[0]) return undefined;
-        const record = keepOnly(applyChanges(toRecord(rows[0]['data']), changes), options.keep);
-        const data = JSON.stringify(Object.fromEntries(record));
-        await call(conn, 'execute', this.#sql.writeMove, [newId, data, toTTL(ttl) * 1000, recordOwner(record), oldId, toTTL(options.forwardTTL) * 1000, newId]);
-        return record;
-      });
+      const { keep } = options;
+      for (const keys of [changes.set.keys(), changes.removed, keep ?? []]) checkKeys('MysqlStorage', keys, false);
+      const written = keepOnly(new Map(changes.set), keep);
+      const patch = JSON.stringify(Object.fromEntries(written));
+      // With `keep`: the old keys kept and not replaced or removed by `changes`, copied one by one.
+      const copied = keep ? [...keep].filter((key) => !changes.set.has(key) && !changes.removed.has(key)) : [];
+      const data = keep ? copied.flatMap((key) => [keyPath(key), key, keyPath(key)]) : [...changes.removed].map(keyPath);
+      const text = this.#sql.move(keep !== undefined, keep ? copied.length : changes.removed.size);
+      const owner = movedOwner(changes, keep);
+      const values = [newId, ...data, patch, toTTL(ttl) * 1000, toTTL(options.forwardTTL) * 1000, newId, owner.copy ? 1 : 0, owner.value, oldId];
+      return (await this.#write(text, values)).affectedRows > 0 ? written : undefined;
     });
   }
 
@@ -322,27 +323,6 @@ export class MysqlStorage extends SqlStorageBase {
       }
     }
   }
-
-  /** Runs `fn` in a transaction on one pool connection (retried on deadlock). */
-  #transaction<T>(fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
-    return this.#retry(async () => {
-      const conn = await new Promise<PoolConnection>((resolve, reject) => this.pool.getConnection((err, c) => (err ? reject(err) : resolve(c))));
-      try {
-        await call(conn, 'query', 'START TRANSACTION', []);
-        const result = await fn(conn);
-        await call(conn, 'query', 'COMMIT', []);
-        conn.release();
-        return result;
-      } catch (err) {
-        // A rollback that fails means the connection is broken: drop it instead of reusing it.
-        await call(conn, 'query', 'ROLLBACK', []).then(
-          () => conn.release(),
-          () => conn.destroy(),
-        );
-        throw err;
-      }
-    });
-  }
 }
 
 /** A random 1-10 ms pause (longer with each attempt), so deadlock victims do not collide again at once. */
@@ -350,8 +330,8 @@ function pause(attempt: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, (1 + Math.random() * 9) * (attempt + 1)));
 }
 
-/** One `execute` (prepared) or `query` (text) call on a pool or connection. */
-function call<T = unknown>(on: Pool | PoolConnection, method: 'execute' | 'query', sql: string, values: unknown[]): Promise<T> {
+/** One `execute` (prepared) or `query` (text) call on the pool. */
+function call<T = unknown>(on: Pool, method: 'execute' | 'query', sql: string, values: unknown[]): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const fn = on[method] as unknown as (sql: string, values: unknown[], cb: (err: Error | null, result: unknown) => void) => void;
     fn.call(on, sql, values, (err, result) => (err ? reject(err) : resolve(result as T)));

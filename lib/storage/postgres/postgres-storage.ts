@@ -53,8 +53,9 @@ const RETRYABLE = new Set(['40P01', '40001']);
  *   and moved with the session; `addOwner` costs nothing, `ownerSessions` and `forgetOwner` one
  *   statement each; reads are unchanged. `createTable` adds the column to an older table.
  *
- * Keys containing U+0000 or a lone surrogate cannot be stored by PostgreSQL; writes with such a
- * key reject with a `SessionValueError` before anything is sent.
+ * Keys containing U+0000 cannot be stored by PostgreSQL: `session.set()`, `setMap()`, `update()`
+ * and `remove()` of such a key reject at once with a `SessionValueError` naming it (`vetKey`),
+ * and a direct storage call with one rejects the same way before anything is sent.
  *
  * @example
  * ```ts
@@ -111,6 +112,14 @@ export class PostgresStorage extends SqlStorageBase {
   /** The SQL that creates the table and its index (what `createTable: true` runs). */
   get schemaSQL(): string {
     return this.#sql.schema;
+  }
+
+  /**
+   * Refuses keys containing U+0000 (NUL), which PostgreSQL `text` and `jsonb` cannot hold, so
+   * `session.set()` and the like reject at once (see `Storage.vetKey`).
+   */
+  vetKey(key: string): string | undefined {
+    return key.includes('\u0000') ? 'it contains U+0000 (NUL), which PostgreSQL text and jsonb cannot hold' : undefined;
   }
 
   /** One `SELECT`: the live session, or `undefined` when it is missing, expired or only a forward. */
