@@ -46,9 +46,9 @@ function counter(pool, methods) {
     const original = pool[method].bind(pool);
     pool[method] = (...args) => {
       const first = args[0];
-      // A named statement (sessionware on pg) by its name ('sw1_<hash>_get' -> 'get'), else the SQL verb.
+      // A named statement (sessionware on pg) by its name ('sw2_<hash>_get' -> 'get'), else the SQL verb.
       const text = typeof first === 'string' ? first : (first?.text ?? first?.sql ?? '');
-      const verb = first?.name ? first.name.replace(/^sw1_[0-9a-f]+_/, '') : (text.trim().split(/\s+/)[0] ?? '?').toLowerCase();
+      const verb = first?.name ? first.name.replace(/^sw\d+_[0-9a-f]+_/, '') : (text.trim().split(/\s+/)[0] ?? '?').toLowerCase();
       counts[verb] = (counts[verb] ?? 0) + 1;
       return original(...args);
     };

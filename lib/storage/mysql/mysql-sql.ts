@@ -12,6 +12,8 @@
  * @module
  */
 
+import { OWNER_COLUMN, ownerIndexName } from './mysql-owner';
+
 const NOW = 'UTC_TIMESTAMP(3)';
 /** `?` microseconds from now. */
 const LATER = `${NOW} + INTERVAL ? MICROSECOND`;
@@ -38,8 +40,10 @@ export function mysqlSchema(table: string): string {
   data       JSON NOT NULL,
   expires_at DATETIME(3) NOT NULL,
   forward_to VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NULL,
+  ${OWNER_COLUMN},
   PRIMARY KEY (id),
-  KEY ${index} (expires_at)
+  KEY ${index} (expires_at),
+  KEY \`${ownerIndexName(table)}\` (owner)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
 }
 
@@ -75,23 +79,29 @@ export class MysqlStatements {
     this.count = `SELECT COUNT(*) AS n FROM ${t} WHERE ${LIVE}`;
   }
 
-  /** `create: false`: params `...paths, patch, µs, id`. */
-  update(removals: number): string {
-    let text = this.#update.get(removals);
+  /** `create: false`: params `...paths, patch, µs, [owner,] id` (`owner`: the write sets the `owner` column, see `sql-owner`). */
+  update(removals: number, owner = false): string {
+    const shape = owner ? -1 - removals : removals;
+    let text = this.#update.get(shape);
     if (!text) {
-      text = `UPDATE ${this.#t} SET data = JSON_MERGE_PATCH(${removed(removals)}, ?), expires_at = ${LATER} WHERE id = ? AND ${LIVE}`;
-      this.#update.set(removals, text);
+      text = `UPDATE ${this.#t} SET data = JSON_MERGE_PATCH(${removed(removals)}, ?), expires_at = ${LATER}${owner ? ', owner = ?' : ''} WHERE id = ? AND ${LIVE}`;
+      this.#update.set(shape, text);
     }
     return text;
   }
 
-  /** `create: true`: params `id, patch, µs, ...paths, patch, µs`. */
-  upsert(removals: number): string {
-    let text = this.#upsert.get(removals);
+  /**
+   * `create: true`: params `id, patch, µs, owner, ...paths, patch, µs` (`owner` `null` when the
+   * write leaves the column alone: a live row keeps it, a dead one loses it; `owner` is assigned
+   * first, while `expires_at` still tells a live row).
+   */
+  upsert(removals: number, owner = false): string {
+    const shape = owner ? -1 - removals : removals;
+    let text = this.#upsert.get(shape);
     if (!text) {
-      text = `INSERT INTO ${this.#t} (id, data, expires_at) VALUES (?, ?, ${LATER})
-ON DUPLICATE KEY UPDATE data = JSON_MERGE_PATCH(IF(${LIVE}, ${removed(removals)}, '{}'), ?), expires_at = ${LATER}, forward_to = NULL`;
-      this.#upsert.set(removals, text);
+      text = `INSERT INTO ${this.#t} (id, data, expires_at, owner) VALUES (?, ?, ${LATER}, ?)
+ON DUPLICATE KEY UPDATE owner = ${owner ? 'VALUES(owner)' : `IF(${LIVE}, owner, NULL)`}, data = JSON_MERGE_PATCH(IF(${LIVE}, ${removed(removals)}, '{}'), ?), expires_at = ${LATER}, forward_to = NULL`;
+      this.#upsert.set(shape, text);
     }
     return text;
   }
@@ -106,8 +116,9 @@ ON DUPLICATE KEY UPDATE data = JSON_MERGE_PATCH(IF(${LIVE}, ${removed(removals)}
    * such writes). The new data is built from `o.data`: without `keep`, `JSON_MERGE_PATCH` of the
    * nested removals and the patch (as `update`); with `keep`, each kept key is copied on its own
    * (`JSON_CONTAINS_PATH` / `JSON_EXTRACT`, one null-free patch per key), then the patch.
-   * Params `newId, ...data, patch, µs, µs, newId, oldId`; `data` is the removed paths without
-   * `keep`, `path, key, path` per copied key with it.
+   * The new row's `owner` column is the old row's or the one `changes` give it (`movedOwner`), the
+   * forward's `NULL`. Params `newId, ...data, patch, µs, µs, newId, copy owner, owner, oldId`;
+   * `data` is the removed paths without `keep`, `path, key, path` per copied key with it.
    */
   move(keep: boolean, n: number): string {
     const shape = `${keep ? 'k' : 'r'}${n}`;
@@ -115,20 +126,21 @@ ON DUPLICATE KEY UPDATE data = JSON_MERGE_PATCH(IF(${LIVE}, ${removed(removals)}
     if (!text) {
       let data = keep ? 'JSON_OBJECT()' : removed(n, 'o.data');
       if (keep) for (let i = 0; i < n; i++) data = `JSON_MERGE_PATCH(${data}, IF(JSON_CONTAINS_PATH(o.data, 'one', ?), JSON_OBJECT(?, JSON_EXTRACT(o.data, ?)), JSON_OBJECT()))`;
-      text = `INSERT INTO ${this.#t} (id, data, expires_at, forward_to)
-SELECT IF(two.k = 1, ?, o.id), IF(two.k = 1, JSON_MERGE_PATCH(${data}, ?), JSON_OBJECT()), ${NOW} + INTERVAL IF(two.k = 1, ?, ?) MICROSECOND, IF(two.k = 1, NULL, ?)
+      text = `INSERT INTO ${this.#t} (id, data, expires_at, forward_to, owner)
+SELECT IF(two.k = 1, ?, o.id), IF(two.k = 1, JSON_MERGE_PATCH(${data}, ?), JSON_OBJECT()), ${NOW} + INTERVAL IF(two.k = 1, ?, ?) MICROSECOND, IF(two.k = 1, NULL, ?),
+  IF(two.k = 1, IF(?, o.owner, ?), NULL)
 FROM ${this.#t} AS o JOIN (SELECT 1 AS k UNION ALL SELECT 2) AS two
 WHERE o.id = ? AND o.expires_at > ${NOW} AND o.forward_to IS NULL ORDER BY two.k FOR UPDATE
-ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), forward_to = VALUES(forward_to)`;
+ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), forward_to = VALUES(forward_to), owner = VALUES(owner)`;
       this.#move.set(shape, text);
     }
     return text;
   }
 
-  /** Compare-and-set on a live row: params `[path, next]` or `[path]`, µs, id, path[, expected]. */
-  cas(remove: boolean, expectAbsent: boolean): string {
+  /** Compare-and-set on a live row: params `[path, next]` or `[path]`, µs, [owner,] id, path[, expected]. */
+  cas(remove: boolean, expectAbsent: boolean, owner = false): string {
     const apply = remove ? 'JSON_REMOVE(data, ?)' : 'JSON_SET(data, ?, ?)';
-    return `UPDATE ${this.#t} SET data = ${apply}, expires_at = ${LATER} WHERE id = ? AND ${LIVE} AND ${matches(expectAbsent)}`;
+    return `UPDATE ${this.#t} SET data = ${apply}, expires_at = ${LATER}${owner ? ', owner = ?' : ''} WHERE id = ? AND ${LIVE} AND ${matches(expectAbsent)}`;
   }
 
   /** Why a compare-and-set matched nothing: params `path[, expected], id`. */
@@ -138,12 +150,12 @@ ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), fo
 
   /**
    * Compare-and-set creating the session: inserts (or replaces a dead row) only when no live row
-   * exists and the key is expected absent. Params `id, data, µs, id`.
+   * exists and the key is expected absent. Params `id, data, µs, owner, id`.
    */
   casCreate(): string {
-    return `INSERT INTO ${this.#t} (id, data, expires_at)
-SELECT ?, ?, ${LATER} FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM ${this.#t} WHERE id = ? AND ${LIVE})
-ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), forward_to = NULL`;
+    return `INSERT INTO ${this.#t} (id, data, expires_at, owner)
+SELECT ?, ?, ${LATER}, ? FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM ${this.#t} WHERE id = ? AND ${LIVE})
+ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at), owner = VALUES(owner), forward_to = NULL`;
   }
 
   /** Batched refresh of `n` ids (sent as text, so its many shapes stay out of the statement cache). */

@@ -8,8 +8,10 @@ import { CorruptSessionError, SessionOptionsError, StorageError, describeCause }
 import { SqlStorageBase } from '../sql/sql-base';
 import { sqlSettings, type SqlStorageOptions } from '../sql/sql-options';
 import { checkKeys, keepOnly, toRecord, toTTL } from '../sql/sql-values';
-import { MysqlStatements, keyPath } from './mysql-sql';
-import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, WriteOptions } from '../storage';
+import { MysqlStatements, keyPath, quoteMysqlTable } from './mysql-sql';
+import { MysqlOwnerStatements } from './mysql-owner';
+import { movedOwner, ownerChange, ownerChangeOfKey, ownerDigest } from '../sql/sql-owner';
+import type { CompareAndSetResult, MoveOptions, OwnedSession, SessionChanges, SessionRecord, WriteOptions } from '../storage';
 
 /**
  * Options of {@link MysqlStorage}: `table` (default `'sessionware_sessions'`), `createTable`
@@ -49,6 +51,10 @@ type Row = RowDataPacket & Record<string, unknown>;
  *   (resolving only the keys it wrote: MySQL has no `RETURNING`). A write to an id that matched
  *   no live session costs one more `SELECT` to find out whether the id forwards to a new one.
  * - Expired rows are deleted in bounded batches on an `unref`'d timer.
+ * - **Owner index** (`setOwner`, `sessionsOf`, `revoke`): an indexed `owner` column (a SHA-256
+ *   digest of the owner) written by the same statement that writes `$sw:owner` and moved with the
+ *   session; `addOwner` costs nothing, `ownerSessions` and `forgetOwner` one statement each;
+ *   reads are unchanged. `createTable` adds the column and index to an older table.
  *
  * @example
  * ```ts
@@ -72,6 +78,7 @@ export class MysqlStorage extends SqlStorageBase {
   readonly pool: Pool;
   readonly #owned: boolean;
   readonly #sql: MysqlStatements;
+  readonly #owners: MysqlOwnerStatements;
   readonly #onPoolError: ((err: Error) => void) | undefined;
 
   /**
@@ -82,6 +89,7 @@ export class MysqlStorage extends SqlStorageBase {
     const settings = sqlSettings('MysqlStorage', options);
     super('MysqlStorage', settings);
     this.#sql = new MysqlStatements(settings.table);
+    this.#owners = new MysqlOwnerStatements(settings.table, quoteMysqlTable(settings.table));
     const pool = corePool(connection);
     if (pool) {
       this.pool = pool;
@@ -127,12 +135,14 @@ export class MysqlStorage extends SqlStorageBase {
       const patch = JSON.stringify(Object.fromEntries(changes.set));
       const paths = [...changes.removed].map(keyPath);
       const us = toTTL(ttl) * 1000;
+      const change = ownerChange(changes.set, changes.removed);
+      const owner = change === null ? [] : [change || null];
       if (create) {
-        await this.#write(this.#sql.upsert(paths.length), [id, patch, us, ...paths, patch, us]);
+        await this.#write(this.#sql.upsert(paths.length, change !== null), [id, patch, us, change || null, ...paths, patch, us]);
         return true;
       }
-      const text = this.#sql.update(paths.length);
-      return this.#follow(id, async (target) => (await this.#write(text, [...paths, patch, us, target])).affectedRows === 1);
+      const text = this.#sql.update(paths.length, change !== null);
+      return this.#follow(id, async (target) => (await this.#write(text, [...paths, patch, us, ...owner, target])).affectedRows === 1);
     });
   }
 
@@ -169,7 +179,8 @@ export class MysqlStorage extends SqlStorageBase {
       const copied = keep ? [...keep].filter((key) => !changes.set.has(key) && !changes.removed.has(key)) : [];
       const data = keep ? copied.flatMap((key) => [keyPath(key), key, keyPath(key)]) : [...changes.removed].map(keyPath);
       const text = this.#sql.move(keep !== undefined, keep ? copied.length : changes.removed.size);
-      const values = [newId, ...data, patch, toTTL(ttl) * 1000, toTTL(options.forwardTTL) * 1000, newId, oldId];
+      const owner = movedOwner(changes, keep);
+      const values = [newId, ...data, patch, toTTL(ttl) * 1000, toTTL(options.forwardTTL) * 1000, newId, owner.copy ? 1 : 0, owner.value, oldId];
       return (await this.#write(text, values)).affectedRows > 0 ? written : undefined;
     });
   }
@@ -180,17 +191,19 @@ export class MysqlStorage extends SqlStorageBase {
       checkKeys('MysqlStorage', [key], false);
       const path = keyPath(key);
       const us = toTTL(ttl) * 1000;
+      const change = ownerChangeOfKey(key, next);
       if (create && expected === undefined) {
         const data = JSON.stringify(next === undefined ? {} : { [key]: next });
-        if ((await this.#write(this.#sql.casCreate(), [id, data, us, id])).affectedRows > 0) return 'ok';
+        if ((await this.#write(this.#sql.casCreate(), [id, data, us, change || null, id])).affectedRows > 0) return 'ok';
       }
       const absent = expected === undefined;
       const check = absent ? [path] : [path, expected];
-      const update = this.#sql.cas(next === undefined, absent);
+      const update = this.#sql.cas(next === undefined, absent, change !== null);
+      const owner = change === null ? [] : [change || null];
       const why = this.#sql.casFollow(absent);
       let target = id;
       for (let hop = 0, race = 0; hop <= HOPS && race <= RACES; ) {
-        const values = [...(next === undefined ? [path] : [path, next]), us, target, ...check];
+        const values = [...(next === undefined ? [path] : [path, next]), us, ...owner, target, ...check];
         if ((await this.#write(update, values)).affectedRows === 1) return 'ok';
         const row = (await this.#rows(why, [...check, target]))[0];
         if (!row) break;
@@ -212,15 +225,47 @@ export class MysqlStorage extends SqlStorageBase {
     return this.run('count', async () => Number((await this.#rows(this.#sql.count, []))[0]?.['n'] ?? 0));
   }
 
+  /**
+   * Nothing to do: the indexed `owner` column (a SHA-256 digest of the owner) is written by the
+   * statement that writes the session's `$sw:owner` key, so it always follows it.
+   */
+  async addOwner(_owner: string, _id: string, _ttl: number): Promise<void> {}
+
+  /**
+   * One `SELECT` on the `owner` index: the owner's live sessions (forwards excluded) with their
+   * expiry on the database clock (UTC). Expired rows are never listed; the sweep deletes them.
+   */
+  ownerSessions(owner: string): Promise<readonly OwnedSession[]> {
+    return this.run('ownerSessions', async () => {
+      const rows = await this.#rows(this.#owners.owned, [ownerDigest(owner)]);
+      return rows.map((r) => ({ id: String(r['id']), expiresAt: Number(r['exp']) }));
+    });
+  }
+
+  /** One `UPDATE` setting `owner` to `NULL` on those of `ids` that have this owner; the sessions are not touched. */
+  forgetOwner(owner: string, ids: readonly string[]): Promise<void> {
+    return this.run('forgetOwner', async () => {
+      if (ids.length > 0) await this.#retry(() => call(this.pool, 'query', this.#owners.forget(ids.length), [ownerDigest(owner), ...ids]));
+    });
+  }
+
   protected override explain(err: unknown): string {
     const reason = describeCause(err);
     if ((err as { errno?: number }).errno === 1146) return `${reason}: create the table (storage.schemaSQL, shown in the README) or set createTable: true`;
+    if ((err as { errno?: number }).errno === 1054 && /'owner'/.test(reason)) return `${reason}: the owner index needs the owner column; add it as the README shows (ALTER TABLE … ADD COLUMN owner …) or set createTable: true`;
     return reason;
   }
 
+  /**
+   * Runs {@link MysqlStorage.schemaSQL}, then adds the owner index's column and index to a table
+   * created by an earlier version (MySQL 8 has no `ADD COLUMN IF NOT EXISTS`: `information_schema`
+   * tells; another process adding them at the same moment is not a failure).
+   */
   protected async createSchema(): Promise<void> {
     await call(this.pool, 'query', this.#sql.schema, []);
+    await this.#owners.upgrade((sql, values) => call<Row[]>(this.pool, 'query', sql, values));
   }
+
 
   protected async refreshMany(ids: readonly string[], ttl: number): Promise<void> {
     await this.#retry(() => call(this.pool, 'query', this.#sql.refresh(ids.length), [ttl * 1000, ...ids]));

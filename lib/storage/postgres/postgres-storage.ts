@@ -9,8 +9,9 @@ import { CorruptSessionError, SessionOptionsError, StorageError, describeCause }
 import { SqlStorageBase } from '../sql/sql-base';
 import { sqlSettings, type SqlStorageOptions } from '../sql/sql-options';
 import { checkKeys, toRecord, toTTL } from '../sql/sql-values';
+import { ownerChange, ownerChangeOfKey, ownerDigest } from '../sql/sql-owner';
 import { postgresStatements, type PostgresStatements, type Statement } from './postgres-sql';
-import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, WriteOptions } from '../storage';
+import type { CompareAndSetResult, MoveOptions, OwnedSession, SessionChanges, SessionRecord, WriteOptions } from '../storage';
 
 /**
  * Options of {@link PostgresStorage}: `table` (default `'sessionware_sessions'`), `createTable`
@@ -47,6 +48,10 @@ const RETRYABLE = new Set(['40P01', '40001']);
  * - **Logout** (`removeAll`): one `DELETE`. **Regenerate** (`moveSession`), **`compareAndSet`**
  *   and **`count`**: one statement each.
  * - Expired rows are deleted in bounded batches on an `unref`'d timer.
+ * - **Owner index** (`setOwner`, `sessionsOf`, `revoke`): an `owner` column (a SHA-256 digest
+ *   of the owner) with a partial index, written by the same statement that writes `$sw:owner`
+ *   and moved with the session; `addOwner` costs nothing, `ownerSessions` and `forgetOwner` one
+ *   statement each; reads are unchanged. `createTable` adds the column to an older table.
  *
  * Keys containing U+0000 cannot be stored by PostgreSQL: `session.set()`, `setMap()`, `update()`
  * and `remove()` of such a key reject at once with a `SessionValueError` naming it (`vetKey`),
@@ -137,11 +142,12 @@ export class PostgresStorage extends SqlStorageBase {
       checkKeys('PostgresStorage', changes.removed, true);
       const set = JSON.stringify(Object.fromEntries(changes.set));
       const removed = [...changes.removed];
+      const owner = ownerChange(changes.set, changes.removed);
       if (create) {
-        await this.#query(this.#sql.upsert, [id, set, removed, toTTL(ttl)]);
+        await this.#query(this.#sql.upsert, [id, set, removed, toTTL(ttl), owner]);
         return true;
       }
-      const outcome = await this.#follow(id, (target) => this.#query<WriteRow>(this.#sql.update, [target, set, removed, toTTL(ttl)]));
+      const outcome = await this.#follow(id, (target) => this.#query<WriteRow>(this.#sql.update, [target, set, removed, toTTL(ttl), owner]));
       return outcome !== undefined;
     });
   }
@@ -175,7 +181,7 @@ export class PostgresStorage extends SqlStorageBase {
       checkKeys('PostgresStorage', changes.removed, true);
       const keep = options.keep ? [...options.keep] : null;
       if (keep) checkKeys('PostgresStorage', keep, true);
-      const values = [oldId, newId, JSON.stringify(Object.fromEntries(changes.set)), [...changes.removed], toTTL(ttl), toTTL(options.forwardTTL), keep];
+      const values = [oldId, newId, JSON.stringify(Object.fromEntries(changes.set)), [...changes.removed], toTTL(ttl), toTTL(options.forwardTTL), keep, ownerChange(changes.set, changes.removed)];
       const { rows } = await this.#query<{ data: unknown }>(this.#sql.move, values);
       return rows[0] ? toRecord(rows[0].data) : undefined;
     });
@@ -185,7 +191,7 @@ export class PostgresStorage extends SqlStorageBase {
   compareAndSet(id: string, key: string, expected: string | undefined, next: string | undefined, ttl: number, { create }: WriteOptions): Promise<CompareAndSetResult> {
     return this.run('compareAndSet', async () => {
       checkKeys('PostgresStorage', [key], true);
-      const values = (target: string) => [target, key, expected ?? null, next ?? null, toTTL(ttl)];
+      const values = (target: string) => [target, key, expected ?? null, next ?? null, toTTL(ttl), ownerChangeOfKey(key, next)];
       if (create) {
         const { rowCount } = await this.#query(this.#sql.casCreate, values(id));
         return rowCount === 1 ? 'ok' : 'conflict';
@@ -204,18 +210,55 @@ export class PostgresStorage extends SqlStorageBase {
     });
   }
 
+  /**
+   * Nothing to do: the indexed `owner` column (a SHA-256 digest of the owner) is written by the
+   * statement that writes the session's `$sw:owner` key, so it always follows it.
+   */
+  async addOwner(_owner: string, _id: string, _ttl: number): Promise<void> {}
+
+  /**
+   * One `SELECT` on the `owner` index: the owner's live sessions (forwards excluded) with their
+   * expiry on the database clock. Expired rows are never listed; the sweep deletes them.
+   */
+  ownerSessions(owner: string): Promise<readonly OwnedSession[]> {
+    return this.run('ownerSessions', async () => {
+      const { rows } = await this.#query<{ id: string; exp: string }>(this.#sql.owned, [ownerDigest(owner)]);
+      return rows.map((r) => ({ id: r.id, expiresAt: Number(r.exp) }));
+    });
+  }
+
+  /** One `UPDATE` setting `owner` to `NULL` on those of `ids` that have this owner; the sessions are not touched. */
+  forgetOwner(owner: string, ids: readonly string[]): Promise<void> {
+    return this.run('forgetOwner', async () => {
+      if (ids.length > 0) await this.#query(this.#sql.forget, [ownerDigest(owner), [...ids]]);
+    });
+  }
+
   protected override explain(err: unknown): string {
     const reason = describeCause(err);
     if ((err as { code?: string }).code === '42P01') return `${reason}: create the table (storage.schemaSQL, shown in the README) or set createTable: true`;
+    if ((err as { code?: string }).code === '42703' && /"owner"/.test(reason)) return `${reason}: the owner index needs the owner column; add it as the README shows (ALTER TABLE … ADD COLUMN owner …) or set createTable: true`;
     return reason;
   }
 
+  /**
+   * Runs {@link PostgresStorage.schemaSQL}. A table created by an earlier version has no `owner`
+   * column (the owner index's `CREATE INDEX` then fails): it is added (`ADD COLUMN IF NOT EXISTS`,
+   * a catalog-only change) and the schema is run again.
+   */
   protected async createSchema(): Promise<void> {
+    const { rows } = await this.#query<{ present: boolean; owned: boolean }>(this.#sql.hasOwner, [this.#sql.table]);
+    if (rows[0]?.present === true && rows[0].owned !== true) await this.#tolerate(() => this.pool.query(this.#sql.addOwner));
+    await this.#tolerate(() => this.pool.query(this.#sql.schema));
+  }
+
+  /** Runs a schema change; the errors of another process making the same change at once are not failures. */
+  async #tolerate(change: () => Promise<unknown>): Promise<void> {
     try {
-      await this.pool.query(this.#sql.schema);
+      await change();
     } catch (err) {
-      // Two processes creating the table at once: the loser's IF NOT EXISTS can still collide.
-      if (!['23505', '42P07', '42710'].includes((err as { code?: string }).code ?? '')) throw err;
+      // Two processes creating the table (or adding the column) at once: the loser's IF NOT EXISTS can still collide.
+      if (!['23505', '42P07', '42710', '42701'].includes((err as { code?: string }).code ?? '')) throw err;
     }
   }
 

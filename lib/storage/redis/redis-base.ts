@@ -12,7 +12,8 @@ import { RedisClient, type LuaScript, type RedisConnection } from './redis-clien
 import { DELETE, recordOf } from './redis-lua';
 import { TtlBatch } from '../ttl-batch';
 import { redisTtlSink } from './redis-ttl-batch';
-import type { CompareAndSetResult, MoveOptions, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
+import { RedisOwnerIndex } from './redis-owners';
+import type { CompareAndSetResult, MoveOptions, OwnedSession, SessionChanges, SessionRecord, Storage, WriteOptions } from '../storage';
 
 /** How many forwards a write follows (the contract's bound). */
 export const MAX_HOPS = 4;
@@ -87,6 +88,7 @@ export abstract class RedisStorageBase implements Storage {
   #clockOffset = 0;
   readonly #batch: TtlBatch;
   readonly #onError: (err: StorageError) => void;
+  readonly #owners: RedisOwnerIndex;
 
   protected constructor(name: string, connection: RedisConnection, options: RedisBaseOptions) {
     const { prefix = 'session:', updateTTLInterval = 10_000, commandTimeout = 2_000, batchCommands = true, onError = logError } = options;
@@ -108,6 +110,7 @@ export abstract class RedisStorageBase implements Storage {
     this.#onError = onError;
     this.redis = new RedisClient(name, connection, commandTimeout, batchCommands);
     this.#batch = new TtlBatch(redisTtlSink(this.redis), name, updateTTLInterval, onError);
+    this.#owners = new RedisOwnerIndex({ redis: this.redis, prefix, key: (id) => this.key(id), forwardKey: (id) => this.forwardKey(id) });
   }
 
   /** The ioredis client in use (yours, or the one the storage created). */
@@ -204,6 +207,30 @@ export abstract class RedisStorageBase implements Storage {
       } while (cursor !== '0');
     }
     return count;
+  }
+
+  /**
+   * Owner index ("log out everywhere"): one script that adds `id` to the owner's sorted set
+   * (`prefix + 'owner:' + sha256(owner)`), kept at least `ttl` while its session is not written yet,
+   * and prunes at most 8 members whose sessions ended. On a Cluster: a script on the index, then
+   * single-key checks of those members.
+   */
+  addOwner(owner: string, id: string, ttl: number): Promise<void> {
+    return this.#owners.add(owner, id, toTTL(ttl));
+  }
+
+  /**
+   * One script: the owner's live sessions with their expiry (Redis's time + `PTTL`); members whose
+   * session ended (or moved: a forward) are removed from the index. On a Cluster: `ZRANGE`, one
+   * `PTTL` per member, one script on the index.
+   */
+  ownerSessions(owner: string): Promise<readonly OwnedSession[]> {
+    return this.#owners.list(owner);
+  }
+
+  /** `ZREM` of `ids` from the owner's index; the sessions are not touched. */
+  forgetOwner(owner: string, ids: readonly string[]): Promise<void> {
+    return this.#owners.forget(owner, ids);
   }
 
   /** Queues `PEXPIRE` for the next batch (sent at once for short TTLs); never creates a session. */

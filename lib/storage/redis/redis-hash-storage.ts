@@ -156,7 +156,8 @@ const NO_REMOVALS: ReadonlySet<string> = new Set();
  * session writes and loads it with one `EVALSHA` (`loadAndSet`) instead of `HGETALL` + `EVALSHA`; `removeAll` is one script (`DEL`); `moveSession` one script (three
  * round trips on a Cluster, see {@link RedisStorageBase.moveSession}); clean closes queue a batched
  * `PEXPIRE` like {@link RedisStorage}. A read-only request therefore costs one command, as with
- * {@link RedisStorage}.
+ * {@link RedisStorage}. The owner index is the same as {@link RedisStorage}'s (a sorted set per
+ * owner; one script to add, one to list, pruning ended sessions as they go).
  *
  * A session whose last key is removed still exists (as every storage's does) until it expires or
  * is removed.

@@ -120,6 +120,10 @@ return 1
  *   so a read-only request costs one Redis command on average.
  * - **Logout** (`removeAll`): one `EVALSHA` (`DEL` of the session and of its forward, if it moved).
  * - **Count** (`count`): a `SCAN` of the keyspace (see {@link RedisStorageBase.count}).
+ * - **Owner index** (`setOwner`, `sessionsOf`, `revoke`): a sorted set per owner under
+ *   `prefix + 'owner:' + sha256(owner)`; `addOwner` and `ownerSessions` are one script each
+ *   (pruning ended sessions as they go), `forgetOwner` one `ZREM`; reads and writes of sessions
+ *   cost nothing more (see {@link RedisStorageBase.addOwner}).
  *
  * A stored value that cannot be decoded is treated as a missing session and reported to `onError`
  * as a `CorruptSessionError`.
