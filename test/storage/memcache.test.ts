@@ -177,15 +177,17 @@ describe('MemcacheStorage', () => {
     const [oldId, newId] = [generateId(), generateId()];
     await storage.setSession(oldId, ONE, HOUR, CREATE);
     const other = new MemcacheStorage(server.address, { prefix });
-    // Interleave deterministically: the logout (another process) runs right after the move's add.
+    // Interleave deterministically: the logout (another process) runs right after the move's
+    // second command (gets old, add new, then the cas this test wants to lose).
     const client = storage.client;
-    const store = client.store.bind(client);
+    const xsend = client.xsend.bind(client);
+    let sent = 0;
     let loggedOut: boolean | undefined;
-    client.store = (async (...args: Parameters<typeof store>) => {
-      const reply = await store(...args);
-      if (args[0] === 'add' && args[1] === prefix + newId) loggedOut = await other.removeAll(oldId);
+    client.xsend = (async (...args: Parameters<typeof xsend>) => {
+      const reply = await xsend(...args);
+      if (++sent === 2) loggedOut = await other.removeAll(oldId);
       return reply;
-    }) as typeof client.store;
+    }) as typeof client.xsend;
     const moved = await storage.moveSession(oldId, newId, { set: new Map(), removed: new Set() }, HOUR, { keep: undefined, forwardTTL: 60_000 });
     expect(loggedOut).toBe(true);
     expect(moved).toBeUndefined();

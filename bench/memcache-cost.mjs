@@ -1,0 +1,93 @@
+// Server CPU µs per request for the memcached setups (sessionware + MemcacheStorage, express-session
+// + connect-memcached), less load-sensitive than req/s on a shared machine: each setup's server
+// (bench/server.mjs, pinned to CPU 0) on one private memcached (pinned with autocannon to CPU 1);
+// rounds alternate /bare and each scenario, and the median per route is reported.
+//   npm run build && node bench/memcache-cost.mjs
+// env: MC_COST_ROUNDS (5), MC_COST_REQUESTS (10000 per round), MC_COST_ROUTES (bare,read,write,new),
+// BENCH_CONNECTIONS (10), MC_COST_PROFILE=1 to run the servers with --cpu-prof (profiles in
+// bench/results/profiles/, git-ignored), MC_COST_SETUPS (both; comma-separated names).
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { ROOT } from './setups.mjs';
+import { MEMCACHE_SETUPS, startMemcached } from './setups-memcache.mjs';
+
+const env = process.env;
+const ROUNDS = Number(env.MC_COST_ROUNDS ?? 5);
+const REQUESTS = Number(env.MC_COST_REQUESTS ?? 10_000);
+const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 10);
+const ROUTES = (env.MC_COST_ROUTES ?? 'bare,read,write,new').split(',');
+const SETUPS = env.MC_COST_SETUPS ? MEMCACHE_SETUPS.filter((s) => env.MC_COST_SETUPS.split(',').includes(s.name)) : MEMCACHE_SETUPS;
+const PROFILES = path.join(ROOT, 'bench/results/profiles');
+const pin = spawnSync('taskset', ['-c', '0', 'true']).status === 0 && env.BENCH_NO_PIN !== '1';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function startServer(setup, ctx) {
+  const node = [...(env.MC_COST_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`] : []), path.join(ROOT, 'bench/server.mjs'), setup.name];
+  const [cmd, args] = pin ? ['taskset', ['-c', '0', process.execPath, ...node]] : [process.execPath, node];
+  const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...env, BENCH_CTX: JSON.stringify(ctx), NODE_ENV: 'production' } });
+  const { port, pid } = await new Promise((resolve, reject) => {
+    child.on('message', (m) => m?.ready && resolve(m));
+    child.on('exit', (code) => reject(new Error(`server exited ${code}`)));
+  });
+  return {
+    base: `http://127.0.0.1:${port}`,
+    pid,
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.send({ stop: true });
+      await Promise.race([exited, sleep(5000)]);
+    },
+  };
+}
+
+const cannon = (opts) => new Promise((resolve, reject) => autocannon(opts, (e, r) => (e ? reject(e) : resolve(r))));
+
+async function cookieFor(base) {
+  const res = await fetch(`${base}/write`);
+  return res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+}
+
+async function perRequest(server, route, cookie) {
+  const opts = { url: `${server.base}/${route}`, connections: CONNECTIONS, headers: cookie ? { cookie } : {} };
+  await cannon({ ...opts, amount: 1000 });
+  const before = cpuSeconds(server.pid);
+  const r = await cannon({ ...opts, amount: REQUESTS });
+  await sleep(200);
+  if (r.non2xx) throw new Error(`/${route}: ${r.non2xx} non-2xx`);
+  return ((cpuSeconds(server.pid) - before) * 1e6) / r.requests.total;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+if (env.MC_COST_PROFILE === '1') mkdirSync(PROFILES, { recursive: true });
+const out = {};
+for (const setup of SETUPS) {
+  const memcached = await startMemcached('1');
+  const server = await startServer(setup, { memcached: memcached.address, prefix: `cost:${Date.now().toString(36)}:` });
+  const samples = Object.fromEntries(ROUTES.map((r) => [r, []]));
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const route of ROUTES) {
+        const cookie = route === 'read' || route === 'write' ? await cookieFor(server.base) : undefined;
+        samples[route].push(await perRequest(server, route, cookie));
+      }
+    }
+  } finally {
+    await server.stop();
+    memcached.stop();
+  }
+  out[setup.name] = Object.fromEntries(ROUTES.map((r) => [r, +median(samples[r]).toFixed(1)]));
+  console.log(setup.name, JSON.stringify(out[setup.name]), 'all:', JSON.stringify(Object.fromEntries(ROUTES.map((r) => [r, samples[r].map((x) => +x.toFixed(1))]))));
+}
+const [ours, theirs] = [out['sessionware-memcache'], out['express-session-memcached']];
+if (ours && theirs) {
+  for (const r of ROUTES.filter((x) => x !== 'bare')) {
+    console.log(`/${r}: whole request ${(theirs[r] / ours[r]).toFixed(2)}x, above bare ${((theirs[r] - theirs.bare) / (ours[r] - ours.bare)).toFixed(2)}x`);
+  }
+}
