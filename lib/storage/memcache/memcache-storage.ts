@@ -6,7 +6,7 @@
 import { CorruptSessionError, StorageError } from '../../errors';
 import { applyChanges, movedRecord } from '../record-codec';
 import { RecentReads, type Read } from './memcache-reads';
-import { WriteQueue } from './memcache-writes';
+import { WriteQueue, mergeChanges } from './memcache-writes';
 import { MemcacheClient, TOO_LARGE, type MemcacheConnection, type StoreReply } from './memcache-client';
 import { resolveOptions, type MemcacheStorageOptions } from './memcache-options';
 import { KEY_PATTERN, MAX_KEY_BYTES, decodeItem, encodeChecked, encodeForward, exptime, tooLarge, type Item } from './memcache-item';
@@ -320,15 +320,4 @@ export class MemcacheStorage implements Storage {
     }
     return key;
   }
-}
-
-/** The changes of several writes as one (later writes win), for the size check's error message. */
-function mergeChanges(list: readonly SessionChanges[]): SessionChanges {
-  const set = new Map<string, string>();
-  const removed = new Set<string>();
-  for (const changes of list) {
-    for (const [key, value] of changes.set) set.set(key, value), removed.delete(key);
-    for (const key of changes.removed) set.delete(key), removed.add(key);
-  }
-  return { set, removed };
 }
