@@ -1,4 +1,4 @@
-// Shared pieces of the side-by-side benches that run one setup at a time (bench/cookie.mjs): a
+// Shared pieces of the side-by-side benches that run one setup at a time (memcache.mjs, cookie.mjs): a
 // pinned bench/server.mjs process, the pinned load generator, a fetch helper, and server CPU
 // time per request from /proc.
 import { spawn, spawnSync } from 'node:child_process';
@@ -14,9 +14,9 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const hasTaskset = env.BENCH_NO_PIN !== '1' && os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 const pinned = (cpu, cmd, args) => (hasTaskset ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
 
-/** Starts `node bench/server.mjs <setup>` on `cpu`; resolves { base, pid, stop() }. */
-export async function startServer(setup, ctx, cpu = env.BENCH_SERVER_CPU ?? '0') {
-  const [cmd, args] = pinned(cpu, process.execPath, [path.join(ROOT, 'bench/server.mjs'), setup.name]);
+/** Starts `node [nodeArgs] bench/server.mjs <setup>` on `cpu`; resolves { base, pid, stop() }. */
+export async function startServer(setup, ctx, { cpu = env.BENCH_SERVER_CPU ?? '0', nodeArgs = [] } = {}) {
+  const [cmd, args] = pinned(cpu, process.execPath, [...nodeArgs, path.join(ROOT, 'bench/server.mjs'), setup.name]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...env, BENCH_CTX: JSON.stringify(ctx), NODE_ENV: 'production' } });
   const { port, pid } = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start in 20 s')), 20_000);
@@ -47,7 +47,7 @@ export function loadgen(plan, cpu = env.BENCH_LOAD_CPU ?? '1') {
   });
 }
 
-/** GET `p` with an optional Cookie header; the status, parsed JSON, raw Set-Cookie lines and their `name=value` parts. */
+/** GET `p` with an optional Cookie header; the status, parsed JSON, raw Set-Cookie lines, their `name=value` parts, and when it ended (`at`, performance.now()). */
 export async function get(base, p, cookie) {
   const res = await fetch(base + p, { headers: cookie ? { cookie } : {} });
   const body = await res.text();
@@ -58,7 +58,7 @@ export async function get(base, p, cookie) {
     json = undefined;
   }
   const lines = res.headers.getSetCookie();
-  return { status: res.status, json, body, setCookieLines: lines, setCookie: lines.map((c) => c.split(';')[0]) };
+  return { status: res.status, json, body, setCookieLines: lines, setCookie: lines.map((c) => c.split(';')[0]), at: performance.now() };
 }
 
 /** CPU seconds (user + system) the process `pid` has used so far, from /proc (Linux). */

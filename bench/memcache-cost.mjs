@@ -6,12 +6,11 @@
 // env: MC_COST_ROUNDS (5), MC_COST_REQUESTS (10000 per round), MC_COST_ROUTES (bare,read,write,new),
 // BENCH_CONNECTIONS (10), MC_COST_PROFILE=1 to run the servers with --cpu-prof (profiles in
 // bench/results/profiles/, git-ignored), MC_COST_SETUPS (both; comma-separated names).
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import autocannon from 'autocannon';
 import { ROOT } from './setups.mjs';
 import { MEMCACHE_SETUPS, startMemcached } from './setups-memcache.mjs';
+import { cpuPerRequest, get, startServer } from './harness.mjs';
 
 const env = process.env;
 const ROUNDS = Number(env.MC_COST_ROUNDS ?? 5);
@@ -20,62 +19,21 @@ const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 10);
 const ROUTES = (env.MC_COST_ROUTES ?? 'bare,read,write,new').split(',');
 const SETUPS = env.MC_COST_SETUPS ? MEMCACHE_SETUPS.filter((s) => env.MC_COST_SETUPS.split(',').includes(s.name)) : MEMCACHE_SETUPS;
 const PROFILES = path.join(ROOT, 'bench/results/profiles');
-const pin = spawnSync('taskset', ['-c', '0', 'true']).status === 0 && env.BENCH_NO_PIN !== '1';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function cpuSeconds(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-async function startServer(setup, ctx) {
-  const node = [...(env.MC_COST_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`] : []), path.join(ROOT, 'bench/server.mjs'), setup.name];
-  const [cmd, args] = pin ? ['taskset', ['-c', '0', process.execPath, ...node]] : [process.execPath, node];
-  const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...env, BENCH_CTX: JSON.stringify(ctx), NODE_ENV: 'production' } });
-  const { port, pid } = await new Promise((resolve, reject) => {
-    child.on('message', (m) => m?.ready && resolve(m));
-    child.on('exit', (code) => reject(new Error(`server exited ${code}`)));
-  });
-  return {
-    base: `http://127.0.0.1:${port}`,
-    pid,
-    async stop() {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.send({ stop: true });
-      await Promise.race([exited, sleep(5000)]);
-    },
-  };
-}
-
-const cannon = (opts) => new Promise((resolve, reject) => autocannon(opts, (e, r) => (e ? reject(e) : resolve(r))));
-
-async function cookieFor(base) {
-  const res = await fetch(`${base}/write`);
-  return res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
-}
-
-async function perRequest(server, route, cookie) {
-  const opts = { url: `${server.base}/${route}`, connections: CONNECTIONS, headers: cookie ? { cookie } : {} };
-  await cannon({ ...opts, amount: 1000 });
-  const before = cpuSeconds(server.pid);
-  const r = await cannon({ ...opts, amount: REQUESTS });
-  await sleep(200);
-  if (r.non2xx) throw new Error(`/${route}: ${r.non2xx} non-2xx`);
-  return ((cpuSeconds(server.pid) - before) * 1e6) / r.requests.total;
-}
+const cookieFor = async (base) => (await get(base, '/write')).setCookie.join('; ');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 if (env.MC_COST_PROFILE === '1') mkdirSync(PROFILES, { recursive: true });
 const out = {};
 for (const setup of SETUPS) {
   const memcached = await startMemcached('1');
-  const server = await startServer(setup, { memcached: memcached.address, prefix: `cost:${Date.now().toString(36)}:` });
+  const nodeArgs = env.MC_COST_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`] : [];
+  const server = await startServer(setup, { memcached: memcached.address, prefix: `cost:${Date.now().toString(36)}:` }, { nodeArgs });
   const samples = Object.fromEntries(ROUTES.map((r) => [r, []]));
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const route of ROUTES) {
         const cookie = route === 'read' || route === 'write' ? await cookieFor(server.base) : undefined;
-        samples[route].push(await perRequest(server, route, cookie));
+        samples[route].push(await cpuPerRequest(server, `/${route}`, cookie, { n: REQUESTS, connections: CONNECTIONS }));
       }
     }
   } finally {

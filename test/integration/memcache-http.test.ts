@@ -140,6 +140,11 @@ describe('MemcacheStorage: memcached commands per request (stats deltas)', () =>
       await req.session.regenerate();
       res.send('ok');
     });
+    app.get('/slow-read', async (req, res) => {
+      const user = await req.session.get('user');
+      await sleep(100);
+      res.json(user);
+    });
     const measure = async (path: string, cookie?: string) => {
       const before = await server.stats();
       const req = request(app).get(path);
@@ -157,6 +162,14 @@ describe('MemcacheStorage: memcached commands per request (stats deltas)', () =>
       expect(read.res.body).toBe('alice');
         expect(read.commands).toMatchObject({ total: 1, cmd_touch: 1, cmd_get: 0, cmd_set: 0 });
     }
+
+    // Overlapping read-only requests of one session (tabs, parallel fetches): still one gats each,
+    // and none of their clean closes sends a touch (each finds the latest read, under a second old).
+    const before5 = await server.stats();
+    const overlapping = await Promise.all(Array.from({ length: 5 }, () => request(app).get('/slow-read').set('Cookie', cookie).expect(200)));
+    await sleep(50);
+    expect(overlapping.map((r) => r.body)).toEqual(Array(5).fill('alice'));
+    expect(commandsBetween(before5, await server.stats())).toMatchObject({ total: 5, cmd_touch: 5, cmd_get: 0, cmd_set: 0 });
 
     for (let i = 0; i < 3; i++) {
       // The read's gats carries the CAS token: the write is one cas on top, no gets.

@@ -200,7 +200,7 @@ export class MemcacheStorage implements Storage {
    * a forward (its expiry is set back).
    */
   async updateTTL(id: string, ttl: number): Promise<void> {
-    const read = this.#reads.take(id);
+    const read = this.#reads.close(id);
     if (read && read.ttl === ttl && read.at + TOUCH_WINDOW > Date.now()) return;
     const key = this.#key('updateTTL', id);
     const found = await this.#mc.gats('updateTTL', key, exptime(ttl, Date.now()));
