@@ -10,13 +10,13 @@
 // (DURATION, SLICES, WARMUP, CONNECTIONS, TRIALS, TRIAL_CONCURRENCY, SLOW_MS, SKIP_BUILD, NO_PIN,
 // SERVER_CPU, LOAD_CPU, OUT, SCENARIOS, SKIP=commands,correctness), plus BENCH_MEMCACHE_CONNECTIONS
 // (default 4, both sides). A partial run prints its numbers and leaves the report alone.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import autocannon from 'autocannon';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from './setups.mjs';
 import { MEMCACHE_SETUPS, memcachedCommands, memcachedStats, startMemcached } from './setups-memcache.mjs';
+import { cpuPerRequest, get, hasTaskset, loadgen, sleep, startServer } from './harness.mjs';
 
 const env = process.env;
 const num = (name, def) => (env[name] ? Number(env[name]) : def);
@@ -35,52 +35,6 @@ const CFG = {
   skip: new Set((env.BENCH_SKIP ?? '').split(',').filter(Boolean)), // commands, correctness
 };
 const log = (...a) => console.log('[bench:memcache]', ...a);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const hasTaskset = env.BENCH_NO_PIN !== '1' && os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
-const pinned = (cpu, cmd, args) => (hasTaskset ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
-
-async function startServer(setup, ctx) {
-  const [cmd, args] = pinned(CFG.serverCpu, process.execPath, [path.join(ROOT, 'bench/server.mjs'), setup.name]);
-  const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...env, BENCH_CTX: JSON.stringify(ctx), NODE_ENV: 'production' } });
-  const { port, pid } = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start in 20 s')), 20_000);
-    child.on('message', (m) => m?.ready && (clearTimeout(timer), resolve(m)));
-    child.on('exit', (code) => (clearTimeout(timer), reject(new Error(`server exited ${code} before ready`))));
-  });
-  return {
-    base: `http://127.0.0.1:${port}`,
-    pid,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.send({ stop: true });
-      await Promise.race([exited, sleep(5000)]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    },
-  };
-}
-
-function loadgen(plan) {
-  const [cmd, args] = pinned(CFG.loadCpu, process.execPath, [path.join(ROOT, 'bench/loadgen.mjs'), JSON.stringify(plan)]);
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1))) : reject(new Error(`loadgen exited ${code}`))));
-  });
-}
-
-async function get(base, p, cookie) {
-  const res = await fetch(base + p, { headers: cookie ? { cookie } : {} });
-  const body = await res.text();
-  let json;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, body, setCookie: res.headers.getSetCookie().map((c) => c.split(';')[0]), at: performance.now() };
-}
 
 async function newSession(base, p = '/write') {
   const r = await get(base, p);
@@ -121,30 +75,11 @@ async function throughput(server, address) {
   return out;
 }
 
-/** CPU seconds (user + system) the process `pid` has used so far, from /proc (Linux). */
-function cpuSeconds(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-}
-
-/**
- * Server CPU µs per request of `path`: `n` requests over CFG.connections connections, CPU time of
- * the server process from /proc. Unlike req/s it hardly moves when neighbours steal the CPU.
- */
-async function cpuPerRequest(server, p, cookie, n = 20_000) {
-  await new Promise((resolve, reject) => autocannon({ url: server.base + p, connections: CFG.connections, amount: 2000, headers: cookie ? { cookie } : {} }, (e) => (e ? reject(e) : resolve())));
-  const before = cpuSeconds(server.pid);
-  const r = await new Promise((resolve, reject) => autocannon({ url: server.base + p, connections: CFG.connections, amount: n, headers: cookie ? { cookie } : {} }, (e, res) => (e ? reject(e) : resolve(res))));
-  await sleep(300);
-  if (r.non2xx) throw new Error(`${p}: ${r.non2xx} non-2xx responses`);
-  return +(((cpuSeconds(server.pid) - before) * 1e6) / r.requests.total).toFixed(1);
-}
-
 async function cpuCosts(server) {
   const out = {};
   for (const scenario of ['bare', ...CFG.scenarios]) {
     const cookie = scenario === 'read' || scenario === 'write' ? await newSession(server.base) : undefined;
-    out[scenario] = await cpuPerRequest(server, `/${scenario}`, cookie);
+    out[scenario] = await cpuPerRequest(server, `/${scenario}`, cookie, { connections: CFG.connections });
   }
   log(`  server CPU µs/request: ${JSON.stringify(out)}`);
   return out;

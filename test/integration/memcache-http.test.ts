@@ -128,13 +128,22 @@ describe('express-session + connect-memcached, the same overlap (the incumbent)'
 });
 
 describe('MemcacheStorage: memcached commands per request (stats deltas)', () => {
-  it('should read with one gats, create with one add, write with one cas after the read, log out with delete + one get', async () => {
+  it('should read with one gats, create with one add, write with one cas after the read, log out with one gat -1', async () => {
     const prefix = uniquePrefix('sw-mc-cmds');
     const storage = new MemcacheStorage(server.address, { prefix });
     const app = commandCountApp(storage);
     app.get('/write', async (req, res) => {
       await req.session.set('n', ((await req.session.get<number>('n')) ?? 0) + 1);
       res.send('ok');
+    });
+    app.get('/login', async (req, res) => {
+      await req.session.regenerate();
+      res.send('ok');
+    });
+    app.get('/slow-read', async (req, res) => {
+      const user = await req.session.get('user');
+      await sleep(100);
+      res.json(user);
     });
     const measure = async (path: string, cookie?: string) => {
       const before = await server.stats();
@@ -154,6 +163,14 @@ describe('MemcacheStorage: memcached commands per request (stats deltas)', () =>
         expect(read.commands).toMatchObject({ total: 1, cmd_touch: 1, cmd_get: 0, cmd_set: 0 });
     }
 
+    // Overlapping read-only requests of one session (tabs, parallel fetches): still one gats each,
+    // and none of their clean closes sends a touch (each finds the latest read, under a second old).
+    const before5 = await server.stats();
+    const overlapping = await Promise.all(Array.from({ length: 5 }, () => request(app).get('/slow-read').set('Cookie', cookie).expect(200)));
+    await sleep(50);
+    expect(overlapping.map((r) => r.body)).toEqual(Array(5).fill('alice'));
+    expect(commandsBetween(before5, await server.stats())).toMatchObject({ total: 5, cmd_touch: 5, cmd_get: 0, cmd_set: 0 });
+
     for (let i = 0; i < 3; i++) {
       // The read's gats carries the CAS token: the write is one cas on top, no gets.
       const written = await measure('/write', cookie);
@@ -162,8 +179,23 @@ describe('MemcacheStorage: memcached commands per request (stats deltas)', () =>
     const blind = await measure('/set', cookie); // the session loads on first use: gats, then cas
     expect(blind.commands).toMatchObject({ total: 2, cmd_touch: 1, cmd_set: 1, cas_hits: 1 });
 
+    // Logout: one command that ends the item and returns it (gat -1), no delete, no get.
     const logout = await measure('/logout', cookie);
-    expect(logout.commands).toMatchObject({ total: 2, delete_hits: 1, cmd_get: 1 });
+    expect(logout.commands).toMatchObject({ total: 1, cmd_touch: 1, cmd_get: 0, cmd_set: 0, delete_hits: 0, delete_misses: 0 });
+    const again = await measure('/read', cookie);
+    expect(again.res.text).toBe(''); // gone, as after a delete: nothing to read
+    expect(again.commands).toMatchObject({ total: 1, cmd_touch: 1 });
+
+    // The rare case: a late logout through the id a login (regenerate) moved: the old item is a
+    // forward, so a second gat -1 ends the session it leads to.
+    const fresh = await measure('/set');
+    const before = `sessionid=${cookieValue(fresh.res.headers['set-cookie'])}`;
+    const login = await measure('/login', before);
+    const after = `sessionid=${cookieValue(login.res.headers['set-cookie'])}`;
+    expect(login.commands).toMatchObject({ total: 4, cmd_touch: 1, cmd_get: 1, cmd_set: 2 }); // gats, gets, add, cas (the forward is the old item)
+    const late = await measure('/logout', before);
+    expect(late.commands).toMatchObject({ total: 2, cmd_touch: 2, cmd_get: 0, cmd_set: 0, delete_hits: 0 });
+    expect((await request(app).get('/read').set('Cookie', after).expect(200)).text).toBe('');
     await storage.close();
   });
 });

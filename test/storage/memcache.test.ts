@@ -42,12 +42,12 @@ describe('MemcacheStorage', () => {
 
   it('should reject bad options with a SessionOptionsError', () => {
     expect(() => new MemcacheStorage(server.address, { prefix: 'has space' })).toThrow(SessionOptionsError);
-    expect(() => new MemcacheStorage(server.address, { prefix: 'x'.repeat(122) })).toThrow(/at most 121/);
+    expect(() => new MemcacheStorage(server.address, { prefix: 'x'.repeat(123) })).toThrow(/at most 122/);
     expect(() => new MemcacheStorage(server.address, { commandTimeout: 0 })).toThrow(SessionOptionsError);
     expect(() => new MemcacheStorage(server.address, { maxItemSize: 10 })).toThrow(SessionOptionsError);
     expect(() => new MemcacheStorage(server.address, { casRetries: -1 })).toThrow(SessionOptionsError);
     expect(() => new MemcacheStorage(undefined as unknown as string)).toThrow(/memcache-client/);
-    expect(() => new MemcacheStorage(server.address, { prefix: 'x'.repeat(121) })).not.toThrow();
+    expect(() => new MemcacheStorage(server.address, { prefix: 'x'.repeat(122) })).not.toThrow();
   });
 
   it('should store one item per session: a JSON object of JSON texts under prefix + id', async () => {
@@ -137,8 +137,75 @@ describe('MemcacheStorage', () => {
     await expect(storage.getSession(oldId, HOUR)).resolves.toBeUndefined();
     await storage.updateTTL(oldId, HOUR);
     expect(await server.ttlOf(prefix + oldId)).toBeLessThanOrEqual(62);
-    expect(await server.ttlOf(`${prefix}${oldId}>`)).toBeLessThanOrEqual(62);
+    expect(await server.valueOf(`${prefix}${oldId}>`)).toBeUndefined(); // the forward lives in the old item only
     expect(await server.ttlOf(prefix + newId)).toBeGreaterThan(3595);
+  });
+
+  it('should log out with one gat -1, after which memcached treats the item exactly as deleted', async () => {
+    const id = generateId();
+    await storage.setSession(id, ONE, HOUR, CREATE);
+    const before = await server.stats();
+    await expect(storage.removeAll(id)).resolves.toBe(true);
+    const after = await server.stats();
+    expect(commandsBetween(before, after)).toMatchObject({ total: 1, cmd_touch: 1, cmd_get: 0, cmd_set: 0, delete_hits: 0, delete_misses: 0 });
+    expect(after['touch_hits']! - before['touch_hits']!).toBe(1);
+    expect(await server.valueOf(prefix + id)).toBeUndefined(); // get
+    expect(await server.ttlOf(prefix + id)).toBeUndefined(); // mg
+    await expect(storage.getSession(id, HOUR)).resolves.toBeUndefined(); // gats
+    await expect(storage.setSession(id, ONE, HOUR, UPDATE)).resolves.toBe(false); // gets misses: never re-created
+    await expect(storage.compareAndSet(id, 'a', '1', '2', HOUR, UPDATE)).resolves.toBe('gone');
+    await expect(storage.removeAll(id)).resolves.toBe(false);
+    // create: true (a new session under this id, as only a fresh id gets) adds a brand-new item
+    await expect(storage.setSession(id, { set: new Map([['b', '2']]), removed: new Set() }, HOUR, CREATE)).resolves.toBe(true);
+    await expect(storage.getSession(id, HOUR)).resolves.toEqual(new Map([['b', '2']]));
+  });
+
+  it('should end a stale cas of a logged-out session with NOT_FOUND (no resurrection by a read taken before)', async () => {
+    const id = generateId();
+    await storage.setSession(id, ONE, HOUR, CREATE);
+    await storage.getSession(id, HOUR); // this request's gats: its CAS token is remembered
+    const other = new MemcacheStorage(server.address, { prefix });
+    await other.removeAll(id);
+    const before = await server.stats();
+    await expect(storage.setSession(id, { set: new Map([['late', '1']]), removed: new Set() }, HOUR, UPDATE)).resolves.toBe(false);
+    expect(commandsBetween(before, await server.stats())).toMatchObject({ cas_misses: 1, cas_hits: 0 });
+    expect(await server.valueOf(prefix + id)).toBeUndefined();
+    await other.close();
+  });
+
+  it('should undo the move when a logout ends the old id between its add and its cas (the logout wins)', async () => {
+    const [oldId, newId] = [generateId(), generateId()];
+    await storage.setSession(oldId, ONE, HOUR, CREATE);
+    const other = new MemcacheStorage(server.address, { prefix });
+    // Interleave deterministically: the logout (another process) runs right after the move's
+    // second command (gets old, add new, then the cas this test wants to lose).
+    const client = storage.client;
+    const xsend = client.xsend.bind(client);
+    let sent = 0;
+    let loggedOut: boolean | undefined;
+    client.xsend = (async (...args: Parameters<typeof xsend>) => {
+      const reply = await xsend(...args);
+      if (++sent === 2) loggedOut = await other.removeAll(oldId);
+      return reply;
+    }) as typeof client.xsend;
+    const moved = await storage.moveSession(oldId, newId, { set: new Map(), removed: new Set() }, HOUR, { keep: undefined, forwardTTL: 60_000 });
+    expect(loggedOut).toBe(true);
+    expect(moved).toBeUndefined();
+    expect(await server.valueOf(prefix + oldId)).toBeUndefined();
+    expect(await server.valueOf(prefix + newId)).toBeUndefined(); // the move deleted its new item
+    await other.close();
+  });
+
+  it('should end a session reached through a chain of forwards with one gat -1 per hop', async () => {
+    const ids = [generateId(), generateId(), generateId()] as const;
+    await storage.setSession(ids[0], ONE, HOUR, CREATE);
+    const forward = { keep: undefined, forwardTTL: 60_000 };
+    await storage.moveSession(ids[0], ids[1], { set: new Map(), removed: new Set() }, HOUR, forward);
+    await storage.moveSession(ids[1], ids[2], { set: new Map(), removed: new Set() }, HOUR, forward);
+    const before = await server.stats();
+    await expect(storage.removeAll(ids[0])).resolves.toBe(true);
+    expect(commandsBetween(before, await server.stats())).toMatchObject({ total: 3, cmd_touch: 3 });
+    for (const id of ids) expect(await server.valueOf(prefix + id)).toBeUndefined();
   });
 
   it('should keep every write of many writers on one session (bounded cas retries)', async () => {

@@ -10,8 +10,7 @@ import { KEY_PATTERN, MAX_ID_LENGTH, MAX_KEY_BYTES } from './memcache-item';
 export interface MemcacheStorageOptions {
   /**
    * Prepended to every session id to form its memcached key. Printable ASCII without spaces, at
-   * most 121 bytes (memcached keys are at most 250 bytes; ids up to 128, plus one for the
-   * forward key). Give each application its own prefix when they share a memcached.
+   * most 122 bytes (memcached keys are at most 250 bytes; ids up to 128). Give each application its own prefix when they share a memcached.
    * @default 'session:'
    * @example `{ prefix: 'myapp:sess:' }`
    */
@@ -63,8 +62,8 @@ export function resolveOptions(connection: MemcacheConnection, options: Memcache
   if (typeof prefix !== 'string' || (prefix !== '' && !KEY_PATTERN.test(prefix))) {
     throw new SessionOptionsError(`${name}: options.prefix must be a string of printable ASCII without spaces, e.g. 'session:'.`);
   }
-  if (prefix.length + MAX_ID_LENGTH + 1 > MAX_KEY_BYTES) {
-    throw new SessionOptionsError(`${name}: options.prefix is ${prefix.length} bytes; at most ${MAX_KEY_BYTES - MAX_ID_LENGTH - 1} fit memcached's ${MAX_KEY_BYTES}-byte keys with a ${MAX_ID_LENGTH}-character id.`);
+  if (prefix.length + MAX_ID_LENGTH > MAX_KEY_BYTES) {
+    throw new SessionOptionsError(`${name}: options.prefix is ${prefix.length} bytes; at most ${MAX_KEY_BYTES - MAX_ID_LENGTH} fit memcached's ${MAX_KEY_BYTES}-byte keys with a ${MAX_ID_LENGTH}-character id.`);
   }
   if (!(commandTimeout > 0) || !Number.isFinite(commandTimeout)) {
     throw new SessionOptionsError(`${name}: options.commandTimeout must be a positive, finite number of milliseconds.`);

@@ -6,7 +6,7 @@
 import { CorruptSessionError, StorageError } from '../../errors';
 import { applyChanges, movedRecord } from '../record-codec';
 import { RecentReads, type Read } from './memcache-reads';
-import { WriteQueue } from './memcache-writes';
+import { WriteQueue, mergeChanges } from './memcache-writes';
 import { MemcacheClient, TOO_LARGE, type MemcacheConnection, type StoreReply } from './memcache-client';
 import { resolveOptions, type MemcacheStorageOptions } from './memcache-options';
 import { KEY_PATTERN, MAX_KEY_BYTES, decodeItem, encodeChecked, encodeForward, exptime, tooLarge, type Item } from './memcache-item';
@@ -36,10 +36,12 @@ type Mutation = (current: ReadonlyMap<string, string> | undefined) => Map<string
  *   merged into a single `gets` + `cas` (see `WriteQueue`): only other processes make a `cas` retry.
  * - **Clean close** (`updateTTL`): nothing after a `gats` by this instance less than a second ago
  *   (the usual case), otherwise one `gats`.
- * - **Logout** (`removeAll`): one `delete`, then one `get` of the forward key (see `moveSession`).
- * - **Regenerate** (`moveSession`): `gets` old, `add` new, `set` the forward key, `cas` old into a
- *   forward: the `cas` is the atomic step, so a write to the old id lands before the move (and is
- *   carried over) or after it (and follows the forward).
+ * - **Logout** (`removeAll`): **one command**, `gat -1`, which ends the item and returns what it
+ *   held (see `MemcacheClient.expire`). Only when that was a forward (a logout through the old id
+ *   in the `forwardTTL` after a `regenerate()`) a second `gat -1` ends the session it leads to.
+ * - **Regenerate** (`moveSession`): `gets` old, `add` new, `cas` old into a forward: the `cas` is
+ *   the atomic step, so a write to the old id lands before the move (and is carried over) or after
+ *   it (and follows the forward), and a logout that came first makes it undo the new item.
  * - **Update one key** (`compareAndSet`): `gets` + `cas`.
  * - `count()` is not provided: memcached cannot list or count items by prefix without a full
  *   crawl (`lru_crawler metadump`), which is neither cheap nor exact.
@@ -128,26 +130,26 @@ export class MemcacheStorage implements Storage {
   }
 
   /**
-   * Moves a live session to `newId` and leaves a forward under `oldId`:
+   * Moves a live session to `newId` and leaves a forward under `oldId` (in the old item itself,
+   * which is what `removeAll(oldId)` reads as it ends it):
    * 1. `gets` old (a miss, a forward or an unreadable item: resolve `undefined`, nothing written);
-   * 2. `add` new with the record (changes applied, filtered by `keep`), and `set` the forward key
-   *    `prefix + oldId + '>'` (what `removeAll(oldId)` follows);
+   * 2. `add` new with the record (changes applied, filtered by `keep`);
    * 3. `cas` old into a forward to new, living `forwardTTL`. This is the one atomic step:
    *    `EXISTS` (a write to old came in between) re-reads old, rewrites new and tries again;
-   *    `NOT_FOUND` (a logout came in between) deletes new and the forward key: the logout wins.
+   *    `NOT_FOUND` (a logout ended old in between) deletes new and resolves `undefined`: the
+   *    logout wins, and the new id is never handed out.
    *
    * memcached has no multi-key transaction: between steps 2 and 3 both items exist, but nobody
-   * knows the new id yet except `removeAll(oldId)`, which deletes it too. A crash in that window
-   * leaves an unreachable copy that expires with its TTL.
+   * knows the new id yet. A crash in that window leaves an unreachable copy that expires with its TTL.
    */
   async moveSession(oldId: string, newId: string, changes: SessionChanges, ttl: number, options: MoveOptions): Promise<SessionRecord | undefined> {
     const op = 'moveSession';
-    const [oldKey, newKey, forwardKey] = [this.#key(op, oldId), this.#key(op, newId), this.#key(op, oldId) + '>'];
+    const [oldKey, newKey] = [this.#key(op, oldId), this.#key(op, newId)];
     this.#reads.take(oldId);
     const forwardUntil = Date.now() + options.forwardTTL;
     let created = false;
     const abandon = async (): Promise<undefined> => {
-      if (created) await Promise.all([this.#mc.delete(op, newKey), this.#mc.delete(op, forwardKey)]);
+      if (created) await this.#mc.delete(op, newKey);
       return undefined;
     };
     for (let attempt = 0; ; attempt++) {
@@ -164,7 +166,6 @@ export class MemcacheStorage implements Storage {
           throw new StorageError('MemcacheStorage', op, 'the new session id is already in use; ids must be fresh and unguessable.');
         }
         created = true;
-        await this.#store(op, 'set', forwardKey, newId, exptime(options.forwardTTL, Date.now()));
       } else {
         await this.#store(op, 'set', newKey, text, expiry);
       }
@@ -175,17 +176,25 @@ export class MemcacheStorage implements Storage {
   }
 
   /**
-   * `delete`, then (when something was deleted) a `get` of the forward key: if the id had been
-   * moved, the session it moved to is deleted too. Resolves whether a session was deleted.
+   * One `gat -1`: ends the item and returns what it held (memcached then treats it exactly as
+   * deleted; see `MemcacheClient.expire`). A `delete` cannot say what it deleted, and a logout
+   * through an id that `regenerate()` moved must end the session it moved to, which only the old
+   * item's value (a forward) knows. So only when that value is a live forward, a second `gat -1`
+   * ends its target (and so on along a chain, at most {@link MAX_HOPS}). A logout racing a move is
+   * handled by the move (its final `cas` finds the old item gone and deletes the new one).
+   * Resolves whether a session (or an item this storage cannot read) was ended.
    */
   async removeAll(id: string): Promise<boolean> {
     this.#reads.take(id);
     let key = this.#key('removeAll', id);
     for (let hop = 0; ; hop++) {
-      if (!(await this.#mc.delete('removeAll', key))) return false;
-      const to = hop < MAX_HOPS ? await this.#mc.get('removeAll', `${key}>`) : undefined;
-      if (typeof to !== 'string' || !KEY_PATTERN.test(to)) return true;
-      key = this.#key('removeAll', to);
+      const value = await this.#mc.expire('removeAll', key);
+      if (value === undefined) return false;
+      const item = decodeItem(value);
+      if (item.kind !== 'forward') return true;
+      if (item.until <= Date.now() || hop >= MAX_HOPS) return false;
+      this.#reads.take(item.to);
+      key = this.#key('removeAll', item.to);
     }
   }
 
@@ -195,7 +204,7 @@ export class MemcacheStorage implements Storage {
    * a forward (its expiry is set back).
    */
   async updateTTL(id: string, ttl: number): Promise<void> {
-    const read = this.#reads.take(id);
+    const read = this.#reads.close(id);
     if (read && read.ttl === ttl && read.at + TOUCH_WINDOW > Date.now()) return;
     const key = this.#key('updateTTL', id);
     const found = await this.#mc.gats('updateTTL', key, exptime(ttl, Date.now()));
@@ -310,20 +319,9 @@ export class MemcacheStorage implements Storage {
   /** The memcached key of session `id`, checked against the text protocol's limits. */
   #key(op: string, id: string): string {
     const key = this.#prefix + id;
-    if (key.length + 1 > MAX_KEY_BYTES || !KEY_PATTERN.test(key)) {
-      throw new StorageError('MemcacheStorage', op, `the key prefix + id is not a valid memcached key (printable ASCII without spaces, at most ${MAX_KEY_BYTES - 1} bytes here); session ids are 8 to 128 characters of [A-Za-z0-9_-].`);
+    if (key.length > MAX_KEY_BYTES || !KEY_PATTERN.test(key)) {
+      throw new StorageError('MemcacheStorage', op, `the key prefix + id is not a valid memcached key (printable ASCII without spaces, at most ${MAX_KEY_BYTES} bytes); session ids are 8 to 128 characters of [A-Za-z0-9_-].`);
     }
     return key;
   }
-}
-
-/** The changes of several writes as one (later writes win), for the size check's error message. */
-function mergeChanges(list: readonly SessionChanges[]): SessionChanges {
-  const set = new Map<string, string>();
-  const removed = new Set<string>();
-  for (const changes of list) {
-    for (const [key, value] of changes.set) set.set(key, value), removed.delete(key);
-    for (const key of changes.removed) set.delete(key), removed.add(key);
-  }
-  return { set, removed };
 }

@@ -79,4 +79,15 @@ export class WriteQueue {
   }
 }
 
+/** The changes of several writes as one (later writes win), for the size check's error message. @internal */
+export function mergeChanges(list: readonly SessionChanges[]): SessionChanges {
+  const set = new Map<string, string>();
+  const removed = new Set<string>();
+  for (const changes of list) {
+    for (const [key, value] of changes.set) set.set(key, value), removed.delete(key);
+    for (const key of changes.removed) set.delete(key), removed.add(key);
+  }
+  return { set, removed };
+}
+
 function noop(): void {}
