@@ -59,7 +59,7 @@ const ATOMIC_COUNTER = typeof (Session.prototype as unknown as Record<string, un
   });
 
   afterEach(async () => {
-    await page.close();
+    await page?.close(); // undefined when beforeAll failed: report that failure alone
   });
 
   const views = async (p: Page = page): Promise<number> => Number(await p.textContent('#views'));
