@@ -10,12 +10,11 @@
 // BENCH_SERVER_CPU, BENCH_LOAD_CPU, BENCH_OUT. A partial run (fewer setups or scenarios) prints its
 // numbers and leaves the report alone.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from './setups.mjs';
 import { COOKIE_SETUPS, sealCost } from './setups-cookie.mjs';
-import { cpuPerRequest, get, hasTaskset, loadgen, startServer } from './harness.mjs';
+import { cpuPerRequest, get, hasTaskset, loadgen, startServer, runMain, writeReport } from './harness.mjs';
 
 const env = process.env;
 const num = (name, def) => (env[name] ? Number(env[name]) : def);
@@ -134,14 +133,7 @@ async function main() {
     console.log(JSON.stringify(results, null, 1));
     return; // a partial run does not replace the report
   }
-  mkdirSync(CFG.out, { recursive: true });
-  writeFileSync(path.join(CFG.out, 'cookie.json'), JSON.stringify(results, null, 2) + '\n');
-  const md = renderMarkdown(results);
-  writeFileSync(path.join(CFG.out, 'cookie.md'), md);
-  console.log('\n' + md);
+  writeReport(CFG.out, 'cookie', results, renderMarkdown);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runMain(main);

@@ -11,12 +11,11 @@
 // SERVER_CPU, LOAD_CPU, OUT, SCENARIOS, SKIP=commands,correctness), plus BENCH_MEMCACHE_CONNECTIONS
 // (default 4, both sides). A partial run prints its numbers and leaves the report alone.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from './setups.mjs';
 import { MEMCACHE_SETUPS, memcachedCommands, memcachedStats, startMemcached } from './setups-memcache.mjs';
-import { cpuPerRequest, get, hasTaskset, loadgen, sleep, startServer } from './harness.mjs';
+import { cpuPerRequest, get, hasTaskset, loadgen, sleep, startServer, runMain, writeReport } from './harness.mjs';
 
 const env = process.env;
 const num = (name, def) => (env[name] ? Number(env[name]) : def);
@@ -238,14 +237,7 @@ async function main() {
     console.log(JSON.stringify(results.setups.map((s) => ({ name: s.name, throughput: s.throughput, probes: s.probes })), null, 1));
     return; // a partial run does not replace the report
   }
-  mkdirSync(CFG.out, { recursive: true });
-  writeFileSync(path.join(CFG.out, 'memcache.json'), JSON.stringify(results, null, 2) + '\n');
-  const md = renderMarkdown(results);
-  writeFileSync(path.join(CFG.out, 'memcache.md'), md);
-  console.log('\n' + md);
+  writeReport(CFG.out, 'memcache', results, renderMarkdown);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runMain(main);
