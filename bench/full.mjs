@@ -30,7 +30,7 @@ import autocannon from 'autocannon';
 import { ROOT, getSetup } from './setups.mjs';
 import { correctnessTrials, get, newSession } from './correctness.mjs';
 import { renderFullMarkdown, renderFullSvg, renderReadmeBlock, summarise } from './full-report.mjs';
-import { commitLabel, stopServerProcess, whenReady } from './harness.mjs';
+import { buildDist, commitLabel, stopServerProcess, whenReady } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const env = process.env;
@@ -159,11 +159,7 @@ async function slice(server, p, connections, seconds, cookies) {
 // ---------- main ----------
 async function main() {
   const started = Date.now();
-  if (env.BENCH_SKIP_BUILD !== '1') {
-    log('building dist/ (npm run build)');
-    const b = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-    if (b.status !== 0) throw new Error('npm run build failed');
-  }
+  buildDist(log);
   const routes = ROUTES.filter((r) => (env.FULL_ROUTES ? list('FULL_ROUTES').includes(r.id) : !r.optIn));
   const names = [...new Set(routes.flatMap((r) => [...r.floors, ...r.sw, ...r.inc]))];
   for (const name of names) {

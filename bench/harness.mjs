@@ -14,6 +14,26 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const env = process.env;
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** The number in the environment variable `name` (unset or empty: `def`). */
+export const envNumber = (name, def) => (env[name] ? Number(env[name]) : def);
+
+/** The load knobs of the side-by-side benches: BENCH_DURATION (s, 5), BENCH_SLICES (5), BENCH_WARMUP (s, 1), BENCH_CONNECTIONS (10). */
+export function loadSettings() {
+  return {
+    duration: envNumber('BENCH_DURATION', 5),
+    slices: Math.max(1, envNumber('BENCH_SLICES', 5)),
+    warmup: envNumber('BENCH_WARMUP', 1),
+    connections: envNumber('BENCH_CONNECTIONS', 10),
+  };
+}
+
+/** Builds dist/ (`npm run build`) unless BENCH_SKIP_BUILD=1, saying so through `log`; throws when the build fails. */
+export function buildDist(log) {
+  if (env.BENCH_SKIP_BUILD === '1') return;
+  log('building dist/ (npm run build)');
+  if (spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' }).status !== 0) throw new Error('npm run build failed');
+}
+
 /** A TCP port free on 127.0.0.1 right now (for a private redis-server, memcached or database). */
 export function freePort() {
   return new Promise((resolve, reject) => {

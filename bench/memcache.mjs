@@ -15,15 +15,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from './setups.mjs';
 import { MEMCACHE_SETUPS, memcachedCommands, memcachedStats, startMemcached } from './setups-memcache.mjs';
-import { cpuPerRequest, get, hasTaskset, loadgen, sleep, startServer, runMain, writeReport } from './harness.mjs';
+import { buildDist, cpuPerRequest, envNumber as num, get, hasTaskset, loadgen, loadSettings, runMain, sleep, startServer, writeReport } from './harness.mjs';
 
 const env = process.env;
-const num = (name, def) => (env[name] ? Number(env[name]) : def);
 const CFG = {
-  duration: num('BENCH_DURATION', 5),
-  slices: Math.max(1, num('BENCH_SLICES', 5)),
-  warmup: num('BENCH_WARMUP', 1),
-  connections: num('BENCH_CONNECTIONS', 10),
+  ...loadSettings(),
   trials: num('BENCH_TRIALS', 50),
   trialConcurrency: num('BENCH_TRIAL_CONCURRENCY', 5),
   slowMs: num('BENCH_SLOW_MS', 100),
@@ -182,10 +178,7 @@ function renderMarkdown(results) {
 }
 
 async function main() {
-  if (env.BENCH_SKIP_BUILD !== '1') {
-    log('building dist/ (npm run build)');
-    if (spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' }).status !== 0) throw new Error('npm run build failed');
-  }
+  buildDist(log);
   const version = spawnSync('memcached', ['-V'], { encoding: 'utf8' }).stdout?.trim();
   const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout?.trim();
   const results = {

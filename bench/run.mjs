@@ -14,7 +14,7 @@ import { ROOT, SETUPS } from './setups.mjs';
 import { startSqlServers } from './sql-setups.mjs';
 import { renderMarkdown, renderSvg, evaluateTargets } from './report.mjs';
 import { correctnessTrials, get, newSession } from './correctness.mjs';
-import { commitLabel, hasTaskset, pinned, stopServerProcess, whenReady } from './harness.mjs';
+import { buildDist, commitLabel, hasTaskset, pinned, stopServerProcess, whenReady } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const env = process.env;
@@ -217,11 +217,7 @@ function versions() {
 
 async function main() {
   const started = Date.now();
-  if (env.BENCH_SKIP_BUILD !== '1') {
-    log('building dist/ (npm run build)');
-    const b = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-    if (b.status !== 0) throw new Error('npm run build failed');
-  }
+  buildDist(log);
   const runId = `${Date.now().toString(36)}${process.pid}`;
   const setups = SETUPS.filter((s) => !CFG.setups || CFG.setups.includes(s.name));
   const needRedis = setups.some((s) => s.storage === 'redis' && s.available() === true);

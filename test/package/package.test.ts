@@ -158,41 +158,21 @@ type CompatSession = session.CompatSession;
 type ExpressSessionMiddleware = session.ExpressSessionMiddleware;
 type ExpressSessionOptions = session.ExpressSessionOptions;`;
 
-/** The compat app per TypeScript setting: how it imports the module, in what kind of package. */
-const COMPAT_TS_APPS = {
-  'nodenext, ES module, default import': {
-    type: 'module',
-    compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext' },
-    imports: COMPAT_TS_DEFAULT,
-  },
-  'nodenext, CommonJS, import = require()': {
-    type: 'commonjs',
-    compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext' },
-    imports: COMPAT_TS_REQUIRE,
-  },
-  'nodenext, CommonJS, default import': {
-    type: 'commonjs',
-    compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext' },
-    imports: COMPAT_TS_DEFAULT,
-  },
-  'bundler, default import': {
-    type: 'module',
-    compilerOptions: { module: 'Preserve', moduleResolution: 'Bundler' },
-    imports: COMPAT_TS_DEFAULT,
-  },
-  'node10, CommonJS, import = require()': {
-    type: 'commonjs',
-    compilerOptions: { module: 'CommonJS', moduleResolution: 'Node10' },
-    imports: COMPAT_TS_REQUIRE,
-  },
-} as const;
-
 /** One strict TypeScript app per resolution mode: its package type and compiler options. */
 const TS_APPS = {
   node16: { type: 'module', compilerOptions: { module: 'Node16', moduleResolution: 'Node16' } },
   nodenext: { type: 'commonjs', compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext' } },
   bundler: { type: 'module', compilerOptions: { module: 'Preserve', moduleResolution: 'Bundler' } },
   node10: { type: 'commonjs', compilerOptions: { module: 'CommonJS', moduleResolution: 'Node10' } },
+} as const;
+
+/** The compat app per TypeScript setting: how it imports the module, in what kind of package. */
+const COMPAT_TS_APPS = {
+  'nodenext, ES module, default import': { type: 'module', compilerOptions: TS_APPS.nodenext.compilerOptions, imports: COMPAT_TS_DEFAULT },
+  'nodenext, CommonJS, import = require()': { ...TS_APPS.nodenext, imports: COMPAT_TS_REQUIRE },
+  'nodenext, CommonJS, default import': { ...TS_APPS.nodenext, imports: COMPAT_TS_DEFAULT },
+  'bundler, default import': { ...TS_APPS.bundler, imports: COMPAT_TS_DEFAULT },
+  'node10, CommonJS, import = require()': { ...TS_APPS.node10, imports: COMPAT_TS_REQUIRE },
 } as const;
 
 let packed: Packed;
