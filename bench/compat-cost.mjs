@@ -15,6 +15,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { costApp } from './harness.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROUNDS = Number(process.env.COST_ROUNDS ?? 6);
@@ -30,14 +31,7 @@ else await drive();
 async function serve(names) {
   const { default: express } = await import('express');
   const { getSetup } = await import('./setups.mjs');
-  const app = express();
-  app.disable('x-powered-by');
-  app.disable('etag');
-  app.get('/cpu', (_req, res) => {
-    const { user, system } = process.cpuUsage();
-    res.json({ us: user + system });
-  });
-  app.get('/bare', (_req, res) => res.json({ n: 1 }));
+  const app = costApp(express);
   // Every setup in the same process, each on its own sub-app under /<name>: the rounds interleave
   // them, so a change in the machine's load hits all of them alike.
   for (const name of names.split(',')) {

@@ -10,20 +10,15 @@
 // BENCH_SERVER_CPU, BENCH_LOAD_CPU, BENCH_OUT. A partial run (fewer setups or scenarios) prints its
 // numbers and leaves the report alone.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from './setups.mjs';
 import { COOKIE_SETUPS, sealCost } from './setups-cookie.mjs';
-import { cpuPerRequest, get, hasTaskset, loadgen, startServer } from './harness.mjs';
+import { buildDist, cpuPerRequest, envNumber as num, get, hasTaskset, loadgen, loadSettings, runMain, startServer, writeReport } from './harness.mjs';
 
 const env = process.env;
-const num = (name, def) => (env[name] ? Number(env[name]) : def);
 const CFG = {
-  duration: num('BENCH_DURATION', 5),
-  slices: Math.max(1, num('BENCH_SLICES', 5)),
-  warmup: num('BENCH_WARMUP', 1),
-  connections: num('BENCH_CONNECTIONS', 10),
+  ...loadSettings(),
   cpuRequests: num('BENCH_CPU_REQUESTS', 20_000),
   sealIterations: num('BENCH_SEAL_ITERATIONS', 20_000),
   out: path.resolve(ROOT, env.BENCH_OUT ?? 'bench/results'),
@@ -106,10 +101,7 @@ function renderMarkdown(results) {
 }
 
 async function main() {
-  if (env.BENCH_SKIP_BUILD !== '1') {
-    log('building dist/ (npm run build)');
-    if (spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' }).status !== 0) throw new Error('npm run build failed');
-  }
+  buildDist(log);
   const results = {
     meta: {
       date: new Date().toISOString(),
@@ -134,14 +126,7 @@ async function main() {
     console.log(JSON.stringify(results, null, 1));
     return; // a partial run does not replace the report
   }
-  mkdirSync(CFG.out, { recursive: true });
-  writeFileSync(path.join(CFG.out, 'cookie.json'), JSON.stringify(results, null, 2) + '\n');
-  const md = renderMarkdown(results);
-  writeFileSync(path.join(CFG.out, 'cookie.md'), md);
-  console.log('\n' + md);
+  writeReport(CFG.out, 'cookie', results, renderMarkdown);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runMain(main);

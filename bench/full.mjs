@@ -30,6 +30,7 @@ import autocannon from 'autocannon';
 import { ROOT, getSetup } from './setups.mjs';
 import { correctnessTrials, get, newSession } from './correctness.mjs';
 import { renderFullMarkdown, renderFullSvg, renderReadmeBlock, summarise } from './full-report.mjs';
+import { buildDist, commitLabel, stopServerProcess, whenReady } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const env = process.env;
@@ -121,11 +122,7 @@ async function startRedis() {
 // ---------- servers ----------
 async function startServer(name, ctx) {
   const child = spawn(process.execPath, [path.join(ROOT, 'bench/server.mjs'), name], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...env, BENCH_CTX: JSON.stringify(ctx), NODE_ENV: 'production' } });
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name}: server did not start in 20 s`)), 20_000);
-    child.on('message', (m) => m?.ready && (clearTimeout(timer), resolve(m.port)));
-    child.on('exit', (code) => (clearTimeout(timer), reject(new Error(`${name}: server exited ${code} before ready`))));
-  });
+  const { port } = await whenReady(child, `${name}: `);
   return {
     name,
     pid: child.pid,
@@ -133,13 +130,7 @@ async function startServer(name, ctx) {
     async cpu() {
       return (await get(this.base, '/__cpu')).json.us;
     },
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.send({ stop: true });
-      await Promise.race([exited, sleep(5000)]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    },
+    stop: () => stopServerProcess(child),
   };
 }
 
@@ -168,11 +159,7 @@ async function slice(server, p, connections, seconds, cookies) {
 // ---------- main ----------
 async function main() {
   const started = Date.now();
-  if (env.BENCH_SKIP_BUILD !== '1') {
-    log('building dist/ (npm run build)');
-    const b = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-    if (b.status !== 0) throw new Error('npm run build failed');
-  }
+  buildDist(log);
   const routes = ROUTES.filter((r) => (env.FULL_ROUTES ? list('FULL_ROUTES').includes(r.id) : !r.optIn));
   const names = [...new Set(routes.flatMap((r) => [...r.floors, ...r.sw, ...r.inc]))];
   for (const name of names) {
@@ -261,12 +248,10 @@ async function main() {
   for (const s of Object.values(servers)) await s.stop();
   redis?.client.disconnect();
 
-  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout?.trim();
-  const dirty = spawnSync('git', ['status', '--porcelain', 'lib'], { cwd: ROOT, encoding: 'utf8' }).stdout?.trim();
   const results = {
     meta: {
       date: new Date().toISOString(),
-      commit: commit ? `${commit}${dirty ? ' (lib/ modified)' : ''}` : null,
+      commit: commitLabel(),
       node: process.version,
       cpus: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}`,
       pinning: canPin ? 'pinned: servers (all threads) on CPU 0, load generator and Redis on CPU 1; unpinned: all on CPUs 0,1' : 'taskset unavailable: both layouts ran unpinned',

@@ -11,20 +11,15 @@
 // SERVER_CPU, LOAD_CPU, OUT, SCENARIOS, SKIP=commands,correctness), plus BENCH_MEMCACHE_CONNECTIONS
 // (default 4, both sides). A partial run prints its numbers and leaves the report alone.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from './setups.mjs';
 import { MEMCACHE_SETUPS, memcachedCommands, memcachedStats, startMemcached } from './setups-memcache.mjs';
-import { cpuPerRequest, get, hasTaskset, loadgen, sleep, startServer } from './harness.mjs';
+import { buildDist, cpuPerRequest, envNumber as num, get, hasTaskset, loadgen, loadSettings, runMain, sleep, startServer, writeReport } from './harness.mjs';
 
 const env = process.env;
-const num = (name, def) => (env[name] ? Number(env[name]) : def);
 const CFG = {
-  duration: num('BENCH_DURATION', 5),
-  slices: Math.max(1, num('BENCH_SLICES', 5)),
-  warmup: num('BENCH_WARMUP', 1),
-  connections: num('BENCH_CONNECTIONS', 10),
+  ...loadSettings(),
   trials: num('BENCH_TRIALS', 50),
   trialConcurrency: num('BENCH_TRIAL_CONCURRENCY', 5),
   slowMs: num('BENCH_SLOW_MS', 100),
@@ -183,10 +178,7 @@ function renderMarkdown(results) {
 }
 
 async function main() {
-  if (env.BENCH_SKIP_BUILD !== '1') {
-    log('building dist/ (npm run build)');
-    if (spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' }).status !== 0) throw new Error('npm run build failed');
-  }
+  buildDist(log);
   const version = spawnSync('memcached', ['-V'], { encoding: 'utf8' }).stdout?.trim();
   const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout?.trim();
   const results = {
@@ -238,14 +230,7 @@ async function main() {
     console.log(JSON.stringify(results.setups.map((s) => ({ name: s.name, throughput: s.throughput, probes: s.probes })), null, 1));
     return; // a partial run does not replace the report
   }
-  mkdirSync(CFG.out, { recursive: true });
-  writeFileSync(path.join(CFG.out, 'memcache.json'), JSON.stringify(results, null, 2) + '\n');
-  const md = renderMarkdown(results);
-  writeFileSync(path.join(CFG.out, 'memcache.md'), md);
-  console.log('\n' + md);
+  writeReport(CFG.out, 'memcache', results, renderMarkdown);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runMain(main);

@@ -14,6 +14,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
+import { costApp } from './harness.mjs';
 
 const env = process.env;
 const ROUNDS = Number(env.RCOST_ROUNDS ?? 5);
@@ -30,14 +31,7 @@ else await drive();
 /** One server: the bench's Express app shape, for one setup. */
 async function serve(setup, redisUrl, prefix) {
   const { default: express } = await import('express');
-  const app = express();
-  app.disable('x-powered-by');
-  app.disable('etag');
-  app.get('/cpu', (_req, res) => {
-    const { user, system } = process.cpuUsage();
-    res.json({ us: user + system });
-  });
-  app.get('/bare', (_req, res) => res.json({ n: 1 }));
+  const app = costApp(express);
   const route = (fn) => async (req, res, next) => {
     try {
       res.json(await fn(req));

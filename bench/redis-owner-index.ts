@@ -7,14 +7,13 @@
 //   npx tsx bench/redis-owner-index.ts        # OWNER_ROUNDS=200 by default
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort, sleep } from './harness.mjs';
 
 const LIB = path.resolve(process.env['OWNER_LIB'] ?? path.join(__dirname, '..', 'lib'));
 const ROUNDS = Number(process.env['OWNER_ROUNDS'] ?? 200);
 const HOUR = 3_600_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface OwnerStorage {
   setSession(id: string, changes: { set: Map<string, string>; removed: Set<string> }, ttl: number, options: { create: boolean }): Promise<boolean>;
@@ -24,17 +23,6 @@ interface OwnerStorage {
   close(): Promise<void>;
 }
 type StorageClass = new (client: Redis, options: { prefix: string }) => OwnerStorage;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /** usec_per_call of each command since the last reset, then resets. */
 async function stats(redis: Redis): Promise<Map<string, number>> {

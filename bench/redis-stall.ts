@@ -6,30 +6,18 @@
 //   npx tsx bench/redis-stall.ts                  # this checkout's lib/
 //   STALL_LIB=/path/to/other/lib npx tsx bench/redis-stall.ts   # another version's lib/, to compare
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort, sleep } from './harness.mjs';
 
 const LIB = path.resolve(process.env['STALL_LIB'] ?? path.join(__dirname, '..', 'lib'));
 const ROUNDS = Number(process.env['STALL_ROUNDS'] ?? 8);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface WriteStorage {
   setSession(id: string, changes: { set: Map<string, string>; removed: Set<string> }, ttl: number, options: { create: boolean }): Promise<boolean>;
   close(): Promise<void>;
 }
 type StorageClass = new (client: Redis, options: { prefix: string }) => WriteStorage;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /** Max PING latency seen while `fn` runs, and how long `fn` took. */
 async function stall(pinger: Redis, fn: () => Promise<unknown>): Promise<{ ping: number; write: number }> {

@@ -14,6 +14,7 @@ import { ROOT, SETUPS } from './setups.mjs';
 import { startSqlServers } from './sql-setups.mjs';
 import { renderMarkdown, renderSvg, evaluateTargets } from './report.mjs';
 import { correctnessTrials, get, newSession } from './correctness.mjs';
+import { buildDist, commitLabel, hasTaskset, pinned, stopServerProcess, whenReady } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const env = process.env;
@@ -44,10 +45,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** A ratio for the log; `?` for a slice that measured nothing (a stalled machine gives 0 bare requests: null). */
 const fx = (x) => (typeof x === 'number' ? x.toFixed(2) : '?');
 
-// ---------- pinning ----------
-const hasTaskset = env.BENCH_NO_PIN !== '1' && os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
-/** [command, args] running `args` pinned to `cpu` when taskset is usable. */
-const pinned = (cpu, cmd, args) => (hasTaskset ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
+// ---------- pinning: hasTaskset and pinned() come from harness.mjs ----------
 
 function run(cmd, args, opts = {}) {
   return new Promise((resolve, reject) => {
@@ -124,20 +122,10 @@ async function startServer(setup, ctx) {
   }
   const [cmd, args] = pinned(CFG.serverCpu, process.execPath, [...nodeArgs, path.join(ROOT, 'bench/server.mjs'), setup.name]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...env, BENCH_CTX: JSON.stringify(ctx), NODE_ENV: 'production' } });
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start in 20 s')), 20_000);
-    child.on('message', (m) => m?.ready && (clearTimeout(timer), resolve(m.port)));
-    child.on('exit', (code) => (clearTimeout(timer), reject(new Error(`server exited ${code} before ready`))));
-  });
+  const { port } = await whenReady(child);
   return {
     base: `http://127.0.0.1:${port}`,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.send({ stop: true });
-      await Promise.race([exited, sleep(5000)]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    },
+    stop: () => stopServerProcess(child),
   };
 }
 
@@ -229,11 +217,7 @@ function versions() {
 
 async function main() {
   const started = Date.now();
-  if (env.BENCH_SKIP_BUILD !== '1') {
-    log('building dist/ (npm run build)');
-    const b = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-    if (b.status !== 0) throw new Error('npm run build failed');
-  }
+  buildDist(log);
   const runId = `${Date.now().toString(36)}${process.pid}`;
   const setups = SETUPS.filter((s) => !CFG.setups || CFG.setups.includes(s.name));
   const needRedis = setups.some((s) => s.storage === 'redis' && s.available() === true);
@@ -248,12 +232,10 @@ async function main() {
   if (redis.error) log(`Redis: ${redis.error}; Redis setups are skipped`);
   else if (needRedis) log(`Redis: ${redis.url}${redis.private ? ' (private instance for this run)' : ''}`);
 
-  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout?.trim();
-  const dirty = spawnSync('git', ['status', '--porcelain', 'lib'], { cwd: ROOT, encoding: 'utf8' }).stdout?.trim();
   const results = {
     meta: {
       date: new Date().toISOString(),
-      commit: commit ? `${commit}${dirty ? ' (lib/ modified)' : ''}` : null,
+      commit: commitLabel(),
       node: process.version,
       platform: `${os.platform()} ${os.arch()}`,
       cpus: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}`,

@@ -66,3 +66,34 @@ export function waitFor(child: ChildProcess, timeoutMs = 20_000): Promise<Script
     });
   });
 }
+
+/** A child process serving HTTP on 127.0.0.1. */
+export interface ServedScript {
+  /** e.g. `http://127.0.0.1:40123` */
+  readonly url: string;
+  /** Sends SIGTERM and waits for the child to exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `source`, which prints `port N` once it listens on 127.0.0.1 and exits on SIGTERM; resolves
+ * when it listens, rejects with its stderr if it exits before (it is killed after `timeoutMs`).
+ */
+export async function serveScript(source: string, args: string[] = [], timeoutMs = 60_000): Promise<ServedScript> {
+  const child = startScript(source, args);
+  const done = waitFor(child, timeoutMs);
+  const port = await new Promise<number>((resolvePort, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      const m = /port (\d+)/.exec(d.toString());
+      if (m) resolvePort(Number(m[1]));
+    });
+    void done.then((r) => reject(new Error(`the child exited early: ${r.stderr}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await done;
+    },
+  };
+}

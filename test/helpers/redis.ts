@@ -159,6 +159,13 @@ export class RedisTestCluster {
     return this.servers.map((s) => ({ host: '127.0.0.1', port: s.port }));
   }
 
+  /** A new Cluster client on it (one retry per request, connection errors left to the commands). */
+  client(): Cluster {
+    const client = new Cluster(this.nodes, { redisOptions: { maxRetriesPerRequest: 1 } });
+    client.on('error', () => undefined);
+    return client;
+  }
+
   async stop(): Promise<void> {
     for (const s of this.servers) await s.stop();
     rmSync(this.dir, { recursive: true, force: true });
@@ -175,6 +182,32 @@ export class RedisTestCluster {
       await sleep(100);
     }
   }
+}
+
+/**
+ * A 3-master Redis Cluster for this test file, started before its tests and stopped after them,
+ * with one connected client.
+ */
+export function useRedisCluster(): { readonly cluster: RedisTestCluster; readonly client: Cluster } {
+  let cluster: RedisTestCluster | undefined;
+  let client: Cluster | undefined;
+  beforeAll(async () => {
+    cluster = await RedisTestCluster.start();
+    client = cluster.client();
+    await client.ping();
+  }, 60_000);
+  afterAll(async () => {
+    client?.disconnect();
+    await cluster?.stop();
+  });
+  return {
+    get cluster() {
+      return cluster as RedisTestCluster;
+    },
+    get client() {
+      return client as Cluster;
+    },
+  };
 }
 
 let shared: Promise<{ url: string; server?: RedisServer }> | undefined;

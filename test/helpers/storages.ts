@@ -16,15 +16,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileStorage, MemoryStorage, type Storage } from 'sessionware';
-import { MysqlStorage } from 'sessionware/mysql';
-import { PostgresStorage } from 'sessionware/postgres';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
 import { MemcacheStorage } from 'sessionware/memcache';
 import { StoreAdapter } from 'sessionware/express-session-store';
 import { memoryStoreSetup } from './express-stores';
 import { sharedMemcached, stopSharedMemcached } from './memcached';
 import { cleanupPrefix, sharedRedisUrl, stopSharedRedis, testClient, uniquePrefix } from './redis';
-import { dropMysqlTable, dropPgTable, endMysql, mysqlPool, pgPool, uniqueTable } from './sql';
+import { sqlStorage } from './sql-storage';
 
 /** A fresh, empty storage and the way to remove everything it created. */
 export interface StorageInstance {
@@ -108,38 +106,8 @@ export const STORAGES: readonly StorageSetup[] = [
       };
     },
   },
-  {
-    name: 'PostgresStorage',
-    async create() {
-      const pool = pgPool();
-      const table = uniqueTable('sw_http_pg');
-      const storage = new PostgresStorage(pool, { table });
-      return {
-        storage,
-        async cleanup() {
-          await storage.close();
-          await dropPgTable(pool, table);
-          await pool.end();
-        },
-      };
-    },
-  },
-  {
-    name: 'MysqlStorage',
-    async create() {
-      const pool = mysqlPool();
-      const table = uniqueTable('sw_http_my');
-      const storage = new MysqlStorage(pool, { table });
-      return {
-        storage,
-        async cleanup() {
-          await storage.close();
-          await dropMysqlTable(pool, table);
-          await endMysql(pool);
-        },
-      };
-    },
-  },
+  { name: 'PostgresStorage', create: async () => sqlStorage('pg', 'sw_http_pg') },
+  { name: 'MysqlStorage', create: async () => sqlStorage('mysql', 'sw_http_my') },
 ];
 
 /**

@@ -5,45 +5,17 @@
  * the owner index adds nothing to reads), the devices page (`sessionsOf()`) and `revoke()`.
  */
 import request from 'supertest';
-import type { Pool } from 'pg';
-import type { Pool as MysqlPool } from 'mysql2';
 import type { Storage } from 'sessionware';
-import { MysqlStorage } from 'sessionware/mysql';
-import { PostgresStorage } from 'sessionware/postgres';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
 import { cookieValue } from '../helpers/app';
 import { buildOwnerApp } from '../helpers/owner-app';
 import { testClient, uniquePrefix, useSharedRedis } from '../helpers/redis';
 import { recordCommands } from '../helpers/redis-record';
 import type { Redis } from 'ioredis';
-import { dropMysqlTable, dropPgTable, endMysql, mysqlPool, pgPool, sleep, uniqueTable } from '../helpers/sql';
+import { uniqueTable } from '../helpers/sql';
+import { countedSqlStorage, type CountedSqlStorage } from '../helpers/sql-storage';
 
 type Closable = Storage & { close(): Promise<void> };
-
-/** Records the text of every statement sent on a pg pool. */
-function countPg(pool: Pool): string[] {
-  const seen: string[] = [];
-  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
-  (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-    const first = args[0] as string | { text: string };
-    seen.push(typeof first === 'string' ? first : first.text);
-    return query(...args);
-  };
-  return seen;
-}
-
-/** Same for a mysql2 pool. */
-function countMysql(pool: MysqlPool): string[] {
-  const seen: string[] = [];
-  for (const method of ['query', 'execute'] as const) {
-    const original = pool[method].bind(pool) as (...args: unknown[]) => unknown;
-    (pool as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
-      seen.push(String(args[0]));
-      return original(...args);
-    };
-  }
-  return seen;
-}
 
 async function login(app: ReturnType<typeof buildOwnerApp>['app'], user: string): Promise<string> {
   const res = await request(app).post(`/login?user=${encodeURIComponent(user)}`).expect(200);
@@ -54,44 +26,15 @@ describe.each([
   ['PostgresStorage', 'pg'],
   ['MysqlStorage', 'mysql'],
 ] as const)('statements of log out everywhere on %s', (_name, kind) => {
-  let storage: Closable;
-  let seen: string[];
-  let cleanup: () => Promise<void>;
-
+  let sql: CountedSqlStorage;
   beforeAll(async () => {
-    const table = uniqueTable('sw_owner_count');
-    if (kind === 'pg') {
-      const pool = pgPool();
-      const s = new PostgresStorage(pool, { table });
-      await s.count(); // creates the table: not part of any request
-      seen = countPg(pool);
-      storage = s;
-      cleanup = async () => {
-        await s.close();
-        await dropPgTable(pool, table);
-        await pool.end();
-      };
-    } else {
-      const pool = mysqlPool();
-      const s = new MysqlStorage(pool, { table });
-      await s.count();
-      seen = countMysql(pool);
-      storage = s;
-      cleanup = async () => {
-        await s.close();
-        await dropMysqlTable(pool, table);
-        await endMysql(pool);
-      };
-    }
+    sql = await countedSqlStorage(kind, 'sw_owner_count');
   });
-  afterAll(() => cleanup());
-  const take = async () => {
-    await sleep(30);
-    return seen.splice(0);
-  };
+  afterAll(() => sql.cleanup());
+  const take = () => sql.take();
 
   it('should cost one statement to log in with setOwner(), one per read-only request, one listing per devices page', async () => {
-    const { app } = buildOwnerApp(storage);
+    const { app } = buildOwnerApp(sql.storage);
     const user = `ada-${uniqueTable('u')}`;
     const cookie = await login(app, user);
     const written = await take();

@@ -6,12 +6,10 @@
  * to them (a request in flight loses), and lists nothing; another owner's session is untouched.
  */
 import { generateId, type Storage } from 'sessionware';
-import { MysqlStorage } from 'sessionware/mysql';
-import { PostgresStorage } from 'sessionware/postgres';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
-import { libPath, startScript, waitFor } from '../helpers/child';
+import { libPath, serveScript, type ServedScript } from '../helpers/child';
 import { cleanupPrefix, sharedRedisUrl, testClient, uniquePrefix } from '../helpers/redis';
-import { dropMysqlTable, dropPgTable, endMysql, mysqlPool, mysqlUrl, pgPool, pgUrl, uniqueTable } from '../helpers/sql';
+import { sqlStorage } from '../helpers/sql-storage';
 
 const HOUR = 3_600_000;
 const OWNER_KEY = '$sw:owner';
@@ -74,57 +72,24 @@ const KINDS: ReadonlyArray<[string, () => Promise<Shared>]> = [
       };
     },
   ]),
-  [
-    'PostgresStorage',
+  ...([['PostgresStorage', 'pg'], ['MysqlStorage', 'mysql']] as const).map(([name, kind]): [string, () => Promise<Shared>] => [
+    name,
     async () => {
-      const pool = pgPool();
-      const table = uniqueTable('sw_owner_proc');
-      const storage = new PostgresStorage(pool, { table }) as Owned;
-      return {
-        storage,
-        args: [pgUrl(), table],
-        async cleanup() {
-          await storage.close();
-          await dropPgTable(pool, table);
-          await pool.end();
-        },
-      };
+      const { storage, url, table, cleanup } = sqlStorage(kind, 'sw_owner_proc');
+      return { storage: storage as Owned, args: [url, table], cleanup };
     },
-  ],
-  [
-    'MysqlStorage',
-    async () => {
-      const pool = mysqlPool();
-      const table = uniqueTable('sw_owner_proc');
-      const storage = new MysqlStorage(pool, { table }) as Owned;
-      return {
-        storage,
-        args: [mysqlUrl(), table],
-        async cleanup() {
-          await storage.close();
-          await dropMysqlTable(pool, table);
-          await endMysql(pool);
-        },
-      };
-    },
-  ],
+  ]),
 ];
 
 describe.each(KINDS)('owner index shared by two processes on %s', (kind, setup) => {
   it('should list the sessions both processes gave an owner, and end them for both', async () => {
     const shared = await setup();
-    const child = startScript(CHILD, [kind, ...shared.args]);
-    const done = waitFor(child, 60_000);
+    let child: ServedScript | undefined;
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        child.stdout?.on('data', (d: Buffer) => {
-          const m = /port (\d+)/.exec(d.toString());
-          if (m) resolve(Number(m[1]));
-        });
-        void done.then((r) => reject(new Error(`the child exited early: ${r.stderr}`)));
-      });
+      child = await serveScript(CHILD, [kind, ...shared.args]);
+      const { url } = child;
       const ask = async (route: string, params: Record<string, string>): Promise<unknown> => {
-        const res = await fetch(`http://127.0.0.1:${port}/${route}?${new URLSearchParams(params).toString()}`);
+        const res = await fetch(`${url}/${route}?${new URLSearchParams(params).toString()}`);
         const text = await res.text();
         if (res.status !== 200) throw new Error(`child ${route}: ${text}`);
         return JSON.parse(text) as unknown;
@@ -158,8 +123,7 @@ describe.each(KINDS)('owner index shared by two processes on %s', (kind, setup) 
       expect(await ask('list', { owner: other })).toEqual([bobs]);
       expect(await ask('get', { id: bobs })).toEqual({ [OWNER_KEY]: JSON.stringify(other) });
     } finally {
-      child.kill('SIGTERM');
-      await done;
+      await child?.stop();
       await shared.cleanup();
     }
   }, 60_000);

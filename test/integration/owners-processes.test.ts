@@ -3,22 +3,21 @@
  * storage (a FileStorage directory, a Redis prefix). Sessions logged in through either are listed
  * by both, and a revoke in one process ends sessions used through the other at once.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { FileStorage, StorageError, type Storage } from 'sessionware';
 import { RedisStorage } from 'sessionware/redis';
 import { cookieOf, cookieValue } from '../helpers/app';
-import { libPath, startScript, waitFor } from '../helpers/child';
+import { libPath, serveScript, type ServedScript } from '../helpers/child';
 import { buildOwnerApp, WITHOUT_INDEX } from '../helpers/owner-app';
 import { cleanupPrefix, sharedRedisUrl, stopSharedRedis, testClient, uniquePrefix } from '../helpers/redis';
+import { useTempDir } from '../helpers/temp-dir';
 
 const OWNER_APP = join(__dirname, '../helpers/owner-app.ts');
 
 /** A child process serving the owner app on the storage `make` builds (source text, gets `lib`); resolves its URL and a stop function. */
-async function serve(make: string, args: string[]): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = startScript(`
+function serve(make: string, args: string[]): Promise<ServedScript> {
+  return serveScript(`
     const lib = require(${JSON.stringify(libPath('index.ts'))});
     const redis = require(${JSON.stringify(libPath('redis.ts'))});
     const { buildOwnerApp } = require(${JSON.stringify(OWNER_APP)});
@@ -27,21 +26,6 @@ async function serve(make: string, args: string[]): Promise<{ url: string; stop:
     const server = app.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
     process.on('SIGTERM', () => { server.close(); storage.close().then(() => process.exit(0)); });
   `, args);
-  const done = waitFor(child, 60_000);
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      const m = /port (\d+)/.exec(d.toString());
-      if (m) resolve(Number(m[1]));
-    });
-    void done.then((r) => reject(new Error(`the child exited early: ${r.stderr}`)));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await done;
-    },
-  };
 }
 
 async function loginAt(url: string, user: string): Promise<string> {
@@ -81,17 +65,11 @@ async function bothWays(child: { url: string }, storage: Storage): Promise<void>
 }
 
 describe('two processes sharing a FileStorage', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'sessionware-owners-proc-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('sessionware-owners-proc-');
 
   it('should list and revoke the sessions of one owner from either process', async () => {
-    const child = await serve('(lib, _redis, dir) => new lib.FileStorage(dir)', [dir]);
-    const storage = new FileStorage(dir);
+    const child = await serve('(lib, _redis, dir) => new lib.FileStorage(dir)', [tmp.path]);
+    const storage = new FileStorage(tmp.path);
     try {
       await bothWays(child, storage);
     } finally {

@@ -5,15 +5,11 @@
  */
 import request from 'supertest';
 import express from 'express';
-import type { Pool } from 'pg';
-import type { Pool as MysqlPool } from 'mysql2';
-import { generateId, session, SessionValueError, type Storage } from 'sessionware';
-import { MysqlStorage } from 'sessionware/mysql';
-import { PostgresStorage } from 'sessionware/postgres';
+import { generateId, session, SessionValueError } from 'sessionware';
 import { buildApp, cookieValue } from '../helpers/app';
 import { commandCountApp } from '../helpers/redis';
 import { STORAGES, type StorageInstance } from '../helpers/storages';
-import { dropMysqlTable, dropPgTable, endMysql, mysqlPool, pgPool, uniqueTable } from '../helpers/sql';
+import { countedSqlStorage, type CountedSqlStorage } from '../helpers/sql-storage';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const plainRecord = (record: ReadonlyMap<string, string> | undefined) => record && Object.fromEntries([...record].map(([k, v]) => [k, JSON.parse(v) as unknown]));
@@ -66,73 +62,21 @@ describe.each(STORAGES.filter((s) => s.name === 'PostgresStorage' || s.name === 
   });
 });
 
-/** Wraps the pool so every statement the storage sends is recorded. */
-function countPg(pool: Pool): string[] {
-  const seen: string[] = [];
-  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
-  (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-    const first = args[0] as string | { name?: string; text: string };
-    seen.push(typeof first === 'string' ? first : (first.name ?? first.text));
-    return query(...args);
-  };
-  return seen;
-}
-
-/** Same for mysql2 (its pool-level execute/query: the storage sends every statement there). */
-function countMysql(pool: MysqlPool): string[] {
-  const seen: string[] = [];
-  for (const method of ['query', 'execute'] as const) {
-    const original = pool[method].bind(pool) as (...args: unknown[]) => unknown;
-    (pool as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
-      seen.push(String(args[0]).split(/\s+/).slice(0, 2).join(' '));
-      return original(...args);
-    };
-  }
-  return seen;
-}
-
 describe.each([
   ['PostgresStorage', 'pg'],
   ['MysqlStorage', 'mysql'],
 ] as const)('statements per request on %s', (_name, kind) => {
-  let storage: Storage & { close(): Promise<void>; flush(): Promise<void> };
-  let seen: string[];
+  let storage: CountedSqlStorage['storage'];
+  let take: () => Promise<string[]>;
   let cleanup: () => Promise<void>;
   let app: express.Express;
 
   beforeAll(async () => {
-    const table = uniqueTable('sw_count');
-    if (kind === 'pg') {
-      const pool = pgPool();
-      const s = new PostgresStorage(pool, { table });
-      await s.count(); // creates the table: not part of any request
-      seen = countPg(pool);
-      storage = s;
-      cleanup = async () => {
-        await s.close();
-        await dropPgTable(pool, table);
-        await pool.end();
-      };
-    } else {
-      const pool = mysqlPool();
-      const s = new MysqlStorage(pool, { table });
-      await s.count();
-      seen = countMysql(pool);
-      storage = s;
-      cleanup = async () => {
-        await s.close();
-        await dropMysqlTable(pool, table);
-        await endMysql(pool);
-      };
-    }
+    const sql = await countedSqlStorage(kind, 'sw_count');
+    ({ storage, take, cleanup } = sql);
     app = commandCountApp(storage);
   });
   afterAll(() => cleanup());
-
-  const take = async () => {
-    await sleep(30);
-    return seen.splice(0);
-  };
 
   it('should cost one statement for a new session, one per read-only request (TTL refreshes batched), and one per logout', async () => {
     const res = await request(app).get('/set').expect(200);

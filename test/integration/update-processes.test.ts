@@ -4,14 +4,12 @@
  * clients) on a real 3-master Redis Cluster. Here compare-and-set conflicts come from the other
  * instance, and none of the 50 changes may be lost.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Cluster } from 'ioredis';
 import { FileStorage, type Storage } from 'sessionware';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
-import { libPath, startScript, waitFor } from '../helpers/child';
-import { cleanupPrefix, RedisTestCluster, uniquePrefix } from '../helpers/redis';
+import { libPath, serveScript, type ServedScript } from '../helpers/child';
+import { cleanupPrefix, uniquePrefix, useRedisCluster } from '../helpers/redis';
+import { useTempDir } from '../helpers/temp-dir';
 import { buildUpdateApp, listen, seedSession } from '../helpers/update-app';
 
 const N = 50;
@@ -31,17 +29,11 @@ async function hammer(urls: readonly string[], id: string, path: (i: number) => 
 }
 
 describe('two processes sharing a FileStorage', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'sessionware-update-proc-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('sessionware-update-proc-');
 
-  /** A child process serving the test app on a FileStorage in `dir`; resolves its URL and a stop function. */
-  async function serve(): Promise<{ url: string; stop: () => Promise<void> }> {
-    const child = startScript(`
+  /** A child process serving the test app on a FileStorage in the test's temp dir. */
+  function serve(): Promise<ServedScript> {
+    return serveScript(`
       const express = require(${JSON.stringify(require.resolve('express'))});
       const { session, FileStorage } = require(${JSON.stringify(libPath('index.ts'))});
       const storage = new FileStorage(process.argv[2]);
@@ -53,27 +45,12 @@ describe('two processes sharing a FileStorage', () => {
       });
       const server = app.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
       process.on('SIGTERM', () => { server.close(); storage.close().then(() => process.exit(0)); });
-    `, [dir]);
-    const done = waitFor(child, 60_000);
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout?.on('data', (d: Buffer) => {
-        const m = /port (\d+)/.exec(d.toString());
-        if (m) resolve(Number(m[1]));
-      });
-      void done.then((r) => reject(new Error(`the child exited early: ${r.stderr}`)));
-    });
-    return {
-      url: `http://127.0.0.1:${port}`,
-      stop: async () => {
-        child.kill('SIGTERM');
-        await done;
-      },
-    };
+    `, [tmp.path]);
   }
 
   it(`should count ${N} concurrent increments and keep ${N} appends served by two processes`, async () => {
     const [a, b] = await Promise.all([serve(), serve()]);
-    const storage = new FileStorage(dir);
+    const storage = new FileStorage(tmp.path);
     try {
       const id = await seedSession(storage, { user: 'ada' });
       await hammer([a.url, b.url], id, () => '/incr');
@@ -89,22 +66,12 @@ describe('two processes sharing a FileStorage', () => {
 });
 
 describe('a real Redis Cluster, two app instances', () => {
-  let cluster: RedisTestCluster;
-  beforeAll(async () => {
-    cluster = await RedisTestCluster.start();
-  }, 60_000);
-  afterAll(async () => {
-    await cluster?.stop();
-  });
+  const redis = useRedisCluster();
 
   for (const [name, Kind] of [['RedisStorage', RedisStorage], ['RedisHashStorage', RedisHashStorage]] as const) {
     it(`should count ${N} concurrent increments, keep ${N} appends, and count 500 sustained increments on ${name}`, async () => {
       const prefix = uniquePrefix(`sw-update-cluster-${name}`);
-      const clients = [0, 1].map(() => {
-        const client = new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: 1 } });
-        client.on('error', () => undefined);
-        return client;
-      });
+      const clients = [0, 1].map(() => redis.cluster.client());
       const storages: Storage[] = clients.map((client) => new Kind(client, { prefix }));
       const servers = await Promise.all(storages.map((s) => listen(buildUpdateApp(s))));
       try {

@@ -148,45 +148,15 @@ server.listen(0, '127.0.0.1', () => {
 `;
 
 const COMPAT_TS_TYPES = 'type CompatSession, type ExpressSessionMiddleware, type ExpressSessionOptions';
-
-/** The compat app per TypeScript setting: how it imports the module, in what kind of package. */
-const COMPAT_TS_APPS = {
-  'nodenext, ES module, default import': {
-    type: 'module',
-    compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext' },
-    imports: `import session, { session as named, sessionOf, ${COMPAT_TS_TYPES} } from 'sessionware/express-session';`,
-  },
-  'nodenext, CommonJS, import = require()': {
-    type: 'commonjs',
-    compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext' },
-    imports: `import session = require('sessionware/express-session');
+/** The compat module and its types through a default import (and named ones). */
+const COMPAT_TS_DEFAULT = `import session, { session as named, sessionOf, ${COMPAT_TS_TYPES} } from 'sessionware/express-session';`;
+/** The same through `import = require()` (a CommonJS export assignment). */
+const COMPAT_TS_REQUIRE = `import session = require('sessionware/express-session');
 import named = session.session;
 import sessionOf = session.sessionOf;
 type CompatSession = session.CompatSession;
 type ExpressSessionMiddleware = session.ExpressSessionMiddleware;
-type ExpressSessionOptions = session.ExpressSessionOptions;`,
-  },
-  'nodenext, CommonJS, default import': {
-    type: 'commonjs',
-    compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext' },
-    imports: `import session, { session as named, sessionOf, ${COMPAT_TS_TYPES} } from 'sessionware/express-session';`,
-  },
-  'bundler, default import': {
-    type: 'module',
-    compilerOptions: { module: 'Preserve', moduleResolution: 'Bundler' },
-    imports: `import session, { session as named, sessionOf, ${COMPAT_TS_TYPES} } from 'sessionware/express-session';`,
-  },
-  'node10, CommonJS, import = require()': {
-    type: 'commonjs',
-    compilerOptions: { module: 'CommonJS', moduleResolution: 'Node10' },
-    imports: `import session = require('sessionware/express-session');
-import named = session.session;
-import sessionOf = session.sessionOf;
-type CompatSession = session.CompatSession;
-type ExpressSessionMiddleware = session.ExpressSessionMiddleware;
-type ExpressSessionOptions = session.ExpressSessionOptions;`,
-  },
-} as const;
+type ExpressSessionOptions = session.ExpressSessionOptions;`;
 
 /** One strict TypeScript app per resolution mode: its package type and compiler options. */
 const TS_APPS = {
@@ -194,6 +164,15 @@ const TS_APPS = {
   nodenext: { type: 'commonjs', compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext' } },
   bundler: { type: 'module', compilerOptions: { module: 'Preserve', moduleResolution: 'Bundler' } },
   node10: { type: 'commonjs', compilerOptions: { module: 'CommonJS', moduleResolution: 'Node10' } },
+} as const;
+
+/** The compat app per TypeScript setting: how it imports the module, in what kind of package. */
+const COMPAT_TS_APPS = {
+  'nodenext, ES module, default import': { type: 'module', compilerOptions: TS_APPS.nodenext.compilerOptions, imports: COMPAT_TS_DEFAULT },
+  'nodenext, CommonJS, import = require()': { ...TS_APPS.nodenext, imports: COMPAT_TS_REQUIRE },
+  'nodenext, CommonJS, default import': { ...TS_APPS.nodenext, imports: COMPAT_TS_DEFAULT },
+  'bundler, default import': { ...TS_APPS.bundler, imports: COMPAT_TS_DEFAULT },
+  'node10, CommonJS, import = require()': { ...TS_APPS.node10, imports: COMPAT_TS_REQUIRE },
 } as const;
 
 let packed: Packed;

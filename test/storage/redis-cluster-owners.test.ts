@@ -5,27 +5,14 @@
  * written yet is kept until its TTL passed. The contract suite runs there too (redis-cluster.test.ts).
  */
 import { createHash } from 'node:crypto';
-import { Cluster } from 'ioredis';
 import { generateId, type Storage } from 'sessionware';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
-import { RedisTestCluster, sleep, uniquePrefix } from '../helpers/redis';
+import { sleep, uniquePrefix, useRedisCluster } from '../helpers/redis';
 
 const PREFIX = uniquePrefix('sw-test-cluster-owners');
 const HOUR = 3_600_000;
 const OWNER_KEY = '$sw:owner';
-let cluster: RedisTestCluster;
-let client: Cluster;
-
-beforeAll(async () => {
-  cluster = await RedisTestCluster.start();
-  client = new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: 1 } });
-  client.on('error', () => undefined);
-  await client.ping();
-}, 60_000);
-afterAll(async () => {
-  client?.disconnect();
-  await cluster?.stop();
-});
+const redis = useRedisCluster();
 
 type Owned = Storage & Required<Pick<Storage, 'addOwner' | 'ownerSessions' | 'forgetOwner'>> & { close(): Promise<void> };
 const indexKey = (prefix: string, owner: string) => `${prefix}owner:${createHash('sha256').update(owner).digest('base64url')}`;
@@ -37,7 +24,7 @@ describe.each([
   const prefix = `${PREFIX}${name}:`;
   let storage: Owned;
   beforeEach(() => {
-    storage = new Kind(client, { prefix }) as Owned;
+    storage = new Kind(redis.client, { prefix }) as Owned;
   });
   afterEach(() => storage.close());
   const own = async (owner: string, id: string, ttl: number) => {
@@ -54,11 +41,11 @@ describe.each([
     await own(owner, live, HOUR);
     await sleep(400);
     await storage.addOwner(owner, live, HOUR);
-    expect(await client.zcard(key)).toBe(13 - 8);
+    expect(await redis.client.zcard(key)).toBe(13 - 8);
     const listed = await storage.ownerSessions(owner);
     expect(listed.map((o) => o.id)).toEqual([live]);
     expect(Math.abs((listed[0]?.expiresAt ?? 0) - (Date.now() + HOUR))).toBeLessThan(5_000);
-    expect(await client.zrange(key, '0', '-1')).toEqual([live]);
+    expect(await redis.client.zrange(key, '0', '-1')).toEqual([live]);
   });
 
   it('should drop a moved session at once and keep a not-yet-written one until its TTL passed', async () => {
@@ -70,11 +57,11 @@ describe.each([
     await storage.moveSession(oldId, newId, { set: new Map(), removed: new Set() }, HOUR, { keep: undefined, forwardTTL: 60_000 });
     await storage.addOwner(owner, pending, 300);
     expect((await storage.ownerSessions(owner)).map((o) => o.id)).toEqual([newId]);
-    expect((await client.zrange(key, '0', '-1')).sort()).toEqual([newId, pending].sort());
+    expect((await redis.client.zrange(key, '0', '-1')).sort()).toEqual([newId, pending].sort());
     await sleep(450);
     expect((await storage.ownerSessions(owner)).map((o) => o.id)).toEqual([newId]);
-    expect(await client.zrange(key, '0', '-1')).toEqual([newId]);
+    expect(await redis.client.zrange(key, '0', '-1')).toEqual([newId]);
     await storage.forgetOwner(owner, [newId]);
-    expect(await client.exists(key)).toBe(0);
+    expect(await redis.client.exists(key)).toBe(0);
   });
 });

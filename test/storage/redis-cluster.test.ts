@@ -1,33 +1,20 @@
 /**
  * Both Redis storages on a real 3-master Redis Cluster, spawned for this file and torn down after.
  */
-import { Cluster } from 'ioredis';
 import { generateId, StorageError, type SessionRecord } from 'sessionware';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
-import { RedisTestCluster, sleep, uniquePrefix } from '../helpers/redis';
+import { sleep, uniquePrefix, useRedisCluster } from '../helpers/redis';
 import { describeStorage } from 'sessionware/testing';
 
 const PREFIX = uniquePrefix('sw-test-cluster');
-let cluster: RedisTestCluster;
-let client: Cluster;
-
-beforeAll(async () => {
-  cluster = await RedisTestCluster.start();
-  client = new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: 1 } });
-  client.on('error', () => undefined);
-  await client.ping();
-}, 60_000);
-afterAll(async () => {
-  client?.disconnect();
-  await cluster?.stop();
-});
+const redis = useRedisCluster();
 
 for (const [name, Storage] of [['RedisStorage', RedisStorage], ['RedisHashStorage', RedisHashStorage]] as const) {
   const prefix = `${PREFIX}${name}:`; // the contract reuses fixed ids: keep the layouts apart
   describeStorage(
     `${name} on a Redis Cluster`,
     async () => {
-      const storage = new Storage(client, { prefix });
+      const storage = new Storage(redis.client, { prefix });
       return { storage, advance: sleep, flush: () => storage.flush() };
     },
     { shortTTL: 300 },
@@ -41,7 +28,7 @@ for (const [name, Storage] of [['RedisStorage', RedisStorage], ['RedisHashStorag
 
     /** A storage whose step 2 (the copy to the new key) first runs `between`, as a racing request would. */
     function racing(between: (storage: InstanceType<typeof Storage>, attempt: number) => Promise<unknown>) {
-      const storage = new Storage(client, { prefix });
+      const storage = new Storage(redis.client, { prefix });
       const target = storage as unknown as { writeMoved(id: string, record: SessionRecord, ttl: number): Promise<void> };
       const step2 = target.writeMoved.bind(storage);
       let attempt = 0;
@@ -71,7 +58,7 @@ for (const [name, Storage] of [['RedisStorage', RedisStorage], ['RedisHashStorag
       const { storage } = racing((s) => s.removeAll(oldId));
       await storage.setSession(oldId, one('user', '"alice"'), HOUR, { create: true });
       await expect(storage.moveSession(oldId, newId, NONE, HOUR, MOVE)).resolves.toBeUndefined();
-      expect(await client.exists(prefix + newId)).toBe(0);
+      expect(await redis.client.exists(prefix + newId)).toBe(0);
       await expect(storage.getSession(oldId)).resolves.toBeUndefined();
       await expect(storage.setSession(oldId, one('late', '1'), HOUR, { create: false })).resolves.toBe(false);
       await storage.close();
@@ -83,13 +70,13 @@ for (const [name, Storage] of [['RedisStorage', RedisStorage], ['RedisHashStorag
       await storage.setSession(oldId, one('user', '"alice"'), HOUR, { create: true });
       await expect(storage.moveSession(oldId, newId, NONE, HOUR, MOVE)).rejects.toThrow(StorageError);
       expect(attempts()).toBe(10);
-      expect(await client.exists(prefix + newId)).toBe(0);
+      expect(await redis.client.exists(prefix + newId)).toBe(0);
       expect((await storage.getSession(oldId))?.size).toBe(11);
       await storage.close();
     });
 
     it('should keep the forward in the old key\'s slot, with a hash-tagged prefix too', async () => {
-      const tagged = new Storage(client, { prefix: `{${prefix}}` });
+      const tagged = new Storage(redis.client, { prefix: `{${prefix}}` });
       const [oldId, newId] = [generateId(), generateId()];
       await tagged.setSession(oldId, one('user', '"alice"'), HOUR, { create: true });
       await tagged.moveSession(oldId, newId, NONE, HOUR, MOVE);
@@ -98,25 +85,25 @@ for (const [name, Storage] of [['RedisStorage', RedisStorage], ['RedisHashStorag
       await expect(tagged.removeAll(oldId)).resolves.toBe(true);
       await expect(tagged.getSession(newId)).resolves.toBeUndefined();
       await tagged.close();
-      for (const node of client.nodes('master')) for (const key of await node.keys(`{${prefix}}*`)) await node.del(key);
+      for (const node of redis.client.nodes('master')) for (const key of await node.keys(`{${prefix}}*`)) await node.del(key);
     });
   });
 
   describe(`${name} on a Redis Cluster`, () => {
     it('should spread sessions over every master and refresh batched TTLs on all of them', async () => {
-      const storage = new Storage(client, { prefix });
+      const storage = new Storage(redis.client, { prefix });
       const ids = Array.from({ length: 60 }, () => generateId());
       for (const id of ids) await storage.setSession(id, { set: new Map([['a', '1']]), removed: new Set() }, 100_000, { create: true });
-      const perNode = await Promise.all(client.nodes('master').map((node) => node.dbsize()));
+      const perNode = await Promise.all(redis.client.nodes('master').map((node) => node.dbsize()));
       expect(perNode.every((n) => n > 0)).toBe(true);
       for (const id of ids) await storage.updateTTL(id, 3_600_000);
       await storage.updateTTL(generateId(), 3_600_000); // a missing session stays missing
       expect(storage.pendingTTLUpdates).toBe(61);
       await storage.flush();
-      const ttls = await Promise.all(ids.map((id) => client.pttl(prefix + id)));
+      const ttls = await Promise.all(ids.map((id) => redis.client.pttl(prefix + id)));
       expect(ttls.every((t) => t > 3_500_000)).toBe(true);
       await storage.close();
-      expect(client.status).toBe('ready');
+      expect(redis.client.status).toBe('ready');
     });
   });
 }

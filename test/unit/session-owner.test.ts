@@ -3,25 +3,17 @@
  * the write, `regenerate()` before and after `setOwner()`, creation times, `lastUsed` with a
  * session's own TTL, and storage failures.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { FileStorage, Manager, MemoryStorage, StorageError, type Storage } from 'sessionware';
+import { useTempDir } from '../helpers/temp-dir';
 
 const HOUR = 3_600_000;
 
 describe('session owners', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'sessionware-owner-unit-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('sessionware-owner-unit-');
 
   const storages: [string, () => Storage][] = [
     ['MemoryStorage', () => new MemoryStorage()],
-    ['FileStorage', () => new FileStorage(dir)],
+    ['FileStorage', () => new FileStorage(tmp.path)],
   ];
 
   for (const [name, make] of storages) {
