@@ -4,7 +4,9 @@
 // setups live in one server process and the rounds interleave them. Steadier than req/s on a
 // shared machine. Uses the setups of setups.mjs / setups-compat.mjs.
 //   npm run build && node bench/compat-cost.mjs
-//   env: COST_SETUPS=compat-memory,express-session-memory,compat-redis,express-session-redis
+//   BENCH_DIST=<a copy of dist/> measures another build (before/after a change).
+//   env: COST_SETUPS=compat-memory,express-session-memory,compat-redis,express-session-redis (also sessionware-memory:
+//        the native session(), read with the promise API)
 //        COST_ROUNDS=6, COST_SECONDS=1.5, COST_CONNECTIONS=10, COST_REDIS=redis://127.0.0.1:6379
 //        COST_PROF=1: the servers run with --cpu-prof (profiles in bench/results/profiles/)
 // Keys go under a unique prefix per run and are deleted afterwards. The server runs pinned to CPU 0
@@ -43,11 +45,20 @@ async function serve(names) {
     sub.disable('x-powered-by');
     sub.disable('etag');
     sub.use(middleware);
-    sub.get('/seed', (req, res) => {
-      req.session.n = 1;
-      res.json({ n: 1 });
-    });
-    sub.get('/read', (req, res) => res.json({ n: req.session.n }));
+    if (setup.flavor === 'sessionware') {
+      // sessionware's own session() (e.g. sessionware-memory): the promise API.
+      sub.get('/seed', async (req, res) => {
+        await req.session.set('n', 1);
+        res.json({ n: 1 });
+      });
+      sub.get('/read', async (req, res) => res.json({ n: await req.session.get('n') }));
+    } else {
+      sub.get('/seed', (req, res) => {
+        req.session.n = 1;
+        res.json({ n: 1 });
+      });
+      sub.get('/read', (req, res) => res.json({ n: req.session.n }));
+    }
     app.use(`/${name}`, sub);
   }
   const server = app.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));

@@ -5,7 +5,8 @@
 // HTTP parsing or the network. Uses the setups of setups.mjs / setups-compat.mjs.
 //   npm run build && node bench/compat-micro.mjs [setup ...]
 //   default setups: compat-memory express-session-memory compat-redis express-session-redis
-//   env: MICRO_REQUESTS=30000 (per round, 5 rounds; a third of it for Redis), MICRO_REDIS=redis://127.0.0.1:6379,
+//   (sessionware-memory: the native session(), read with the promise API)
+//   env: MICRO_EXPRESS_PROTOS=0 (see below), MICRO_REQUESTS=30000 (per round, 5 rounds; a third of it for Redis), MICRO_REDIS=redis://127.0.0.1:6379,
 //        BENCH_COMPAT_DIST=<another build> for the compat setups (to compare before and after a change)
 // Each setup runs in its own process, one after the other. Redis keys use a unique prefix and are deleted.
 import { spawnSync } from 'node:child_process';
@@ -15,6 +16,11 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 const REDIS = process.env.MICRO_REDIS ?? 'redis://127.0.0.1:6379';
+// MICRO_EXPRESS_PROTOS=0: plain node:http objects. By default the request and response get a prototype of their
+// own first, as Express gives them (app.request, app.response), which changes what the session code pays.
+const EXPRESS_PROTOS = process.env.MICRO_EXPRESS_PROTOS !== '0';
+const APP_REQUEST = Object.create(http.IncomingMessage.prototype);
+const APP_RESPONSE = Object.create(http.ServerResponse.prototype);
 const DEFAULT = ['compat-memory', 'express-session-memory', 'compat-redis', 'express-session-redis'];
 
 if (process.argv[2] === 'child') await child(process.argv[3]);
@@ -52,17 +58,30 @@ async function child(name) {
       req.url = req.originalUrl = '/read';
       req.headers = cookie ? { cookie } : {};
       const res = new http.ServerResponse(req);
+      if (EXPRESS_PROTOS) {
+        // As Express does for every request (its app.request / app.response): it changes what later stores cost.
+        Object.setPrototypeOf(req, APP_REQUEST);
+        Object.setPrototypeOf(res, APP_RESPONSE);
+      }
       const socket = new Writable({ write: (_c, _e, cb) => cb(), writev: (_c, cb) => cb() });
       res.assignSocket(socket);
       res.once('finish', () => {
         res.detachSocket(socket);
         resolve(res);
       });
-      middleware(req, res, (err) => {
+      middleware(req, res, async (err) => {
         if (err) return reject(err);
-        if (!cookie) req.session.n = 1;
-        else if (req.session.n !== 1) return reject(new Error(`${name}: the seeded session did not load`));
-        const body = JSON.stringify({ n: req.session.n });
+        let n;
+        if (setup.flavor === 'sessionware') {
+          // sessionware's own session(): the promise API.
+          if (!cookie) await req.session.set('n', 1);
+          n = await req.session.get('n');
+        } else {
+          if (!cookie) req.session.n = 1;
+          n = req.session.n;
+        }
+        if (n !== 1) return reject(new Error(`${name}: the seeded session did not load`));
+        const body = JSON.stringify({ n });
         res.setHeader('Content-Type', 'application/json; charset=utf-8');
         res.setHeader('Content-Length', String(Buffer.byteLength(body)));
         res.end(body);

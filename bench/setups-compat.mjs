@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 // BENCH_COMPAT_DIST: another build of sessionware (e.g. a copy of dist/ from before a change), to compare.
-const DIST = process.env.BENCH_COMPAT_DIST ? path.resolve(process.env.BENCH_COMPAT_DIST) : path.join(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'), 'dist');
+const DIST = process.env.BENCH_COMPAT_DIST ?? process.env.BENCH_DIST ? path.resolve(process.env.BENCH_COMPAT_DIST ?? process.env.BENCH_DIST) : path.join(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'), 'dist');
 const SECRET = 'bench-secret-not-for-production';
 const built = () => existsSync(path.join(DIST, 'express-session.js')) || 'dist/express-session.js not built';
 const compat = (store) => require(path.join(DIST, 'express-session.js')).session({ secret: SECRET, resave: false, saveUninitialized: false, store });

@@ -24,7 +24,8 @@ import { FLOOR_SETUPS } from './floors.mjs';
 
 const require = createRequire(import.meta.url);
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.join(ROOT, 'dist');
+// BENCH_DIST: another build of sessionware (a copy of dist/ from before a change), to compare before and after.
+const DIST = process.env.BENCH_DIST ? path.resolve(process.env.BENCH_DIST) : path.join(ROOT, 'dist');
 const dist = (p) => path.join(DIST, p);
 const SECRET = 'bench-secret-not-for-production';
 const DAY = 24 * 60 * 60 * 1000;

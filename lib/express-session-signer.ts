@@ -8,6 +8,7 @@
 import { createHmac } from 'node:crypto';
 import { SessionOptionsError } from './errors';
 import { signedByAny } from './signer';
+import { VerifiedTokens } from './verified-tokens';
 
 /**
  * What `session()` signs ids with (its `signer` option): `sign` turns an id into the token the
@@ -40,6 +41,8 @@ export interface IdSigner {
  */
 export class ExpressSessionSigner implements IdSigner {
   readonly #secrets: readonly string[];
+  /** Tokens already verified (a client sends the same cookie on every request): one HMAC per token, not per request. */
+  readonly #verified = new VerifiedTokens();
 
   /**
    * @param secret express-session's `secret`: one string, or several (the first signs).
@@ -65,10 +68,12 @@ export class ExpressSessionSigner implements IdSigner {
    */
   unsign(token: string): string | undefined {
     if (typeof token !== 'string' || !token.startsWith('s:')) return undefined;
+    const known = this.#verified.get(token);
+    if (known !== undefined) return known;
     const dot = token.lastIndexOf('.');
     if (dot <= 2) return undefined;
     const id = token.slice(2, dot);
-    return signedByAny(id, token.slice(dot + 1), this.#secrets, mac) ? id : undefined;
+    return signedByAny(id, token.slice(dot + 1), this.#secrets, mac) ? this.#verified.add(token, id) : undefined;
   }
 }
 

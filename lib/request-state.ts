@@ -68,6 +68,8 @@ export class RequestState implements SessionHost, HookOwner {
    * used. A front end with its own rule sets it (`sessionware/express-session`'s `rolling`).
    */
   resend: ((persistent: boolean) => boolean) | undefined = undefined;
+  /** The id a front end shows as `req.sessionID` (`sessionware/express-session`), once it has one. */
+  sessionID: string | undefined = undefined;
 
   constructor(
     readonly options: ResolvedOptions,

@@ -156,8 +156,10 @@ export class ResponseHook {
     this.#phase = 'released';
     const res = this.#res;
     try {
-      res.statusCode = this.#status;
-      res.statusMessage = this.#statusMessage;
+      // Put back what end() was called with, storing only what changed since: a store into a
+      // response whose prototype was swapped is slow, and `statusMessage` is not an own property until set.
+      if (res.statusCode !== this.#status) res.statusCode = this.#status;
+      if (res.statusMessage !== this.#statusMessage) res.statusMessage = this.#statusMessage;
       this.#sendHeld();
       Reflect.apply(this.#end, res, this.#endArgs as unknown[]);
     } catch (err) {

@@ -5,6 +5,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { SessionOptionsError } from './errors';
+import { VerifiedTokens } from './verified-tokens';
 
 /** Shortest secret accepted, in characters. */
 const MIN_SECRET_LENGTH = 32;
@@ -21,6 +22,8 @@ const MIN_SECRET_LENGTH = 32;
  */
 export class Signer {
   readonly #secrets: readonly string[];
+  /** Tokens already verified (a client sends the same cookie on every request): one HMAC per token, not per request. */
+  readonly #verified = new VerifiedTokens();
 
   /**
    * @param secret one secret, or several for rotation (the first signs, all verify); each at
@@ -49,10 +52,12 @@ export class Signer {
 
   /** Returns the id inside `token` if one of the secrets signed it, otherwise `undefined`. */
   unsign(token: string): string | undefined {
+    const known = this.#verified.get(token);
+    if (known !== undefined) return known;
     const dot = token.lastIndexOf('.');
     if (dot <= 0) return undefined;
     const id = token.slice(0, dot);
-    return signedByAny(id, token.slice(dot + 1), this.#secrets, mac) ? id : undefined;
+    return signedByAny(id, token.slice(dot + 1), this.#secrets, mac) ? this.#verified.add(token, id) : undefined;
   }
 }
 

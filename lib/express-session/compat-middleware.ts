@@ -11,6 +11,7 @@ import { MemoryStorage } from '../storage/memory';
 import type { Storage } from '../storage/storage';
 import { resolveCompat, type ExpressSessionOptions, type ResolvedCompat } from './compat-options';
 import { BagControl } from './property-bag';
+import { presentSessionId } from './session-id-property';
 
 /** The middleware {@link session} returns. */
 export interface ExpressSessionMiddleware {
@@ -82,7 +83,7 @@ export function session(options: ExpressSessionOptions): ExpressSessionMiddlewar
       const made = new BagControl(native, state, req, compat.maxAge, compat.saveUninitialized, id);
       ctl = made;
       state.holdEnd(end);
-      r.sessionID = id;
+      presentSessionId(r, state, id);
       return made;
     };
     if (client.id === undefined) {

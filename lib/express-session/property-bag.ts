@@ -10,6 +10,7 @@ import { SessionStateError } from '../errors';
 import type { RequestState } from '../request-state';
 import type { Session } from '../session';
 import { parseValue, serializeValue } from '../value';
+import { presentSessionId } from './session-id-property';
 
 /** A callback as express-session's methods take it. */
 export type SessionCallback = (err?: unknown) => void;
@@ -235,7 +236,7 @@ export class CompatSession {
       ctl.resetLifetime();
       ctl.id = await ctl.native.id();
       (ctl.req as { session?: unknown }).session = ctl.bag;
-      (ctl.req as { sessionID?: unknown }).sessionID = ctl.id;
+      presentSessionId(ctl.req, ctl.state, ctl.id);
     }, cb, ctl);
     return this;
   }
