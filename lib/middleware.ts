@@ -10,6 +10,7 @@ import { Manager } from './manager';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options';
 import { kState, RequestState, type NextFunction, type StatefulRequest } from './request-state';
 import { Session } from './session';
+import { sharedAccessor } from './shared-accessor';
 import { CookieManager } from './storage/cookie/cookie-manager';
 import { CookieRequestState } from './storage/cookie/cookie-request';
 import type { CookieStorage } from './storage/cookie/cookie-storage';
@@ -163,29 +164,6 @@ function attach(req: StatefulRequest, state: RequestState): void {
   if (!inheritsAccessor(req)) Object.defineProperty(req, 'session', SESSION_PROPERTY);
 }
 
-/** Prototypes known to reach the shared accessor (Express has one per app). */
-const served = new WeakSet<object>();
-let installed = false;
-
-function inheritsAccessor(req: StatefulRequest): boolean {
-  if (Object.hasOwn(req, 'session')) return false;
-  const proto = Object.getPrototypeOf(req) as object | null;
-  if (proto === null) return false;
-  if (served.has(proto)) return true;
-  if (!installed) {
-    installed = true;
-    if (!Object.hasOwn(IncomingMessage.prototype, 'session')) Object.defineProperty(IncomingMessage.prototype, 'session', SESSION_PROPERTY);
-  }
-  for (let p: object | null = proto; p !== null; p = Object.getPrototypeOf(p) as object | null) {
-    const own = Object.getOwnPropertyDescriptor(p, 'session');
-    if (own === undefined) continue;
-    if (own.get !== SESSION_PROPERTY.get) return false;
-    served.add(proto);
-    return true;
-  }
-  return false;
-}
-
 /** `req.session`: one shared accessor, so requests keep one hidden class. */
 const SESSION_PROPERTY: PropertyDescriptor = {
   configurable: true,
@@ -209,6 +187,8 @@ const SESSION_PROPERTY: PropertyDescriptor = {
     throw new SessionStateError('req.session is managed by sessionware and cannot be replaced; use req.session.removeAll() to log out.');
   },
 };
+
+const inheritsAccessor = sharedAccessor('session', SESSION_PROPERTY);
 
 /**
  * First touch of `req.session`: reads the id (no I/O). Nothing watches the response until the

@@ -6,12 +6,9 @@
  * that on every request. Assigning `req.sessionID` makes it a plain property, as in express-session.
  * @module
  */
-import { IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { kState, type RequestState, type StatefulRequest } from '../request-state';
-
-/** Prototypes known to reach the shared accessor (Express has one per app). */
-const served = new WeakSet<object>();
-let installed = false;
+import { sharedAccessor } from '../shared-accessor';
 
 const SESSION_ID_PROPERTY: PropertyDescriptor = {
   configurable: true,
@@ -31,21 +28,4 @@ export function presentSessionId(req: IncomingMessage, state: RequestState, id: 
   if (!reachesAccessor(req)) (req as { sessionID?: string }).sessionID = id;
 }
 
-function reachesAccessor(req: IncomingMessage): boolean {
-  if (Object.hasOwn(req, 'sessionID')) return false;
-  const proto = Object.getPrototypeOf(req) as object | null;
-  if (proto === null) return false;
-  if (served.has(proto)) return true;
-  if (!installed) {
-    installed = true;
-    if (!Object.hasOwn(IncomingMessage.prototype, 'sessionID')) Object.defineProperty(IncomingMessage.prototype, 'sessionID', SESSION_ID_PROPERTY);
-  }
-  for (let p: object | null = proto; p !== null; p = Object.getPrototypeOf(p) as object | null) {
-    const own = Object.getOwnPropertyDescriptor(p, 'sessionID');
-    if (own === undefined) continue;
-    if (own.get !== SESSION_ID_PROPERTY.get) return false;
-    served.add(proto);
-    return true;
-  }
-  return false;
-}
+const reachesAccessor = sharedAccessor('sessionID', SESSION_ID_PROPERTY);
