@@ -5,64 +5,20 @@
  * back (empty: memcached keeps nothing).
  */
 import request from 'supertest';
-import express from 'express';
 import net from 'node:net';
 import { MemcacheClient } from 'memcache-client';
-import { generateId, session, StorageError, type Storage } from 'sessionware';
+import { generateId } from 'sessionware';
 import { MemcacheStorage } from 'sessionware/memcache';
 import { freePort, sleep } from '../helpers/redis';
 import { MemcachedServer } from '../helpers/memcached';
+import { appFor, failure, retrying } from '../helpers/outage';
 
 const TIMEOUT = 500;
 const ONE = { set: new Map([['a', '1']]), removed: new Set<string>() };
 const HOUR = 3_600_000;
 const MOVE = { keep: undefined, forwardTTL: 60_000 };
 
-/** Resolves the StorageError `promise` rejects with, and how long that took. */
-async function failure(promise: Promise<unknown>): Promise<{ err: StorageError; ms: number }> {
-  const start = Date.now();
-  const err = await promise.then(
-    () => {
-      throw new Error('expected a StorageError, but the call succeeded');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(StorageError);
-  return { err: err as StorageError, ms: Date.now() - start };
-}
-
-/** Retries `fn` until it succeeds or `ms` ran out. */
-async function eventually<T>(fn: () => Promise<T>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(100);
-    }
-  }
-}
-
-function appFor(storage: Storage) {
-  const app = express();
-  app.use(session(storage, { onError: () => undefined }));
-  app.get('/untouched', (_req, res) => {
-    res.send('ok');
-  });
-  app.get('/set', async (req, res, next) => {
-    try {
-      await req.session.set('k', 'v');
-      res.send('ok');
-    } catch (err) {
-      next(err);
-    }
-  });
-  app.use((err: StorageError, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    res.status(503).json({ code: err.code, operation: err.operation });
-  });
-  return app;
-}
+const eventually = retrying(10_000);
 
 type Kind = 'owned client (host:port)' | 'client passed in';
 

@@ -5,63 +5,21 @@
  * itself once the database is back.
  */
 import request from 'supertest';
-import express from 'express';
 import { Pool } from 'pg';
 import { createPool, type Pool as MysqlPool } from 'mysql2';
-import { generateId, session, StorageError, type Storage } from 'sessionware';
+import { generateId, StorageError } from 'sessionware';
 import { MysqlStorage } from 'sessionware/mysql';
 import { PostgresStorage } from 'sessionware/postgres';
 import { PrivateMariadb, PrivatePostgres } from '../helpers/sql-servers';
 import { endMysql, sleep } from '../helpers/sql';
+import { appFor, failure, retrying } from '../helpers/outage';
 
 const TIMEOUT = 500;
 const ONE = { set: new Map([['a', '1']]), removed: new Set<string>() };
 const NONE = { set: new Map<string, string>(), removed: new Set<string>() };
 const HOUR = 3_600_000;
 
-async function failure(promise: Promise<unknown>): Promise<{ err: StorageError; ms: number }> {
-  const start = Date.now();
-  const err = await promise.then(
-    () => {
-      throw new Error('expected a StorageError, but the call succeeded');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(StorageError);
-  return { err: err as StorageError, ms: Date.now() - start };
-}
-
-async function eventually<T>(fn: () => Promise<T>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(100);
-    }
-  }
-}
-
-function appFor(storage: Storage) {
-  const app = express();
-  app.use(session(storage, { onError: () => undefined }));
-  app.get('/untouched', (_req, res) => {
-    res.send('ok');
-  });
-  app.get('/set', async (req, res, next) => {
-    try {
-      await req.session.set('k', 'v');
-      res.send('ok');
-    } catch (err) {
-      next(err);
-    }
-  });
-  app.use((err: StorageError, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    res.status(503).json({ code: err.code, operation: err.operation });
-  });
-  return app;
-}
+const eventually = retrying(20_000);
 
 type SqlStorage = PostgresStorage | MysqlStorage;
 interface Server {
