@@ -172,7 +172,7 @@ async function main() {
   const dirs = [];
   const servers = {};
   const cleanup = () => {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
     redis?.proc?.kill();
   };
   process.on('exit', cleanup);
@@ -247,6 +247,7 @@ async function main() {
   }
   for (const s of Object.values(servers)) await s.stop();
   redis?.client.disconnect();
+  cleanup(); // the private redis-server is a child process: left running, it keeps this process alive
 
   const results = {
     meta: {
