@@ -7,7 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import { SessionStateError } from './errors';
 import { headersSentError, headersSentGetter, mergedWriteHead, type HeaderOwner } from './response-headers';
-import { hookedPrototype, isHookedPrototype, METHODS } from './response-prototype';
+import { reachesShared, sharedHookOf, sharedMethods } from './response-prototype';
 
 export { setHookFinder } from './response-prototype';
 
@@ -53,9 +53,11 @@ type RemoveHeader = ServerResponse['removeHeader'];
  * {@link ResponseHook.internal}), so a second `res.send()` cannot rewrite the held response.
  *
  * Adding properties to a response costs microseconds each (V8 reshapes the object), so when
- * nothing else wrapped the response's methods the hook swaps in a prototype (one per Express app,
- * cached) whose methods dispatch to the response's hook; otherwise (compression, a second
- * session) it wraps the methods with closures, which chain with whatever is there.
+ * nothing else wrapped the response's methods the hook is served by methods shared by every
+ * response (installed once on `ServerResponse.prototype`, see `response-prototype.ts`), which hold
+ * whatever prototype Express swaps in later; otherwise (compression, a second session, a response
+ * that is not an `http.ServerResponse`) it wraps the methods with closures, which chain with
+ * whatever is there.
  * @internal
  */
 export class ResponseHook {
@@ -78,26 +80,25 @@ export class ResponseHook {
   readonly #appendHeader: AppendHeader;
   readonly #removeHeader: RemoveHeader;
   readonly #headersSent: () => boolean;
-  /** Installed by swapping the response's prototype (found through `setHookFinder`). */
+  /** Served by the shared methods on `ServerResponse.prototype` (which find it through `setHookFinder`), not by closures on the response. */
   readonly onPrototype: boolean;
 
   /** @param reachable `findHook(res)` will find this hook once it is stored (the request leads to it). */
   constructor(res: ServerResponse, owner: HookOwner, reachable: boolean) {
     this.#res = res;
     this.#owner = owner;
-    this.#write = res.write;
-    this.#end = res.end;
-    this.#flushHeaders = res.flushHeaders;
-    this.#writeHead = res.writeHead;
-    this.#setHeader = res.setHeader;
-    this.#appendHeader = res.appendHeader;
-    this.#removeHeader = res.removeHeader;
-    const proto = Object.getPrototypeOf(res) as object | null;
-    this.onPrototype = reachable && proto !== null && !isHookedPrototype(proto) && !METHODS.some((m) => Object.hasOwn(res, m));
-    if (this.onPrototype) {
-      const hooked = hookedPrototype(proto as object);
-      this.#headersSent = hooked.baseHeadersSent;
-      Object.setPrototypeOf(res, hooked.proto);
+    // The shared methods serve one hook per response (another session's hook on it wraps with closures).
+    this.onPrototype = reachable && sharedHookOf(res) === undefined && reachesShared(res);
+    const own = this.onPrototype ? sharedMethods() : undefined;
+    this.#write = own?.write ?? res.write;
+    this.#end = own?.end ?? res.end;
+    this.#flushHeaders = own?.flushHeaders ?? res.flushHeaders;
+    this.#writeHead = own?.writeHead ?? res.writeHead;
+    this.#setHeader = own?.setHeader ?? res.setHeader;
+    this.#appendHeader = own?.appendHeader ?? res.appendHeader;
+    this.#removeHeader = own?.removeHeader ?? res.removeHeader;
+    if (own !== undefined) {
+      this.#headersSent = own.headersSent;
       return;
     }
     this.#headersSent = headersSentGetter(res);

@@ -1,86 +1,140 @@
 /**
- * The prototype a hooked response gets: one per prototype it extends (one per Express app),
- * cached, whose methods dispatch to the response's `ResponseHook` (found through the request's
- * state), or to the methods they shadow when the response has none. Swapping a prototype costs one
- * `setPrototypeOf`, where wrapping methods costs a property (and microseconds) each.
+ * The shared response methods: installed once on `http.ServerResponse.prototype`, they dispatch to
+ * the response's `ResponseHook` (found through the request's state), or to the methods they shadow
+ * when the response has none. A hooked response then costs no property and no prototype swap, and
+ * the hook holds whatever prototype the response gets later: a mounted Express app gives the
+ * response its own prototype when the request enters it and the parent's again when it leaves,
+ * which took away a prototype swapped in per response (and with it the wait for the session).
  * @module
  */
-import type { ServerResponse } from 'node:http';
+import { ServerResponse } from 'node:http';
 import { headersSentGetter } from './response-headers';
 import type { ResponseHook } from './response-hook';
 
-/** Finds the hook a response's prototype dispatches to (the middleware knows where requests keep it). */
+/** Finds the hook a response's shared methods dispatch to (the middleware knows where requests keep it). */
 let findHook: (res: ServerResponse) => ResponseHook | undefined = () => undefined;
 
-/** Tells the prototype hooks how to find a response's {@link ResponseHook}. @internal */
+/** Tells the shared methods how to find a response's {@link ResponseHook}. @internal */
 export function setHookFinder(find: (res: ServerResponse) => ResponseHook | undefined): void {
   findHook = find;
+}
+
+/** The hook the shared methods of `res` dispatch to, if any. @internal */
+export function sharedHookOf(res: ServerResponse): ResponseHook | undefined {
+  return findHook(res);
 }
 
 /** What a hook takes over: a response with an own property among these was wrapped by someone else. @internal */
 export const METHODS = ['write', 'end', 'flushHeaders', 'writeHead', 'setHeader', 'appendHeader', 'removeHeader', 'headersSent'] as const;
 
-/** Prototypes made by {@link hookedPrototype}, by the prototype they extend. */
-const PROTOTYPES = new WeakMap<object, { proto: object; baseHeadersSent: () => boolean }>();
-const HOOKED = new WeakSet<object>();
+type Res = ServerResponse;
+type Args = unknown[];
 
-/** Whether `proto` is one of the hooked prototypes (a second hook must then wrap with closures). @internal */
-export function isHookedPrototype(proto: object): boolean {
-  return HOOKED.has(proto);
+/** The methods the shared ones shadow: what a hooked response calls to really write. @internal */
+export interface BaseMethods {
+  write: Res['write'];
+  end: Res['end'];
+  flushHeaders: Res['flushHeaders'];
+  writeHead: Res['writeHead'];
+  setHeader: Res['setHeader'];
+  appendHeader: Res['appendHeader'];
+  removeHeader: Res['removeHeader'];
+  headersSent: () => boolean;
 }
 
-/** A prototype over `base` whose methods dispatch (@internal) to the response's hook, or to `base` when it has none. */
-export function hookedPrototype(base: object): { proto: object; baseHeadersSent: () => boolean } {
-  const known = PROTOTYPES.get(base);
-  if (known !== undefined) return known;
-  const b = base as ServerResponse;
-  const { write: baseWrite, end: baseEnd, flushHeaders: baseFlushHeaders, writeHead: baseWriteHead } = b;
-  const baseHeadersSent = headersSentGetter(b);
-  const proto = Object.create(base, {
-    write: method(function write(this: ServerResponse, ...args: unknown[]): boolean {
+interface Shared {
+  base: BaseMethods;
+  methods: Record<Exclude<(typeof METHODS)[number], 'headersSent'>, unknown>;
+  headersSent: () => boolean;
+  /** Prototypes whose chain reaches the shared `headersSent` getter (the methods are compared directly). */
+  reaching: WeakMap<object, boolean>;
+}
+
+let shared: Shared | undefined;
+
+/**
+ * Installs the shared methods (once, at the first hooked response) and returns the methods they
+ * shadow. Each is Node's own unless something patched `ServerResponse.prototype` before: that
+ * patch is then what the shared method calls, so both keep working.
+ * @internal
+ */
+export function sharedMethods(): BaseMethods {
+  return (shared ??= install()).base;
+}
+
+/**
+ * Whether every method a hook takes over resolves, on `res`, to the shared one: nothing shadows
+ * them (an own property, an Express prototype defining `end`, a later patch of the prototype).
+ * Otherwise the hook wraps the response's methods with closures instead.
+ * @internal
+ */
+export function reachesShared(res: ServerResponse): boolean {
+  const s = (shared ??= install());
+  const m = s.methods;
+  if (res.write !== m.write || res.end !== m.end || res.writeHead !== m.writeHead || res.setHeader !== m.setHeader) return false;
+  if (res.appendHeader !== m.appendHeader || res.removeHeader !== m.removeHeader || res.flushHeaders !== m.flushHeaders) return false;
+  if (Object.hasOwn(res, 'headersSent')) return false;
+  const proto = Object.getPrototypeOf(res) as object | null;
+  if (proto === null) return false;
+  let reaches = s.reaching.get(proto);
+  if (reaches === undefined) {
+    reaches = headersSentGetter(res) === s.headersSent;
+    s.reaching.set(proto, reaches);
+  }
+  return reaches;
+}
+
+function install(): Shared {
+  const p = ServerResponse.prototype;
+  const base: BaseMethods = {
+    write: p.write,
+    end: p.end,
+    flushHeaders: p.flushHeaders,
+    writeHead: p.writeHead,
+    setHeader: p.setHeader,
+    appendHeader: p.appendHeader,
+    removeHeader: p.removeHeader,
+    headersSent: headersSentGetter(p as ServerResponse),
+  };
+  const methods = {
+    write: function write(this: Res, ...args: Args): boolean {
       const hook = findHook(this);
-      return hook ? hook.handleWrite(args) : (Reflect.apply(baseWrite, this, args) as boolean);
-    }),
-    end: method(function end(this: ServerResponse, ...args: unknown[]): ServerResponse {
+      return hook ? hook.handleWrite(args) : (Reflect.apply(base.write, this, args) as boolean);
+    },
+    end: function end(this: Res, ...args: Args): Res {
       const hook = findHook(this);
-      return hook ? hook.handleEnd(args) : (Reflect.apply(baseEnd, this, args) as ServerResponse);
-    }),
-    flushHeaders: method(function flushHeaders(this: ServerResponse): void {
+      return hook ? hook.handleEnd(args) : (Reflect.apply(base.end, this, args) as Res);
+    },
+    flushHeaders: function flushHeaders(this: Res): void {
       const hook = findHook(this);
       if (hook) hook.handleFlushHeaders();
-      else baseFlushHeaders.call(this);
-    }),
-    writeHead: method(function writeHead(this: ServerResponse, status: number, ...rest: unknown[]): ServerResponse {
-      const hook = findHook(this);
-      return hook ? hook.handleWriteHead(status, rest) : (Reflect.apply(baseWriteHead, this, [status, ...rest]) as ServerResponse);
-    }),
-    setHeader: method(function setHeader(this: ServerResponse, ...args: unknown[]): unknown {
-      const hook = findHook(this);
-      return hook ? hook.handleHeader('setHeader', args) : Reflect.apply(b.setHeader, this, args);
-    }),
-    appendHeader: method(function appendHeader(this: ServerResponse, ...args: unknown[]): unknown {
-      const hook = findHook(this);
-      return hook ? hook.handleHeader('appendHeader', args) : Reflect.apply(b.appendHeader, this, args);
-    }),
-    removeHeader: method(function removeHeader(this: ServerResponse, ...args: unknown[]): unknown {
-      const hook = findHook(this);
-      return hook ? hook.handleHeader('removeHeader', args) : Reflect.apply(b.removeHeader, this, args);
-    }),
-    headersSent: {
-      configurable: true,
-      enumerable: false,
-      get(this: ServerResponse): boolean {
-        const hook = findHook(this);
-        return hook ? hook.headersSent() : baseHeadersSent.call(this);
-      },
+      else base.flushHeaders.call(this);
     },
-  }) as object;
-  const hooked = { proto, baseHeadersSent };
-  PROTOTYPES.set(base, hooked);
-  HOOKED.add(proto);
-  return hooked;
-}
-
-function method(value: (...args: never[]) => unknown): PropertyDescriptor {
-  return { value, writable: true, configurable: true, enumerable: false };
+    writeHead: function writeHead(this: Res, status: number, ...rest: Args): Res {
+      const hook = findHook(this);
+      return hook ? hook.handleWriteHead(status, rest) : (Reflect.apply(base.writeHead, this, [status, ...rest]) as Res);
+    },
+    // Fixed arity: these run several times on every response of the process, hooked or not.
+    setHeader: function setHeader(this: Res, name: string, value: unknown): unknown {
+      const hook = findHook(this);
+      return hook ? hook.handleHeader('setHeader', [name, value]) : base.setHeader.call(this, name, value as string);
+    },
+    appendHeader: function appendHeader(this: Res, name: string, value: unknown): unknown {
+      const hook = findHook(this);
+      return hook ? hook.handleHeader('appendHeader', [name, value]) : base.appendHeader.call(this, name, value as string);
+    },
+    removeHeader: function removeHeader(this: Res, name: string): unknown {
+      const hook = findHook(this);
+      if (hook) return hook.handleHeader('removeHeader', [name]);
+      base.removeHeader.call(this, name);
+      return undefined;
+    },
+  };
+  const headersSent = function headersSent(this: Res): boolean {
+    const hook = findHook(this);
+    return hook ? hook.headersSent() : base.headersSent.call(this);
+  };
+  for (const [name, value] of Object.entries(methods)) Object.defineProperty(p, name, { value, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(p, 'headersSent', { get: headersSent, configurable: true, enumerable: false });
+  return { base, methods, headersSent, reaching: new WeakMap() };
 }
