@@ -1,8 +1,8 @@
 /**
  * A write before any read, in one round trip: when the first operation of a request on its session
  * is a `set()` / `setMap()`, the session has not been loaded yet, and a storage with `loadAndSet`
- * (`RedisHashStorage`) can write the values and hand back the record in one step, instead of a load
- * (`getSession`) followed by the write.
+ * (`RedisStorage`, `RedisHashStorage`) can write the values and hand back the record in one step,
+ * instead of a load (`getSession`) followed by the write.
  *
  * It applies only when all of these hold, so that nothing the load would have decided is skipped:
  * - the id came from the client (a cookie or the header), and only one id was sent (duplicate

@@ -2,12 +2,12 @@
  * Redis round trips per request over real HTTP, counted with MONITOR: a read-only request on an
  * existing session sends exactly one command (the batched TTL refresh excluded), a write one
  * script, a logout one script (DEL of the session and of a forward); for both Redis storages. On
- * RedisHashStorage, a request whose first operation is a write sends one script (`loadAndSet`),
- * not HGETALL + script, and keeps every guarantee of the loaded path.
+ * both, a request whose first operation is a write sends one script (`loadAndSet`), not GET /
+ * HGETALL + script, and keeps every guarantee of the loaded path.
  */
 import express from 'express';
 import request from 'supertest';
-import { generateId, session, type SessionOptions, type Storage } from 'sessionware';
+import { generateId, session, type SessionOptions, type SessionRecord, type Storage } from 'sessionware';
 import { RedisHashStorage, RedisStorage } from 'sessionware/redis';
 import { cookieValue } from '../helpers/app';
 import { commandCountApp, monitorCommands, uniquePrefix, useSharedRedis } from '../helpers/redis';
@@ -61,15 +61,20 @@ describe.each<[string, (prefix: string) => RedisSessionStorage, string]>([
   });
 });
 
-describe('RedisHashStorage: a write before any read is one script (loadAndSet)', () => {
-  const prefix = `${PREFIX}unloaded:`;
+const HOUR = 3_600_000;
+
+describe.each<[string, (prefix: string) => RedisSessionStorage, string]>([
+  ['RedisStorage', (prefix) => new RedisStorage(redis.client, { prefix }), 'get'],
+  ['RedisHashStorage', (prefix) => new RedisHashStorage(redis.client, { prefix }), 'hgetall'],
+])('%s: a write before any read is one script (loadAndSet)', (name, make, readCommand) => {
+  const prefix = `${PREFIX}unloaded:${name}:`;
   const monitor = monitorCommands(redis, prefix);
   const scripts = (commands: string[][]) => commands.filter((c) => c[0] !== 'eval'); // EVAL: the first load of a script
   const names = (commands: string[][]) => scripts(commands).map((c) => c[0]);
   beforeEach(() => monitor.take()); // drop what the test before checked after its last take
 
   function app(options: SessionOptions = {}) {
-    const storage = new RedisHashStorage(redis.client, { prefix });
+    const storage = make(prefix);
     const a = express();
     a.use(session(storage, options));
     a.get('/set', async (req, res) => {
@@ -103,14 +108,32 @@ describe('RedisHashStorage: a write before any read is one script (loadAndSet)',
     return { app: a, storage };
   }
 
+  /** Writes `key` as another request would (through a storage of its own). */
+  async function written(id: string, key: string, text: string): Promise<void> {
+    const other = make(prefix);
+    await other.setSession(id, { set: new Map([[key, text]]), removed: new Set() }, HOUR, { create: false });
+    await other.close();
+  }
+
+  /** The stored record, read by a storage of its own (its commands are counted: take them after). */
+  async function stored(id: string): Promise<SessionRecord | undefined> {
+    const other = make(prefix);
+    const record = await other.getSession(id, HOUR);
+    await other.close();
+    return record;
+  }
+
+  /** The key's bytes as Redis serialises them (`DUMP`: a hash's fields or a string's bytes). */
+  const dump = (id: string) => redis.client.dumpBuffer(prefix + id);
+
   async function seeded(a: express.Express, path = '/set?n=1'): Promise<string> {
     const id = cookieValue((await request(a).get(path).expect(200)).headers['set-cookie']) as string;
-    await redis.client.hset(prefix + id, 'user', '"alice"');
+    await written(id, 'user', '"alice"');
     await monitor.take();
     return id;
   }
 
-  it('should write a session whose first operation is set() with one script and no HGETALL, loading it too', async () => {
+  it(`should write a session whose first operation is set() with one script and no ${readCommand.toUpperCase()}, loading it too`, async () => {
     const { app: a, storage } = app();
     const id = await seeded(a);
     const res = await request(a).get('/set?n=5').set('Cookie', `sessionid=${id}`).expect(200);
@@ -119,7 +142,7 @@ describe('RedisHashStorage: a write before any read is one script (loadAndSet)',
     const commands = await monitor.take();
     expect(names(commands)).toEqual(['evalsha']);
     expect(scripts(commands)[0]?.slice(2, 4)).toEqual(['1', prefix + id]);
-    expect(await redis.client.hget(prefix + id, 'n')).toBe('5');
+    expect((await stored(id))?.get('n')).toBe('5');
     expect(storage.pendingTTLUpdates).toBe(0); // the write reset the TTL: no refresh queued
     await storage.close();
   });
@@ -128,8 +151,8 @@ describe('RedisHashStorage: a write before any read is one script (loadAndSet)',
     const { app: a, storage } = app();
     const id = await seeded(a);
     await request(a).get('/read-set').set('Cookie', `sessionid=${id}`).expect(200);
-    expect(names(await monitor.take())).toEqual(['hgetall', 'evalsha']);
-    expect(await redis.client.hget(prefix + id, 'n')).toBe('2');
+    expect(names(await monitor.take())).toEqual([readCommand, 'evalsha']);
+    expect((await stored(id))?.get('n')).toBe('2');
     await storage.close();
   });
 
@@ -143,7 +166,7 @@ describe('RedisHashStorage: a write before any read is one script (loadAndSet)',
     expect(fresh).not.toBe(unknown);
     expect(commands.map((c) => c[3])).toEqual([prefix + unknown, prefix + fresh]); // the one-step try, then the new session
     expect(await redis.client.exists(prefix + unknown)).toBe(0);
-    expect(await redis.client.hget(prefix + fresh, 'n')).toBe('3');
+    expect((await stored(fresh))?.get('n')).toBe('3');
     await storage.close();
   });
 
@@ -169,7 +192,7 @@ describe('RedisHashStorage: a write before any read is one script (loadAndSet)',
     expect(res.body).toBeNull();
     expect(cookieValue(res.headers['set-cookie'])).not.toBe(id);
     expect(cookieValue(res.headers['set-cookie'])).not.toBe(newId);
-    expect(await redis.client.hget(prefix + newId, 'n')).toBe('1');
+    expect((await stored(newId))?.get('n')).toBe('1');
     await storage.close();
   });
 
@@ -179,18 +202,20 @@ describe('RedisHashStorage: a write before any read is one script (loadAndSet)',
     await request(a).get('/big?key=big&bytes=150').set('Cookie', `sessionid=${id}`).expect(200);
     await monitor.take();
     // n (1 + 1) + user (4 + 7) + big (3 + 152) = 168 bytes stored
-    await redis.client.hset(prefix + id, 'other', '"y"'); // written by another request meanwhile: 5 + 3 bytes
+    await written(id, 'other', '"y"'); // by another request meanwhile: 5 + 3 bytes
     const res = await request(a).get('/set?n=1234567').set('Cookie', `sessionid=${id}`).expect(200);
     expect(res.body).toBe('alice');
     await monitor.take();
-    const stored = await redis.client.hgetall(prefix + id);
+    const before = await stored(id);
+    const raw = await dump(id); // the stored bytes, unchanged too
     await monitor.take();
     // now n (1 + 7) + user + big + other = 182 bytes: big2 (4 + 118) would make 304, over 300 only
     // because of the other request's write, which this request never loaded
     const big = await request(a).get('/big?key=big2&bytes=116').set('Cookie', `sessionid=${id}`).expect(500);
     expect(big.body).toEqual({ code: 'ERR_SESSION_VALUE' });
     expect(names(await monitor.take())).toEqual(['evalsha']); // one script, which wrote nothing
-    expect(await redis.client.hgetall(prefix + id)).toEqual(stored);
+    expect(await stored(id)).toEqual(before);
+    expect(await dump(id)).toEqual(raw);
     await storage.close();
   });
 
@@ -212,13 +237,13 @@ describe('RedisHashStorage: a write before any read is one script (loadAndSet)',
     const { app: a, storage } = app({ absoluteTTL: 60 * 60 * 1000 });
     const id = await seeded(a);
     await request(a).get('/set?n=2').set('Cookie', `sessionid=${id}`).expect(200);
-    expect(names(await monitor.take())[0]).toBe('hgetall');
+    expect(names(await monitor.take())[0]).toBe(readCommand);
     await storage.close();
     const plain = app();
     const other = await seeded(plain.app);
     await request(plain.app).get('/set?n=2').set('Cookie', `sessionid=${generateId()}; sessionid=${other}`).expect(200);
-    expect(names(await monitor.take())[0]).toBe('hgetall');
-    expect(await redis.client.hget(prefix + other, 'n')).toBe('2');
+    expect(names(await monitor.take())[0]).toBe(readCommand);
+    expect((await stored(other))?.get('n')).toBe('2');
     await plain.storage.close();
   });
 });

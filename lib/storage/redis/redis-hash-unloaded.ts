@@ -1,6 +1,7 @@
 /**
  * `RedisHashStorage.loadAndSet`: a write to a session the request has not loaded, and its load, in
- * one script (one round trip instead of `HGETALL` + the write script).
+ * one script (one round trip instead of `HGETALL` + the write script). Its arguments, its reply and
+ * its choice of TTL are shared with `RedisStorage.loadAndSet` (`redis-kv-unloaded`).
  * @internal
  * @module
  */
@@ -10,6 +11,19 @@ import { toTTL } from './redis-base';
 import type { SessionRecord, UnloadedWrite } from '../storage';
 
 /**
+ * Lua shared by the `loadAndSet` scripts: `ownTTL(text, fallback)` is the TTL a write sets, the
+ * session's own (`text`, the JSON text of `$sw:ttl`, or nil/false) when it is a positive number,
+ * else `fallback`.
+ */
+export const OWN_TTL_LUA = `
+local function ownTTL(text, fallback)
+  local own = tonumber(text)
+  if own and own == own and own > 0 and own ~= math.huge then return math.max(1, math.ceil(own)) end
+  return fallback
+end
+`;
+
+/**
  * KEYS = session hash. ARGV = ttl (ms), maxBytes, number of set pairs, the pairs. Never creates a
  * hash and never follows a forward: a missing hash replies 0. Otherwise it sums the UTF-8 bytes of
  * every user field (the reserved 0xFF field left out) with the pairs applied; beyond maxBytes it
@@ -17,7 +31,7 @@ import type { SessionRecord, UnloadedWrite } from '../storage';
  * TTL (the session's own `$sw:ttl` when the pairs or the hash hold a positive number, else ARGV[1])
  * and replies `{ 1, record }`, `record` being the flat fields after the write.
  */
-export const LOAD_AND_SET = new LuaScript(`
+export const LOAD_AND_SET = new LuaScript(`${OWN_TTL_LUA}
 local META = '\\255'
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local new = {}
@@ -57,21 +71,18 @@ for _, k in ipairs(order) do
   flat[#flat + 1] = k
   flat[#flat + 1] = new[k]
 end
-local own = tonumber(new['$sw:ttl'] or redis.call('HGET', KEYS[1], '$sw:ttl'))
-local ttl = ARGV[1]
-if own and own == own and own > 0 and own ~= math.huge then ttl = math.max(1, math.ceil(own)) end
-redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[1], ownTTL(new['$sw:ttl'] or redis.call('HGET', KEYS[1], '$sw:ttl'), ARGV[1]))
 return { 1, flat }
 `);
 
-/** The script's arguments: ttl, maxBytes, the number of pairs, the pairs. */
+/** The arguments of both `loadAndSet` scripts: ttl, maxBytes, the number of pairs, the pairs. */
 export function loadAndSetArgs(values: SessionRecord, ttl: number, maxBytes: number): string[] {
   const args = [String(toTTL(ttl)), String(Number.isFinite(maxBytes) ? Math.max(0, Math.floor(maxBytes)) : Number.MAX_SAFE_INTEGER), String(values.size)];
   for (const [key, value] of values) args.push(key, value);
   return args;
 }
 
-/** The script's reply as {@link UnloadedWrite}; `undefined` for no session. */
+/** The reply of either `loadAndSet` script as {@link UnloadedWrite}; `undefined` for no session (any reply but `{ code, flat }`). */
 export function unloadedWriteOf(reply: unknown): UnloadedWrite | undefined {
   if (!Array.isArray(reply)) return undefined;
   const [code, flat] = reply as unknown[];

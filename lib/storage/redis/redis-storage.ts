@@ -9,7 +9,9 @@ import { RedisStorageBase, changeArgs, toTTL, type MoveSnapshot, type RedisBaseO
 import { APPLY_MOVE_LUA, CREATE_LUA } from './redis-lua';
 import { LuaScript, type RedisConnection } from './redis-client';
 import { KV_LUA, decodeKv, encodeKv, type KvValue } from './kv-format';
-import type { SessionChanges, SessionRecord, WriteOptions } from '../storage';
+import { loadAndSetArgs, unloadedWriteOf } from './redis-hash-unloaded';
+import { LOAD_AND_SET_KV, UNREADABLE } from './redis-kv-unloaded';
+import type { SessionChanges, SessionRecord, UnloadedWrite, WriteOptions } from '../storage';
 
 /**
  * Options of {@link RedisStorage}: `prefix` (default `'session:'`), `updateTTLInterval` (default
@@ -113,6 +115,9 @@ return 1
  *   removed keys onto what is stored *now* and resets the TTL, so overlapping requests keep each
  *   other's changes, and that never re-creates a session removed meanwhile. Its cost grows with the
  *   number of keys and the size of the change, not with the size of the session.
+ * - **Write before any read** (`loadAndSet`, a request whose first operation is a `set()`): one
+ *   `EVALSHA` that writes the values onto the stored session and returns it, instead of `GET` +
+ *   `EVALSHA`.
  * - **Update** (`compareAndSet`): one `EVALSHA`.
  * - **Login** (`moveSession`): one `EVALSHA` (three round trips on a Cluster: see
  *   {@link RedisStorageBase.moveSession}).
@@ -169,6 +174,19 @@ export class RedisStorage extends RedisStorageBase {
     return (await this.writeFollowing('setSession', MERGE, id, args)) === 1;
   }
 
+  /**
+   * One `EVALSHA`: the write of a request that did not load the session (its first operation is a
+   * `set()`), checked against `maxBytes` and followed by the load, in one script: the same entries,
+   * TTL and version as {@link RedisStorage.setSession} with `create: false`, and the record a `GET`
+   * would give, in one round trip instead of two. Never follows a forward, never creates. A stored
+   * value it cannot read is a missing session, reported to `onError` as on a read.
+   */
+  async loadAndSet(id: string, values: SessionRecord, ttl: number, maxBytes: number): Promise<UnloadedWrite | undefined> {
+    const reply = await this.redis.script('loadAndSet', LOAD_AND_SET_KV, this.key(id), loadAndSetArgs(values, ttl, maxBytes));
+    if (reply === UNREADABLE) this.#corrupt('loadAndSet');
+    return unloadedWriteOf(reply);
+  }
+
   protected readonly casScript = CAS;
   protected readonly moveScript = MOVE;
   protected readonly swapScript = SWAP;
@@ -193,12 +211,17 @@ export class RedisStorage extends RedisStorageBase {
     try {
       return decodeKv(raw);
     } catch (err) {
-      try {
-        this.#onError(new CorruptSessionError('RedisStorage', operation, 'the stored session has an unknown layout; treating it as missing', { cause: err }));
-      } catch (hookErr) {
-        console.error('[sessionware] options.onError threw:', hookErr);
-      }
+      this.#corrupt(operation, err);
       return undefined;
+    }
+  }
+
+  /** Reports a stored value that cannot be decoded to `onError`. */
+  #corrupt(operation: string, cause?: unknown): void {
+    try {
+      this.#onError(new CorruptSessionError('RedisStorage', operation, 'the stored session has an unknown layout; treating it as missing', cause === undefined ? undefined : { cause }));
+    } catch (hookErr) {
+      console.error('[sessionware] options.onError threw:', hookErr);
     }
   }
 }
