@@ -46,7 +46,7 @@ interface Shared {
   base: BaseMethods;
   methods: Record<Exclude<(typeof METHODS)[number], 'headersSent'>, unknown>;
   headersSent: () => boolean;
-  /** Prototypes whose chain reaches the shared `headersSent` getter (the methods are compared directly). */
+  /** Prototypes whose chain reaches every shared method, judged at first sight. */
   reaching: WeakMap<object, boolean>;
 }
 
@@ -64,21 +64,23 @@ export function sharedMethods(): BaseMethods {
 
 /**
  * Whether every method a hook takes over resolves, on `res`, to the shared one: nothing shadows
- * them (an own property, an Express prototype defining `end`, a later patch of the prototype).
- * Otherwise the hook wraps the response's methods with closures instead.
+ * them (an own property such as compression's wrappers, or a prototype on the way, such as an
+ * Express app's `response` with an `end` of its own). Otherwise the hook wraps the response's
+ * methods with closures instead. The prototype chain is judged once per prototype (Express has one
+ * per app): reading inherited methods off a response whose prototype Express swapped costs
+ * microseconds each.
  * @internal
  */
 export function reachesShared(res: ServerResponse): boolean {
   const s = (shared ??= install());
-  const m = s.methods;
-  if (res.write !== m.write || res.end !== m.end || res.writeHead !== m.writeHead || res.setHeader !== m.setHeader) return false;
-  if (res.appendHeader !== m.appendHeader || res.removeHeader !== m.removeHeader || res.flushHeaders !== m.flushHeaders) return false;
-  if (Object.hasOwn(res, 'headersSent')) return false;
+  for (const name of METHODS) if (Object.hasOwn(res, name)) return false;
   const proto = Object.getPrototypeOf(res) as object | null;
   if (proto === null) return false;
   let reaches = s.reaching.get(proto);
   if (reaches === undefined) {
-    reaches = headersSentGetter(res) === s.headersSent;
+    const m = s.methods as Record<string, unknown>;
+    const p = proto as Record<string, unknown>;
+    reaches = Object.keys(m).every((name) => p[name] === m[name]) && headersSentGetter(proto as ServerResponse) === s.headersSent;
     s.reaching.set(proto, reaches);
   }
   return reaches;

@@ -58,6 +58,18 @@ const ARRANGEMENTS: Record<string, (express: Express, storage: Storage) => expre
     app.get('/api/x', (_req, res) => void res.send('from parent'));
     return app;
   },
+  'an app whose response prototype has an end() of its own, the answer from the parent': (express, storage) => {
+    const app = express();
+    const api = express();
+    // A prototype on the way that shadows the shared methods: the hook wraps this response with closures.
+    const inherited = Object.getPrototypeOf(api.response) as { end: (...args: unknown[]) => unknown };
+    Object.defineProperty(api.response, 'end', { value: function end(this: unknown, ...args: unknown[]) { return inherited.end.apply(this, args); }, writable: true, configurable: true });
+    api.use(session(storage));
+    api.use(setThenNext('own end'));
+    app.use('/api', api);
+    app.get('/api/x', (_req, res) => void res.send('from parent'));
+    return app;
+  },
 };
 
 /** What the arrangement stored, read back through a plain app on the same storage with the cookie the first response gave. */
@@ -78,6 +90,7 @@ const EXPECTED: Record<string, string> = {
   'a change in a mounted app that passes the request on, the answer from the parent': 'api',
   'a change two mounts deep, the answer from the parent': 'inner',
   'the session middleware itself in a mounted app, the answer from the parent': 'mounted',
+  'an app whose response prototype has an end() of its own, the answer from the parent': 'own end',
 };
 
 describe.each(Object.entries(FRAMEWORKS))('mounted apps, %s', (_framework, express) => {
