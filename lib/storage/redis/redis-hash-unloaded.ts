@@ -11,11 +11,22 @@ import { toTTL } from './redis-base';
 import type { SessionRecord, UnloadedWrite } from '../storage';
 
 /**
- * Lua shared by the `loadAndSet` scripts: `ownTTL(text, fallback)` is the TTL a write sets, the
- * session's own (`text`, the JSON text of `$sw:ttl`, or nil/false) when it is a positive number,
- * else `fallback`.
+ * Lua shared by the `loadAndSet` scripts: `pairsOf()` reads the pairs of ARGV (from ARGV[4], their
+ * number in ARGV[3]) into `new` (key -> text, the last of a repeated key) and `order` (first
+ * appearance); `ownTTL(text, fallback)` is the TTL a write sets, the session's own (`text`, the
+ * JSON text of `$sw:ttl`, or nil/false) when it is a positive number, else `fallback`.
  */
-export const OWN_TTL_LUA = `
+export const LOAD_AND_SET_LUA = `
+local function pairsOf()
+  local new, order = {}, {}
+  local i = 4
+  for _ = 1, tonumber(ARGV[3]) do
+    if new[ARGV[i]] == nil then order[#order + 1] = ARGV[i] end
+    new[ARGV[i]] = ARGV[i + 1]
+    i = i + 2
+  end
+  return new, order
+end
 local function ownTTL(text, fallback)
   local own = tonumber(text)
   if own and own == own and own > 0 and own ~= math.huge then return math.max(1, math.ceil(own)) end
@@ -31,17 +42,10 @@ end
  * TTL (the session's own `$sw:ttl` when the pairs or the hash hold a positive number, else ARGV[1])
  * and replies `{ 1, record }`, `record` being the flat fields after the write.
  */
-export const LOAD_AND_SET = new LuaScript(`${OWN_TTL_LUA}
+export const LOAD_AND_SET = new LuaScript(`${LOAD_AND_SET_LUA}
 local META = '\\255'
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local new = {}
-local order = {}
-local i = 4
-for _ = 1, tonumber(ARGV[3]) do
-  if new[ARGV[i]] == nil then order[#order + 1] = ARGV[i] end
-  new[ARGV[i]] = ARGV[i + 1]
-  i = i + 2
-end
+local new, order = pairsOf()
 local all = redis.call('HGETALL', KEYS[1])
 local flat = {}
 local bytes = 0

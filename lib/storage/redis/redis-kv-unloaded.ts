@@ -7,7 +7,7 @@
  */
 import { LuaScript } from './redis-client';
 import { KV_LUA } from './kv-format';
-import { OWN_TTL_LUA } from './redis-hash-unloaded';
+import { LOAD_AND_SET_LUA } from './redis-hash-unloaded';
 
 /** The script's reply for a stored value it cannot read (the loaded path reports it as corrupt). */
 export const UNREADABLE = -1;
@@ -25,17 +25,11 @@ export const UNREADABLE = -1;
  * the flat live entries after the write. A value of the layout before `kv-format` is rewritten in
  * it first (its content unchanged), as every write does.
  */
-export const LOAD_AND_SET_KV = new LuaScript(`${KV_LUA}${OWN_TTL_LUA}
+export const LOAD_AND_SET_KV = new LuaScript(`${KV_LUA}${LOAD_AND_SET_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local st = open(KEYS[1])
 if not st then return ${UNREADABLE} end
-local new, order = {}, {}
-local i = 4
-for _ = 1, tonumber(ARGV[3]) do
-  if new[ARGV[i]] == nil then order[#order + 1] = ARGV[i] end
-  new[ARGV[i]] = ARGV[i + 1]
-  i = i + 2
-end
+local new, order = pairsOf()
 local flat = {}
 local bytes = 0
 for k, e in pairs(st.live) do
