@@ -2,7 +2,8 @@
  * FileStorage group commit: writes to one session that queue behind the one in progress share one
  * lock, read, fsync and rename; a logout (or any other operation) closes the open batch.
  */
-import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import fs from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateId } from 'sessionware';
@@ -15,14 +16,10 @@ const one = (key: string, value: unknown, removed: string[] = []) => ({ set: new
 
 let dir: string;
 let storage: FileStorage;
-/** `FileHandle.prototype`, whose `sync` (the fsync of each atomic write) the tests count or fail. */
-let handleProto: FileHandle;
+/** The fsync of each atomic write (`fs.fsync`), which the tests count or fail. */
+const fsyncSpy = () => jest.spyOn(fs, 'fsync');
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sessionware-file-batch-'));
-  const probe = await open(join(dir, 'probe'), 'w');
-  handleProto = Object.getPrototypeOf(probe) as FileHandle;
-  await probe.close();
-  await rm(join(dir, 'probe'));
   storage = new FileStorage(dir, {});
 });
 afterEach(async () => {
@@ -35,7 +32,7 @@ describe('FileStorage group commit', () => {
   it('should commit the writes queued behind the one in progress together, each key kept, in order', async () => {
     const id = generateId();
     await storage.setSession(id, one('n', 0), HOUR, CREATE);
-    const fsyncs = jest.spyOn(handleProto, 'sync');
+    const fsyncs = fsyncSpy();
     const writes = Array.from({ length: 20 }, (_, i) => storage.setSession(id, one(`k${i}`, i), HOUR, UPDATE));
     writes.push(storage.setSession(id, one('n', 1), HOUR, UPDATE), storage.setSession(id, one('n', 2), HOUR, UPDATE));
     expect(await Promise.all(writes)).toEqual(writes.map(() => true));
@@ -80,8 +77,8 @@ describe('FileStorage group commit', () => {
   it('should fail every write of a batch whose commit failed, and keep working afterwards', async () => {
     const id = generateId();
     await storage.setSession(id, one('n', 0), HOUR, CREATE);
-    const spy = jest.spyOn(handleProto, 'sync');
-    spy.mockRejectedValueOnce(Object.assign(new Error('disk full'), { code: 'ENOSPC', syscall: 'fsync' }));
+    const spy = fsyncSpy();
+    spy.mockImplementationOnce((_fd, callback) => callback(Object.assign(new Error('disk full'), { code: 'ENOSPC', syscall: 'fsync' })));
     const batch = ['a', 'b', 'c'].map((key) => storage.setSession(id, one(key, 1), HOUR, UPDATE));
     for (const write of batch) await expect(write).rejects.toMatchObject({ code: 'ERR_SESSION_STORAGE', message: expect.stringContaining('ENOSPC') });
     expect(spy.mock.calls.length).toBe(1);
