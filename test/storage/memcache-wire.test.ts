@@ -30,8 +30,11 @@ afterEach(() => {
   expect(unhandled).toEqual([]);
 });
 
+/** A scripted TCP peer: its address, how many connections it took, and `close()`. */
+type Peer = { address: string; connections: () => number; close: () => Promise<void> };
+
 /** A TCP server on a free port; `onSocket` scripts what it does; `close()` ends it and its sockets. */
-async function peer(onSocket: (socket: net.Socket) => void): Promise<{ address: string; connections: () => number; close: () => Promise<void> }> {
+async function peer(onSocket: (socket: net.Socket) => void): Promise<Peer> {
   const sockets = new Set<net.Socket>();
   let connections = 0;
   const srv = net.createServer((socket) => {
@@ -122,30 +125,33 @@ describe('MemcacheWire against a hostile peer', () => {
     });
   };
 
-  it('should reject on SERVER_ERROR and go on on the same connection', async () => {
-    const p = await scripted((n) => (n === 0 ? 'SERVER_ERROR out of memory writing get response\r\n' : 'END\r\n'));
+  /** Runs `body` with a one-connection MemcacheWire to `p`, then closes both. */
+  const withWire = async (p: Peer, body: (wire: MemcacheWire) => Promise<void>) => {
     const wire = new MemcacheWire(p.address, 1);
     try {
-      await expect(wire.gats('k', 10)).rejects.toThrow(MemcachedReplyError);
-      await expect(wire.gats('k', 10)).resolves.toBeUndefined();
-      expect(p.connections()).toBe(1);
+      await body(wire);
     } finally {
       wire.close();
       await p.close();
     }
+  };
+
+  it('should reject on SERVER_ERROR and go on on the same connection', async () => {
+    const p = await scripted((n) => (n === 0 ? 'SERVER_ERROR out of memory writing get response\r\n' : 'END\r\n'));
+    await withWire(p, async (wire) => {
+      await expect(wire.gats('k', 10)).rejects.toThrow(MemcachedReplyError);
+      await expect(wire.gats('k', 10)).resolves.toBeUndefined();
+      expect(p.connections()).toBe(1);
+    });
   });
 
   it.each(['ERROR\r\n', 'CLIENT_ERROR bad command line format\r\n'])('should reject on %j and start again on a new connection', async (error) => {
     const p = await scripted((n) => (n === 0 ? error : 'END\r\n'));
-    const wire = new MemcacheWire(p.address, 1);
-    try {
+    await withWire(p, async (wire) => {
       await expect(wire.gats('k', 10)).rejects.toThrow(error.split(' ')[0]!.trim());
       await expect(wire.gats('k', 10)).resolves.toBeUndefined();
       expect(p.connections()).toBe(2);
-    } finally {
-      wire.close();
-      await p.close();
-    }
+    });
   });
 
   it.each([
@@ -159,18 +165,14 @@ describe('MemcacheWire against a hostile peer', () => {
     ['a store reply', 'STORED\r\n'],
   ])('should reject on %s, reset the connection, and serve the next command', async (_, bad) => {
     const p = await scripted((n) => (n === 0 ? bad : 'END\r\n'));
-    const wire = new MemcacheWire(p.address, 1);
-    try {
+    await withWire(p, async (wire) => {
       const err = await wire.gats('k', 10).then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
       expect(String(err)).not.toContain('xyz');
       await sleep(20);
       await expect(wire.gats('k', 10)).resolves.toBeUndefined();
       expect(p.connections()).toBe(2);
-    } finally {
-      wire.close();
-      await p.close();
-    }
+    });
   });
 
   it('should reset on a reply nobody asked for, then serve the next command', async () => {
@@ -178,16 +180,12 @@ describe('MemcacheWire against a hostile peer', () => {
       if (n === 0) setTimeout(() => socket.write('END\r\n'), 10); // one more, unasked
       return 'END\r\n';
     });
-    const wire = new MemcacheWire(p.address, 1);
-    try {
+    await withWire(p, async (wire) => {
       await expect(wire.gats('k', 10)).resolves.toBeUndefined();
       await sleep(50);
       await expect(wire.gats('k', 10)).resolves.toBeUndefined();
       expect(p.connections()).toBe(2);
-    } finally {
-      wire.close();
-      await p.close();
-    }
+    });
   });
 
   it('should answer several replies glued in one chunk, and one reply cut in many', async () => {
@@ -208,16 +206,12 @@ describe('MemcacheWire against a hostile peer', () => {
         })();
       });
     });
-    const wire = new MemcacheWire(p.address, 1);
-    try {
+    await withWire(p, async (wire) => {
       const three = Promise.all([wire.gats('a', 1), wire.gats('c', 1), wire.gats('b', 1)]);
       const fourth = wire.gats('d', 1);
       await expect(three).resolves.toEqual([{ value: 'END\r\n', cas: '7' }, undefined, { value: null, cas: '8' }]);
       await expect(fourth).resolves.toEqual({ value: 'a\r\n', cas: '9' });
-    } finally {
-      wire.close();
-      await p.close();
-    }
+    });
   });
 
   it('should reject every waiting command when the connection drops mid-reply, then reconnect', async () => {
@@ -230,15 +224,11 @@ describe('MemcacheWire against a hostile peer', () => {
       }
       return socket === cut ? undefined : 'END\r\n';
     });
-    const wire = new MemcacheWire(p.address, 1);
-    try {
+    await withWire(p, async (wire) => {
       const results = await Promise.allSettled([wire.gats('k', 1), wire.gats('k', 1), wire.gats('k', 1)]);
       expect(results.map((r) => (r.status === 'rejected' ? String(r.reason) : r.status))).toEqual(Array(3).fill('Error: memcached closed the connection'));
       await expect(wire.gats('k', 1)).resolves.toBeUndefined();
-    } finally {
-      wire.close();
-      await p.close();
-    }
+    });
   });
 
   it('should reject commands after close, and those waiting at close', async () => {
