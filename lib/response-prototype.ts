@@ -24,8 +24,8 @@ export function sharedHookOf(res: ServerResponse): ResponseHook | undefined {
   return findHook(res);
 }
 
-/** What a hook takes over: a response with an own property among these was wrapped by someone else. @internal */
-export const METHODS = ['write', 'end', 'flushHeaders', 'writeHead', 'setHeader', 'appendHeader', 'removeHeader', 'headersSent'] as const;
+/** What a hook takes over: a response with an own property among these was wrapped by someone else. */
+const METHODS = ['write', 'end', 'flushHeaders', 'writeHead', 'setHeader', 'appendHeader', 'removeHeader', 'headersSent'] as const;
 
 type Res = ServerResponse;
 type Args = unknown[];
