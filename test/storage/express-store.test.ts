@@ -268,6 +268,40 @@ describe('StoreAdapter', () => {
       await adapter.close();
       expect((store as unknown as EventEmitter).listenerCount('disconnect')).toBe(0);
     });
+
+    it('should let close() wait for a TTL refresh in flight, so closing the store next cuts none off', async () => {
+      const store = memoryStore();
+      const touch = (store as unknown as { touch: (id: string, s: unknown, cb: ExpressStoreCallback) => void }).touch.bind(store);
+      let answered = false;
+      // A touch that answers 50 ms late (a store whose backend is slow): the refresh after the last response.
+      (store as unknown as { touch: unknown }).touch = (id: string, s: unknown, cb: ExpressStoreCallback) =>
+        setTimeout(() => touch(id, s, (err?: unknown) => ((answered = true), cb(err))), 50);
+      const adapter = new StoreAdapter(store, { touch: 'touch' });
+      const id = generateId();
+      await adapter.setSession(id, changes({ a: 1 }), HOUR, CREATE);
+      const refresh = adapter.updateTTL(id, HOUR);
+      await adapter.close();
+      expect(answered).toBe(true);
+      await expect(refresh).resolves.toBeUndefined();
+    });
+
+    it('should let close() wait for both calls of a refresh by rewrite (get, then set)', async () => {
+      const store = memoryStore();
+      const adapter = new StoreAdapter(store, { touch: 'rewrite' });
+      const id = generateId();
+      await adapter.setSession(id, changes({ a: 1 }), 1000, CREATE); // soon due: the refresh rewrites it
+      const { get, set } = store as unknown as Record<'get' | 'set', (...args: unknown[]) => void>;
+      let written = false;
+      // A slow backend: the read answers 30 ms late, then the write 30 ms late.
+      Object.assign(store, {
+        get: (...args: unknown[]) => setTimeout(() => get.apply(store, args), 30),
+        set: (sid: string, session: unknown, cb: ExpressStoreCallback) => setTimeout(() => set.call(store, sid, session, (err?: unknown) => ((written = true), cb(err))), 30),
+      });
+      const refresh = adapter.updateTTL(id, HOUR);
+      await adapter.close();
+      expect(written).toBe(true);
+      await expect(refresh).resolves.toBeUndefined();
+    });
   });
 
   it("should answer a request with the error, not without a session, while the store is disconnected", async () => {

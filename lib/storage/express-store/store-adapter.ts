@@ -71,6 +71,8 @@ export class StoreAdapter implements Storage {
   readonly #removed: IdMemory<true>;
   readonly #forwards: IdMemory<string>;
   readonly #listeners: Array<[string, (...args: unknown[]) => void]> = [];
+  /** TTL refreshes not settled yet (the middleware runs them after the response): `close()` waits for them. */
+  readonly #refreshing = new Set<Promise<void>>();
   #maxTTL = 0;
   #disconnected = false;
 
@@ -170,8 +172,16 @@ export class StoreAdapter implements Storage {
     });
   }
 
-  /** Per {@link StoreAdapterOptions.touch}; never creates a session. */
-  async updateTTL(id: string, ttl: number): Promise<void> {
+  /** Per {@link StoreAdapterOptions.touch}; never creates a session. {@link StoreAdapter.close} waits for it. */
+  updateTTL(id: string, ttl: number): Promise<void> {
+    const refresh = this.#refresh(id, ttl);
+    this.#refreshing.add(refresh);
+    const done = (): void => void this.#refreshing.delete(refresh);
+    refresh.then(done, done);
+    return refresh;
+  }
+
+  async #refresh(id: string, ttl: number): Promise<void> {
     this.#noteTTL(ttl);
     if (this.touchMode === 'none' || this.#removed.has(id) || this.#forwards.has(id)) return;
     const touch = this.store.touch;
@@ -200,9 +210,15 @@ export class StoreAdapter implements Storage {
     });
   }
 
-  /** Removes the adapter's event listeners from the store. The store itself stays open: close it yourself. */
+  /**
+   * Removes the adapter's event listeners from the store and waits for the TTL refreshes still
+   * running (the middleware starts one after a clean response; each store call is bounded by
+   * `timeout`), so that closing the store right after cuts none of them off. The store itself
+   * stays open: close it yourself.
+   */
   async close(): Promise<void> {
     for (const [event, listener] of this.#listeners.splice(0)) this.store.removeListener?.(event, listener);
+    await Promise.allSettled([...this.#refreshing]);
   }
 
   /** Runs `fn` under the lock of `id`, or of the id it forwards to when `follow`; retries if a move changed the target meanwhile. */
